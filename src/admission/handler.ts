@@ -1,0 +1,68 @@
+// Turns one AdmissionReview into its answer: the pure plan, then (outside dry runs) the Secrets it needs.
+import { DenialError, type Budget, type EnsurePath, type PullSecretProvider } from '../pull-secrets/types.js';
+import { planAdmission, type Plan, type ServingRules } from './plan.js';
+import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from './review.js';
+
+export type Result = 'patched' | 'unchanged' | 'denied' | 'error';
+/** no-annotation: nothing to do; cached: Secrets already fresh; cold: a Secret was written; dry-run: none touched. */
+export type PathLabel = 'no-annotation' | 'cached' | 'cold' | 'dry-run';
+
+export interface Outcome {
+  review: AdmissionReviewResponse;
+  kind: string;
+  result: Result;
+  path: PathLabel;
+  plan: Plan;
+  /** Internal detail for the log (never sent to the user); free of secret material. */
+  error?: unknown;
+}
+
+export interface HandlerDeps {
+  rules: () => ServingRules;
+  secrets: PullSecretProvider;
+}
+
+export async function handleAdmission(req: AdmissionRequest, budget: Budget, deps: HandlerDeps): Promise<Outcome> {
+  const plan = planAdmission(req, deps.rules());
+  const kind = req.kind.kind || 'unknown';
+  if (plan.action === 'allow') {
+    return { review: allow(req.uid, undefined, plan.warnings), kind, result: 'unchanged', path: 'no-annotation', plan };
+  }
+  if (plan.action === 'deny') {
+    return { review: deny(req.uid, plan.code, plan.message), kind, result: 'denied', path: 'no-annotation', plan };
+  }
+  const result: Result = plan.patch.length > 0 ? 'patched' : 'unchanged';
+  // sideEffects: NoneOnDryRun: a dry run gets the same patch (the names are deterministic) and touches nothing.
+  if (req.dryRun) return { review: allow(req.uid, plan.patch), kind, result, path: 'dry-run', plan };
+  try {
+    const paths = await withDeadline(Promise.all(plan.specs.map((s) => deps.secrets.ensure(s, budget))), budget.deadline);
+    const path: EnsurePath = paths.includes('cold') ? 'cold' : 'cached';
+    return { review: allow(req.uid, plan.patch), kind, result, path, plan };
+  } catch (e) {
+    if (e instanceof DenialError) {
+      return { review: deny(req.uid, e.code, e.message), kind, result: 'denied', path: 'cold', plan, error: e };
+    }
+    const message = `acr-pull-webhook could not prepare the pull Secret (internal error; see the webhook log for request ${req.uid})`;
+    return { review: deny(req.uid, 500, message), kind, result: 'error', path: 'cold', plan, error: e };
+  }
+}
+
+/** Answers before the API server gives up: a late answer is worth nothing, a clear timeout message is. */
+function withDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  const ms = deadline - Date.now();
+  if (ms <= 0) return Promise.reject(timeoutError());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeoutError()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function timeoutError(): DenialError {
+  return new DenialError(
+    'timed out obtaining registry credentials from Alibaba Cloud before the admission deadline; the cloud API ' +
+      'may be slow or unreachable from the webhook: retry, and check the webhook log',
+    500,
+    'Timeout',
+  );
+}

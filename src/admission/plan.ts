@@ -1,0 +1,184 @@
+// The admission decision as a pure function: request and rules in, "allow unchanged", "deny" or
+// "mutate with these Secrets and this patch" out. No I/O, so every case is a fixture away from a test.
+import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
+import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
+import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
+import { secretNameFor } from '../acr/secret-name.js';
+import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import { globToRegExp } from '../util/glob.js';
+import { quote } from '../util/quote.js';
+import type { Operation } from './json-patch.js';
+import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
+import type { AdmissionRequest } from './review.js';
+
+export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+const ALWAYS_EXCLUDED = ['kube-system'];
+
+/** The configuration in the shape the hot path wants: lookups, not scans. */
+export interface ServingRules {
+  ownNamespace: string;
+  defaultRegion: string;
+  imageCacheSecretNamespace: string;
+  isExcludedNamespace(namespace: string): boolean;
+  registryByDomain: ReadonlyMap<string, RegistryConfig>;
+  registryById: ReadonlyMap<string, RegistryConfig>;
+}
+
+export function servingRules(config: WebhookConfig, ownNamespace: string): ServingRules {
+  const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
+  const globs = config.namespaces.exclude.map(globToRegExp);
+  const registryByDomain = new Map<string, RegistryConfig>();
+  for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
+  return {
+    ownNamespace,
+    defaultRegion: config.defaultRegion,
+    imageCacheSecretNamespace: config.imageCacheSecretNamespace,
+    isExcludedNamespace: (ns) => exact.has(ns) || globs.some((g) => g.test(ns)),
+    registryByDomain,
+    registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+  };
+}
+
+export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
+
+export type Plan =
+  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | { action: 'deny'; code: 400 | 403; message: string }
+  | {
+      action: 'mutate';
+      kind: KindHandler['name'];
+      /** Annotated object, or images on a registry the operator configured. */
+      source: 'annotations' | 'configured-registry';
+      specs: PullSecretSpec[];
+      patch: Operation[];
+    };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+class Denial extends Error {}
+
+export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan {
+  const handler = kindHandler(req.kind);
+  if (!handler || req.subResource) return { action: 'allow', reason: 'unhandled-kind' };
+  if (req.operation !== 'CREATE') return { action: 'allow', reason: 'not-create' };
+  const object = req.object;
+  if (!isObject(object)) return { action: 'deny', code: 400, message: 'request.object is missing or not an object' };
+  const metadata = isObject(object.metadata) ? object.metadata : {};
+  const annotations = metadata.annotations;
+
+  let secretNamespace: string;
+  if (handler.name === 'Pod') {
+    // Controller-made Pods have only generateName and no metadata.namespace: request.namespace is the truth.
+    const ns = req.namespace ?? (typeof metadata.namespace === 'string' ? metadata.namespace : undefined);
+    if (!ns) return { action: 'deny', code: 400, message: 'request.namespace is missing for a Pod' };
+    if (isObject(annotations) && MIRROR_ANNOTATION in annotations) return { action: 'allow', reason: 'mirror-pod' };
+    if (rules.isExcludedNamespace(ns)) {
+      const acr = parseAcrAnnotations(annotations).kind !== 'none';
+      return {
+        action: 'allow',
+        reason: 'excluded-namespace',
+        warnings: acr ? [`ACR annotations ignored: acr-pull-webhook does not serve namespace ${ns}`.slice(0, 119)] : undefined,
+      };
+    }
+    secretNamespace = ns;
+  } else {
+    secretNamespace = rules.imageCacheSecretNamespace;
+  }
+
+  const parsed = parseAcrAnnotations(annotations);
+  if (parsed.kind === 'invalid') return { action: 'deny', code: 400, message: parsed.message };
+  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
+  if (parsed.kind === 'none' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
+
+  try {
+    const images = handler.images(object);
+    let bindings: Binding[];
+    if (parsed.kind === 'none') {
+      const registries = configuredRegistries(images, rules);
+      if (registries.length === 0) return { action: 'allow', reason: 'no-annotation' };
+      bindings = [{ chain: {}, registries }];
+    } else {
+      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+    }
+    const specs = uniqueSpecs(bindings, secretNamespace);
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source: parsed.kind === 'none' ? 'configured-registry' : 'annotations',
+      specs,
+      patch: handler.patch(object, specs),
+    };
+  } catch (e) {
+    if (e instanceof Denial) return { action: 'deny', code: 400, message: e.message };
+    if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
+    throw e;
+  }
+}
+
+function configuredRegistries(images: string[], rules: ServingRules): RegistryRef[] {
+  const seen = new Map<string, RegistryRef>();
+  for (const image of images) {
+    const r = rules.registryByDomain.get(registryHost(image));
+    if (r && !seen.has(r.instanceId)) seen.set(r.instanceId, instanceRef({ instanceId: r.instanceId }, rules));
+  }
+  return [...seen.values()];
+}
+
+function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
+  const configured = rules.registryById.get(i.instanceId);
+  const region = i.region ?? configured?.region ?? rules.defaultRegion;
+  // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
+  return configured && configured.region === region
+    ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
+    : { kind: 'instance', instanceId: i.instanceId, region };
+}
+
+function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images: string[], rules: ServingRules): Binding[] {
+  if (instances.length > 0) {
+    const refs = instances.map((i) => instanceRef(i, rules));
+    if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
+    return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
+  }
+  const registries = registriesFromImages(images, rules);
+  if (registries.length === 0) {
+    throw new Denial(
+      'ACR annotations are set but no image is on an ACR default domain (<name>-registry.<region>.cr.aliyuncs.com ' +
+        'or a Personal Edition registry) and k8s.aliyun.com/acr-instance-ids names no instance: for custom ' +
+        `domains add the instance IDs (first image: ${quote(images[0] ?? '(none)')})`,
+    );
+  }
+  return [{ chain: chains[0]!, registries }];
+}
+
+/** Default-domain images name their instance (Enterprise) or region (Personal); configured domains their instance. */
+function registriesFromImages(images: string[], rules: ServingRules): RegistryRef[] {
+  const out = new Map<string, RegistryRef>();
+  const personal = new Map<string, Set<string>>();
+  for (const image of images) {
+    const host = registryHost(image);
+    const configured = rules.registryByDomain.get(host);
+    if (configured) {
+      out.set(`i:${configured.instanceId}`, instanceRef({ instanceId: configured.instanceId }, rules));
+      continue;
+    }
+    const acr = parseAcrHost(host);
+    if (acr?.kind === 'enterprise') {
+      out.set(`n:${acr.region}:${acr.instanceName}`, { kind: 'instance-name', instanceName: acr.instanceName, region: acr.region });
+    } else if (acr?.kind === 'personal') {
+      const hosts = personal.get(acr.region) ?? new Set<string>();
+      hosts.add(host);
+      personal.set(acr.region, hosts);
+    }
+  }
+  for (const [region, hosts] of personal) out.set(`p:${region}`, { kind: 'personal', region, domains: [...hosts].sort() });
+  return [...out.values()];
+}
+
+function uniqueSpecs(bindings: Binding[], namespace: string): PullSecretSpec[] {
+  const byName = new Map<string, PullSecretSpec>();
+  for (const binding of bindings) {
+    const name = secretNameFor(binding);
+    if (!byName.has(name)) byName.set(name, { namespace, name, requester: namespace, binding });
+  }
+  return [...byName.values()];
+}

@@ -1,0 +1,145 @@
+// The HTTPS face of the webhook: transport checks, deadlines, health, certificate reload. Decisions live in
+// src/admission; this file only moves bytes and measures.
+import { readFileSync, statSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import type { SecureVersion } from 'node:tls';
+import { handleAdmission, type HandlerDeps, type Outcome } from './admission/handler.js';
+import { parseAdmissionReview, TransportError } from './admission/review.js';
+import { LOG_REDACT_PATHS } from './log-redact.js';
+
+/** The API server allows 3 MiB objects and a review may carry object and oldObject. */
+export const BODY_LIMIT = 8 * 1024 * 1024;
+/** Without `?timeout=`, the API server's default webhook timeout. */
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_TIMEOUT_MS = 30_000;
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** How often to look for rotated files (cert-manager and kubelet rewrite them in place). */
+  pollMs?: number;
+  minVersion?: SecureVersion;
+}
+
+export interface ServerOptions extends HandlerDeps {
+  tls?: TlsFiles;
+  logLevel?: string;
+  /** Extra readiness condition beyond "the secret provider can serve". */
+  ready?: () => boolean;
+  /** Called once per answered review, for metrics. */
+  observe?: (outcome: Outcome, seconds: number) => void;
+}
+
+/** Modern AEAD suites only; TLS 1.3 suites are always on. */
+const CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** `?timeout=10s` as the API server appends it; milliseconds. */
+export function parseTimeoutParam(value: unknown): number {
+  if (typeof value !== 'string') return DEFAULT_TIMEOUT_MS;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
+  if (!m) return DEFAULT_TIMEOUT_MS;
+  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+  return Math.min(Math.max(ms, 100), MAX_TIMEOUT_MS);
+}
+
+/** Leave room for the answer to travel back: 10% of the budget, at least 150 ms. */
+export function deadlineFor(start: number, timeoutMs: number): number {
+  return start + timeoutMs - Math.max(150, timeoutMs * 0.1);
+}
+
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const https = opts.tls
+    ? { key: readFileSync(opts.tls.keyFile), cert: readFileSync(opts.tls.certFile), minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true }
+    : null;
+  const app = Fastify({
+    https,
+    bodyLimit: BODY_LIMIT,
+    // A client that trickles its body must not hold a socket forever.
+    requestTimeout: MAX_TIMEOUT_MS + 5_000,
+    connectionTimeout: MAX_TIMEOUT_MS + 5_000,
+    logController: new LogController({ disableRequestLogging: true }),
+    logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) app.log.error({ err }, 'unexpected error');
+    // Fastify's own messages (invalid JSON, body too large) carry no request content.
+    void reply.code(status).send({ error: err.code ?? 'Error', message: status === 500 ? 'internal error' : err.message });
+  });
+
+  app.post('/mutate', async (request, reply) => {
+    const start = Date.now();
+    let review;
+    try {
+      review = parseAdmissionReview(request.body);
+    } catch (e) {
+      if (e instanceof TransportError) return reply.code(400).send({ error: 'BadRequest', message: e.message });
+      throw e;
+    }
+    const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
+    const controller = new AbortController();
+    request.raw.once('close', () => controller.abort());
+    const outcome = await handleAdmission(review, { deadline: deadlineFor(start, timeoutMs), signal: controller.signal }, opts);
+    const seconds = (Date.now() - start) / 1000;
+    opts.observe?.(outcome, seconds);
+    const log = request.log.child({ uid: review.uid });
+    const fields = {
+      kind: outcome.kind,
+      namespace: review.namespace,
+      operation: review.operation,
+      dryRun: review.dryRun,
+      result: outcome.result,
+      path: outcome.path,
+      ms: Math.round(seconds * 1000),
+    };
+    if (outcome.result === 'error') log.error({ ...fields, err: outcome.error }, 'admission failed');
+    else if (outcome.result === 'denied') log.info({ ...fields, message: outcome.review.response.status?.message }, 'admission denied');
+    else log.debug(fields, 'admission');
+    return reply.code(200).send(outcome.review);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = opts.secrets.ready() && (opts.ready?.() ?? true);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  if (opts.tls) watchCertificates(app, opts.tls);
+  return app;
+}
+
+/** Swaps the serving certificate when its files change; open connections keep the context they started with. */
+function watchCertificates(app: FastifyInstance, tls: TlsFiles): void {
+  const stamp = () => {
+    try {
+      return `${statSync(tls.certFile).mtimeMs}:${statSync(tls.keyFile).mtimeMs}`;
+    } catch {
+      return undefined;
+    }
+  };
+  let last = stamp();
+  const timer = setInterval(() => {
+    const now = stamp();
+    if (now === undefined || now === last) return;
+    try {
+      const server = app.server as unknown as import('node:tls').Server;
+      server.setSecureContext({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile), minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+      last = now;
+      app.log.info('reloaded TLS certificate');
+    } catch (err) {
+      // A half-written pair (cert updated, key not yet): keep serving the old one and try again next tick.
+      app.log.warn({ err: (err as Error).message }, 'TLS certificate files changed but could not be loaded yet');
+    }
+  }, tls.pollMs ?? 10_000);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+}

@@ -1,0 +1,165 @@
+// The real HTTPS server: fixtures over TLS, transport errors, body limits, health, certificate reload.
+import { mkdtempSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
+import { servingRules } from '../../src/admission/plan.js';
+import { parseConfig } from '../../src/config/config.js';
+import { buildServer, parseTimeoutParam, BODY_LIMIT } from '../../src/server.js';
+import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
+import type { PullSecretProvider } from '../../src/pull-secrets/types.js';
+import { decodePatch, fixtureText } from '../support/fixtures.js';
+import { httpsRequest } from '../support/https.js';
+
+let app: FastifyInstance;
+let base: string;
+let ca: Buffer;
+let dir: string;
+let ready = false;
+const ensured: string[] = [];
+
+const provider: PullSecretProvider = {
+  ensure: async (spec) => {
+    ensured.push(spec.name);
+    return 'cold';
+  },
+  ready: () => ready,
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'acr-webhook-test-'));
+  const tls = ensureSelfSignedCert(join(dir, 'a'));
+  // The server reads from files it watches; start from copies so the test can rotate them.
+  copyFileSync(tls.certFile, join(dir, 'tls.crt'));
+  copyFileSync(tls.keyFile, join(dir, 'tls.key'));
+  ca = readFileSync(tls.certFile);
+  const rules = servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+  app = buildServer({
+    rules: () => rules,
+    secrets: provider,
+    tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), pollMs: 50 },
+    logLevel: 'silent',
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  base = `https://localhost:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+
+afterAll(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('HTTPS server', () => {
+  it('answers a fixture over TLS with the uid echoed and a decodable patch', async () => {
+    const body = fixtureText('pod-default-domain-service-arn');
+    const res = await httpsRequest(`${base}/mutate?timeout=10s`, { body, ca });
+    expect(res.status).toBe(200);
+    expect(res.json.apiVersion).toBe('admission.k8s.io/v1');
+    expect(res.json.kind).toBe('AdmissionReview');
+    expect(res.json.response.uid).toBe(JSON.parse(body).request.uid);
+    expect(res.json.response.allowed).toBe(true);
+    expect(decodePatch(res.json)).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: ensured.at(-1) }] }]);
+  });
+
+  it('denies a malformed annotation with HTTP 200 and a well-formed AdmissionReview', async () => {
+    const res = await httpsRequest(`${base}/mutate`, { body: fixtureText('deny-bad-arn'), ca });
+    expect(res.status).toBe(200);
+    expect(res.json.response).toMatchObject({ allowed: false, status: { code: 400, reason: 'BadRequest' } });
+  });
+
+  it.each([
+    ['transport-not-json.txt', 'FST_ERR_CTP_INVALID_JSON_BODY'],
+    ['transport-missing-request.json', 'BadRequest'],
+    ['transport-missing-uid.json', 'BadRequest'],
+    ['transport-v1beta1.json', 'BadRequest'],
+  ])('%s gets HTTP 400 with a JSON error', async (name, code) => {
+    const res = await httpsRequest(`${base}/mutate`, { body: fixtureText(name), ca });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe(code);
+    expect(typeof res.json.message).toBe('string');
+  });
+
+  it('accepts a review near the 8 MiB limit and refuses a larger one with 413', async () => {
+    const review = JSON.parse(fixtureText('pod-no-annotations'));
+    const padding = (n: number) => {
+      review.request.object.metadata.labels = { pad: 'x' };
+      review.request.oldObject = { pad: 'x'.repeat(n) };
+      return JSON.stringify(review);
+    };
+    const near = padding(BODY_LIMIT - 4096);
+    expect(Buffer.byteLength(near)).toBeLessThan(BODY_LIMIT);
+    expect(Buffer.byteLength(near)).toBeGreaterThan(BODY_LIMIT - 8192);
+    const ok = await httpsRequest(`${base}/mutate`, { body: near, ca });
+    expect(ok.status).toBe(200);
+    expect(ok.json.response.allowed).toBe(true);
+    const big = await httpsRequest(`${base}/mutate`, { body: padding(BODY_LIMIT + 10), ca });
+    expect(big.status).toBe(413);
+    expect(big.json.error).toBe('FST_ERR_CTP_BODY_TOO_LARGE');
+  });
+
+  it('healthz is always ok; readyz follows the provider', async () => {
+    expect((await httpsRequest(`${base}/healthz`, { ca })).status).toBe(200);
+    ready = false;
+    expect((await httpsRequest(`${base}/readyz`, { ca })).status).toBe(503);
+    ready = true;
+    expect((await httpsRequest(`${base}/readyz`, { ca })).status).toBe(200);
+  });
+
+  it('reloads a rotated certificate without a restart', async () => {
+    const before = await peerCertificate(base);
+    const next = ensureSelfSignedCert(join(dir, 'b'));
+    copyFileSync(next.keyFile, join(dir, 'tls.key'));
+    copyFileSync(next.certFile, join(dir, 'tls.crt'));
+    const fresh = new X509Certificate(readFileSync(next.certFile)).fingerprint256;
+    expect(fresh).not.toBe(before);
+    let after = before;
+    for (let i = 0; i < 60 && after !== fresh; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await peerCertificate(base);
+    }
+    expect(after).toBe(fresh);
+    // And it still answers reviews, trusting only the new certificate.
+    const res = await httpsRequest(`${base}/mutate`, { body: fixtureText('pod-no-annotations'), ca: readFileSync(next.certFile) });
+    expect(res.json.response.allowed).toBe(true);
+  });
+
+  it('offers TLS 1.2 at least and refuses TLS 1.1', async () => {
+    const port = Number(new URL(base).port);
+    await expect(
+      new Promise((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', rejectUnauthorized: false }, () => resolve(s.getProtocol()));
+        s.on('error', reject);
+      }),
+    ).rejects.toThrow();
+  });
+});
+
+describe('timeout parameter', () => {
+  it.each([
+    ['10s', 10_000],
+    ['5s', 5000],
+    ['1500ms', 1500],
+    ['30s', 30_000],
+    ['90s', 30_000],
+    [undefined, 10_000],
+    ['garbage', 10_000],
+  ])('%s -> %i ms', (value, ms) => {
+    expect(parseTimeoutParam(value)).toBe(ms);
+  });
+});
+
+function peerCertificate(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: hostname, port: Number(port), rejectUnauthorized: false, servername: hostname }, () => {
+      const fp = s.getPeerX509Certificate()?.fingerprint256 ?? '';
+      s.end();
+      resolve(fp);
+    });
+    s.on('error', reject);
+  });
+}
