@@ -1,0 +1,53 @@
+// Container Registry APIs: Enterprise Edition (2018-12-01, RPC) and Personal Edition (2016-06-07, ROA).
+import type { Budget } from '../pull-secrets/types.js';
+import { CloudError } from './errors.js';
+import type { CloudCaller, Credentials } from './rpc.js';
+
+export interface RegistryToken {
+  username: string;
+  password: string;
+  /** ms since epoch */
+  expiresAt: number;
+}
+
+const EE = '2018-12-01';
+
+export async function getAuthorizationToken(caller: CloudCaller, endpoint: string, creds: Credentials, instanceId: string, budget: Budget): Promise<RegistryToken> {
+  const res = await caller.rpc<{ TempUsername?: string; AuthorizationToken?: string; ExpireTime?: number | string; RequestId?: string }>(
+    endpoint, EE, creds, 'GetAuthorizationToken', { InstanceId: instanceId }, budget,
+  );
+  const expiresAt = Number(res.ExpireTime);
+  if (!res.TempUsername || !res.AuthorizationToken || !Number.isFinite(expiresAt)) throw new CloudError('GetAuthorizationToken', 'BadResponse', true, res.RequestId);
+  return { username: res.TempUsername, password: res.AuthorizationToken, expiresAt };
+}
+
+/** Every domain of the instance: internet (system and custom) and VPC. */
+export async function instanceDomains(caller: CloudCaller, endpoint: string, creds: Credentials, instanceId: string, budget: Budget): Promise<string[]> {
+  const [internet, vpc] = await Promise.all([
+    caller.rpc<{ Endpoints?: { Domains?: { Domain?: string }[] }[] }>(endpoint, EE, creds, 'ListInstanceEndpoint', { InstanceId: instanceId, ModuleName: 'Registry' }, budget),
+    caller.rpc<{ Domains?: string[] }>(endpoint, EE, creds, 'GetInstanceVpcEndpoint', { InstanceId: instanceId, ModuleName: 'Registry' }, budget),
+  ]);
+  const domains = new Set<string>();
+  for (const e of internet.Endpoints ?? []) for (const d of e.Domains ?? []) if (d.Domain) domains.add(d.Domain.toLowerCase());
+  for (const d of vpc.Domains ?? []) domains.add(d.toLowerCase());
+  return [...domains].sort();
+}
+
+/** The instance behind a default domain `<name>-registry.<region>.cr.aliyuncs.com`. */
+export async function instanceIdByName(caller: CloudCaller, endpoint: string, creds: Credentials, name: string, budget: Budget): Promise<string | undefined> {
+  const res = await caller.rpc<{ Instances?: { InstanceId?: string; InstanceName?: string }[] }>(
+    endpoint, EE, creds, 'ListInstance', { InstanceName: name, PageNo: 1, PageSize: 30 }, budget,
+  );
+  return res.Instances?.find((i) => i.InstanceName === name)?.InstanceId;
+}
+
+/** Personal Edition: one token per account and region (`GET /tokens`). */
+export async function personalToken(caller: CloudCaller, endpoint: string, creds: Credentials, budget: Budget): Promise<RegistryToken> {
+  const res = await caller.roa<{ data?: { authorizationToken?: string; tempUserName?: string; expireDate?: number | string } }>(
+    endpoint, '2016-06-07', creds, 'GetAuthorizationToken(Personal)', 'GET', '/tokens', budget,
+  );
+  const d = res.data;
+  const expiresAt = Number(d?.expireDate);
+  if (!d?.tempUserName || !d.authorizationToken || !Number.isFinite(expiresAt)) throw new CloudError('GetAuthorizationToken(Personal)', 'BadResponse', true);
+  return { username: d.tempUserName, password: d.authorizationToken, expiresAt };
+}

@@ -1,0 +1,81 @@
+// A bounded cache of expiring values with single-flight loads and brief negative caching: a burst of Pods
+// with the same annotations costs one cloud call, and a broken role is not hammered.
+
+export interface Expiring<V> {
+  value: V;
+  /** ms since epoch after which the value must not be served. */
+  usableUntil: number;
+}
+
+export type CacheOutcome = 'hit' | 'miss' | 'join' | 'negative';
+
+export interface CacheOptions {
+  name: string;
+  maxEntries: number;
+  /** How long a failure is remembered (ms); 0 to not remember failures. */
+  negativeTtlMs: number;
+  now?: () => number;
+  observe?: (cache: string, outcome: CacheOutcome) => void;
+}
+
+type Entry<V> = { ok: true; value: V; until: number } | { ok: false; error: unknown; until: number };
+
+export class ExpiringCache<V> {
+  private readonly entries = new Map<string, Entry<V>>();
+  private readonly inflight = new Map<string, Promise<V>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: CacheOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached value, or `load()`'s, shared with every concurrent caller of the same key. */
+  get(key: string, load: () => Promise<Expiring<V>>): Promise<V> {
+    const entry = this.entries.get(key);
+    if (entry && entry.until > this.now()) {
+      // Map order is insertion order: re-inserting makes this the most recently used.
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.opts.observe?.(this.opts.name, entry.ok ? 'hit' : 'negative');
+      return entry.ok ? Promise.resolve(entry.value) : Promise.reject(entry.error);
+    }
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.opts.observe?.(this.opts.name, 'join');
+      return pending;
+    }
+    this.opts.observe?.(this.opts.name, 'miss');
+    const p = load().then(
+      (r) => {
+        this.store(key, { ok: true, value: r.value, until: r.usableUntil });
+        return r.value;
+      },
+      (error: unknown) => {
+        if (this.opts.negativeTtlMs > 0) this.store(key, { ok: false, error, until: this.now() + this.opts.negativeTtlMs });
+        throw error;
+      },
+    );
+    const tracked = p.finally(() => this.inflight.delete(key));
+    this.inflight.set(key, tracked);
+    return tracked;
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  private store(key: string, entry: Entry<V>): void {
+    this.entries.delete(key);
+    if (entry.until <= this.now()) return;
+    this.entries.set(key, entry);
+    // Evict least recently used, then anything expired we happen to meet first.
+    while (this.entries.size > this.opts.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// Cloud failures turned into denial messages that name the step that failed and the fix. Only codes,
+// ARNs, instance IDs and request IDs appear: all of it is safe to show the person creating the Pod.
+import { DenialError } from '../pull-secrets/types.js';
+import { CloudError } from './errors.js';
+
+export type Step =
+  | { kind: 'identity' }
+  | { kind: 'assume-service'; roleArn: string }
+  | { kind: 'assume-user'; roleArn: string; serviceArn: string }
+  | { kind: 'instance'; what: string; instanceId: string; region: string; as: string }
+  | { kind: 'personal'; region: string; as: string };
+
+function stepName(step: Step): string {
+  switch (step.kind) {
+    case 'identity':
+      return "loading the webhook's own Alibaba Cloud credentials";
+    case 'assume-service':
+      return `assuming service role ${step.roleArn}`;
+    case 'assume-user':
+      return `assuming user role ${step.roleArn} with service role ${step.serviceArn}`;
+    case 'instance':
+      return `${step.what} for ACR instance ${step.instanceId} in ${step.region} as ${step.as}`;
+    case 'personal':
+      return `getting a Personal Edition registry token in ${step.region} as ${step.as}`;
+  }
+}
+
+export function denialFor(step: Step, e: unknown): DenialError {
+  if (e instanceof DenialError) return e;
+  const err = e instanceof CloudError ? e : new CloudError('unknown', 'Unknown', false);
+  const ref = err.requestId ? ` (request ID ${err.requestId})` : '';
+  const what = `acr-pull-webhook failed ${stepName(step)}: ${err.code}${ref}`;
+  const code = err.code;
+
+  if (code === 'NoPermission' || code.startsWith('Forbidden') || code === 'NoPermission.Role') {
+    if (step.kind === 'assume-user') {
+      return new DenialError(`${what}. The user role's trust policy must name the service role as a RAM principal (${step.serviceArn}), and the service role needs sts:AssumeRole on it`, 403, 'Forbidden');
+    }
+    if (step.kind === 'assume-service') {
+      return new DenialError(`${what}. The role's trust policy must allow the webhook's identity (its account or RAM role), and that identity needs sts:AssumeRole`, 403, 'Forbidden');
+    }
+    if (step.kind === 'instance' || step.kind === 'personal') {
+      return new DenialError(`${what}. Grant cr:GetAuthorizationToken, cr:ListInstanceEndpoint and cr:PullRepository on the instance to that identity in RAM`, 403, 'Forbidden');
+    }
+  }
+  if (code === 'EntityNotExist.Role') {
+    return new DenialError(`${what}. The role does not exist: check the account ID and role name in the annotation`, 403, 'Forbidden');
+  }
+  if (code === 'InvalidParameter.RoleArn') return new DenialError(`${what}. The role ARN is malformed`, 400, 'BadRequest');
+  if (code === 'InvalidParameter.DurationSeconds') {
+    return new DenialError(`${what}. The role's maximum session duration is shorter than the webhook's credentials.sessionDurationSeconds: raise the role's MaxSessionDuration or lower the setting`, 500, 'InternalError');
+  }
+  if (code === 'INSTANCE_NOT_EXIST' || code === 'InstanceNotExist' || code === 'INSTANCE_NOT_FOUND') {
+    return new DenialError(`${what}. No such instance in that region: check the instance ID and its region prefix (cn-beijing:cri-...)`, 400, 'BadRequest');
+  }
+  if (code === 'Timeout' || code === 'Unreachable' || code === 'BadResponse') {
+    return new DenialError(`${what}. The Alibaba Cloud endpoint did not answer in time; it may be unreachable from the webhook. Retry, and check the webhook's network and endpoint settings`, 503, 'ServiceUnavailable');
+  }
+  if (code.startsWith('Throttling')) return new DenialError(`${what}. Alibaba Cloud is throttling the webhook; retry shortly`, 503, 'ServiceUnavailable');
+  if (/^(InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken|MissingSecurityToken|InvalidTimeStamp)/.test(code)) {
+    return new DenialError(`${what}. The credentials used for this step were rejected; the cluster operator must check the webhook's identity and clock`, 500, 'InternalError');
+  }
+  if (step.kind === 'identity') {
+    return new DenialError(`${what}. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role`, 503, 'ServiceUnavailable');
+  }
+  return new DenialError(`${what}.`, 500, 'InternalError');
+}

@@ -1,0 +1,49 @@
+// STS AssumeRole (2015-04-01): one hop of the credential chain.
+import type { Budget } from '../pull-secrets/types.js';
+import { CloudError } from './errors.js';
+import type { CloudCaller, Credentials } from './rpc.js';
+
+export interface SessionCredentials extends Credentials {
+  securityToken: string;
+  /** ms since epoch */
+  expiresAt: number;
+}
+
+export interface AssumeRoleRequest {
+  roleArn: string;
+  roleSessionName: string;
+  durationSeconds: number;
+  externalId?: string;
+}
+
+interface AssumeRoleResponse {
+  RequestId?: string;
+  Credentials?: { AccessKeyId?: string; AccessKeySecret?: string; SecurityToken?: string; Expiration?: string };
+}
+
+export async function assumeRole(caller: CloudCaller, endpoint: string, creds: Credentials, req: AssumeRoleRequest, budget: Budget): Promise<SessionCredentials> {
+  const params: Record<string, string | number> = {
+    RoleArn: req.roleArn,
+    RoleSessionName: req.roleSessionName,
+    DurationSeconds: req.durationSeconds,
+  };
+  if (req.externalId) params.ExternalId = req.externalId;
+  const res = await caller.rpc<AssumeRoleResponse>(endpoint, '2015-04-01', creds, 'AssumeRole', params, budget);
+  const c = res.Credentials;
+  const expiresAt = c?.Expiration ? Date.parse(c.Expiration) : NaN;
+  if (!c?.AccessKeyId || !c.AccessKeySecret || !c.SecurityToken || !Number.isFinite(expiresAt)) {
+    throw new CloudError('AssumeRole', 'BadResponse', true, res.RequestId);
+  }
+  return { accessKeyId: c.AccessKeyId, accessKeySecret: c.AccessKeySecret, securityToken: c.SecurityToken, expiresAt };
+}
+
+const SESSION_NAME_CHARS = /[^A-Za-z0-9.@_-]/g;
+
+/**
+ * RoleSessionName that tells the account owner's audit trail which namespace pulled: 2-64 of [A-Za-z0-9.@_-].
+ * Too long a name is cut and given a short hash so two long namespaces never share one.
+ */
+export function roleSessionName(requester: string, hash: (s: string) => string): string {
+  const name = `acr-pull@${requester}`.replace(SESSION_NAME_CHARS, '-');
+  return name.length <= 64 ? name : `${name.slice(0, 55)}.${hash(requester).slice(0, 8)}`;
+}

@@ -1,0 +1,84 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/config.js';
+import { parseDuration } from '../../src/config/duration.js';
+
+const ctx = { ownNamespace: 'acr-pull-webhook' };
+
+describe('configuration file', () => {
+  it('fills defaults', () => {
+    expect(parseConfig({}, ctx)).toEqual({
+      defaultRegion: 'cn-hangzhou',
+      registries: [],
+      namespaces: { exclude: [] },
+      imageCacheSecretNamespace: 'acr-pull-webhook',
+      credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000 },
+      secrets: { idleTimeoutMs: 24 * 3_600_000 },
+    });
+    expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
+  });
+
+  it('reads a full YAML file, lower-casing domains', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(
+      file,
+      [
+        'defaultRegion: cn-shanghai',
+        'registries:',
+        '  - instanceId: cri-abc123',
+        '    domains: [Reg.Example.com, myreg-registry.cn-shanghai.cr.aliyuncs.com]',
+        'namespaces:',
+        '  exclude: ["sandbox-*"]',
+        'imageCacheSecretNamespace: eci-cache',
+        'credentials: {sessionDurationSeconds: 7200, refreshThreshold: 20m}',
+        'secrets: {idleTimeout: 1h30m}',
+      ].join('\n'),
+    );
+    const c = loadConfigFile(file, ctx);
+    expect(c.registries).toEqual([{ instanceId: 'cri-abc123', region: 'cn-shanghai', domains: ['reg.example.com', 'myreg-registry.cn-shanghai.cr.aliyuncs.com'] }]);
+    expect(c.namespaces.exclude).toEqual(['sandbox-*']);
+    expect(c.imageCacheSecretNamespace).toBe('eci-cache');
+    expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000 });
+    expect(c.secrets.idleTimeoutMs).toBe(90 * 60_000);
+  });
+
+  it.each([
+    [{ defaultRegion: 'Hangzhou' }, 'defaultRegion: "Hangzhou" is not a region ID'],
+    [{ registries: [{ instanceId: 'abc', domains: ['a.example.com'] }] }, 'registries[0].instanceId: "abc" is not an instance ID'],
+    [{ registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
+    [{ registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
+    [{ registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
+    [{ registries: [{ instanceId: 'cri-a', domain: ['x.io'] }] }, 'registries[0].domain: unknown field'],
+    [{ registry: [] }, 'registry: unknown field'],
+    [{ credentials: { sessionDurationSeconds: 600 } }, 'credentials.sessionDurationSeconds: expected a whole number from 900 to 43200, got 600'],
+    [{ credentials: { refreshThreshold: 'soon' } }, 'credentials.refreshThreshold: expected a duration'],
+    [{ credentials: { sessionDurationSeconds: 900, refreshThreshold: '15m' } }, 'credentials.refreshThreshold: must be shorter'],
+    [{ namespaces: { exclude: 'kube-*' } }, 'namespaces.exclude: expected a list'],
+    [[], '(root): expected a mapping'],
+  ])('rejects %j', (doc, message) => {
+    expect(() => parseConfig(doc, ctx, 'config.yaml')).toThrow(ConfigError);
+    expect(() => parseConfig(doc, ctx, 'config.yaml')).toThrow(`config.yaml: ${message}`);
+  });
+
+  it('points at unreadable and non-YAML files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    expect(() => loadConfigFile(join(dir, 'missing.yaml'), ctx)).toThrow(/cannot read .*missing.yaml: ENOENT/);
+    writeFileSync(join(dir, 'bad.yaml'), 'registries: [\n');
+    expect(() => loadConfigFile(join(dir, 'bad.yaml'), ctx)).toThrow(/not valid YAML/);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['1h30m', 5_400_000],
+    ['24h', 86_400_000],
+    ['250ms', 250],
+    ['1d', 86_400_000],
+  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it.each(['', '15', 'm', '1h 30m', '-5m', '1w'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+});
