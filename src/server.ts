@@ -4,7 +4,8 @@ import { readFileSync, statSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import type { SecureVersion } from 'node:tls';
 import { handleAdmission, type HandlerDeps, type Outcome } from './admission/handler.js';
-import { parseAdmissionReview, TransportError } from './admission/review.js';
+import { allow, deny, parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
+import { validateWorkload } from './admission/workloads.js';
 import { LOG_REDACT_PATHS } from './log-redact.js';
 
 /** The API server allows 3 MiB objects and a review may carry object and oldObject. */
@@ -76,15 +77,21 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     void reply.code(status).send({ error: err.code ?? 'Error', message: status === 500 ? 'internal error' : err.message });
   });
 
+  /** The envelope, or undefined after answering 400: there is no uid to answer a review with. */
+  const envelope = (body: unknown, reply: import('fastify').FastifyReply): AdmissionRequest | undefined => {
+    try {
+      return parseAdmissionReview(body);
+    } catch (e) {
+      if (!(e instanceof TransportError)) throw e;
+      void reply.code(400).send({ error: 'BadRequest', message: e.message });
+      return undefined;
+    }
+  };
+
   app.post('/mutate', async (request, reply) => {
     const start = Date.now();
-    let review;
-    try {
-      review = parseAdmissionReview(request.body);
-    } catch (e) {
-      if (e instanceof TransportError) return reply.code(400).send({ error: 'BadRequest', message: e.message });
-      throw e;
-    }
+    const review = envelope(request.body, reply);
+    if (!review) return reply;
     const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
     const controller = new AbortController();
     request.raw.once('close', () => controller.abort());
@@ -105,6 +112,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     else if (outcome.result === 'denied') log.info({ ...fields, message: outcome.review.response.status?.message }, 'admission denied');
     else log.debug(fields, 'admission');
     return reply.code(200).send(outcome.review);
+  });
+
+  // Workload templates, checked with the Pod rules so mistakes surface at `kubectl apply`.
+  app.post('/validate', async (request, reply) => {
+    const review = envelope(request.body, reply);
+    if (!review) return reply;
+    const v = validateWorkload(review, opts.rules());
+    if (v.action === 'deny') {
+      request.log.info({ uid: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
+      return reply.send(deny(review.uid, v.code, v.message));
+    }
+    return reply.send(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -163,3 +163,15 @@ function peerCertificate(url: string): Promise<string> {
     s.on('error', reject);
   });
 }
+
+describe('validating endpoint', () => {
+  it('denies an invalid Deployment template over HTTPS and allows a valid one', async () => {
+    const bad = await httpsRequest(`${base}/validate`, { body: readFileSync('test/fixtures/validate/deployment-invalid.json'), ca });
+    expect(bad.status).toBe(200);
+    expect(bad.json.response.allowed).toBe(false);
+    expect(bad.json.response.status.message).toContain('Deployment team-a/web: spec.template.metadata.annotations:');
+    const warn = await httpsRequest(`${base}/validate`, { body: readFileSync('test/fixtures/validate/deployment-annotations-on-workload-metadata.json'), ca });
+    expect(warn.json.response).toMatchObject({ allowed: true, warnings: [expect.stringContaining('move them to spec.template.metadata.annotations')] });
+    expect(warn.json.response.patch).toBeUndefined();
+  });
+});
