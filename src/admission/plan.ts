@@ -5,6 +5,7 @@ import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/mod
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
 import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
 import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
@@ -13,6 +14,11 @@ import type { AdmissionRequest } from './review.js';
 
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 const ALWAYS_EXCLUDED = ['kube-system'];
+/** Namespaces carrying this label are never served, whatever their Pods' annotations say. */
+export const OPT_OUT_LABEL = 'acr-pull-webhook.k8s.aliyun.com/ignore';
+
+/** Labels of a namespace, from a cache; undefined when unknown (standalone mode, or not yet seen). */
+export type NamespaceLabels = (namespace: string) => Record<string, string> | undefined;
 
 /** The configuration in the shape the hot path wants: lookups, not scans. */
 export interface ServingRules {
@@ -22,9 +28,11 @@ export interface ServingRules {
   isExcludedNamespace(namespace: string): boolean;
   registryByDomain: ReadonlyMap<string, RegistryConfig>;
   registryById: ReadonlyMap<string, RegistryConfig>;
+  policy?: Policy;
+  namespaceLabels: NamespaceLabels;
 }
 
-export function servingRules(config: WebhookConfig, ownNamespace: string): ServingRules {
+export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const registryByDomain = new Map<string, RegistryConfig>();
@@ -33,9 +41,11 @@ export function servingRules(config: WebhookConfig, ownNamespace: string): Servi
     ownNamespace,
     defaultRegion: config.defaultRegion,
     imageCacheSecretNamespace: config.imageCacheSecretNamespace,
-    isExcludedNamespace: (ns) => exact.has(ns) || globs.some((g) => g.test(ns)),
+    isExcludedNamespace: (ns) => exact.has(ns) || globs.some((g) => g.test(ns)) || namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
     registryByDomain,
     registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+    policy: config.policy,
+    namespaceLabels,
   };
 }
 
@@ -99,6 +109,14 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       bindings = [{ chain: {}, registries }];
     } else {
       bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+    }
+    // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
+    // Cluster-scoped ImageCaches are judged as their Secrets' namespace.
+    if (rules.policy && parsed.kind === 'ok') {
+      for (const b of bindings) {
+        const verdict = checkPolicy(rules.policy, secretNamespace, rules.namespaceLabels(secretNamespace), b, rules.defaultRegion);
+        if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
+      }
     }
     const specs = uniqueSpecs(bindings, secretNamespace);
     return {

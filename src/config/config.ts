@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
+import type { LabelSelector, Policy, PolicyRule } from './policy.js';
 
 export interface RegistryConfig {
   instanceId: string;
@@ -17,8 +18,10 @@ export interface WebhookConfig {
   namespaces: { exclude: string[] };
   /** Where ImageCache Secrets live; empty in the file means the webhook's own namespace. */
   imageCacheSecretNamespace: string;
-  credentials: { sessionDurationSeconds: number; refreshThresholdMs: number };
+  credentials: { sessionDurationSeconds: number; refreshThresholdMs: number; externalIds: Record<string, string> };
   secrets: { idleTimeoutMs: number };
+  /** Undefined: no policy, any well-formed annotation is served (like ECI; RAM trust policies still gate). */
+  policy?: Policy;
 }
 
 export class ConfigError extends Error {
@@ -30,6 +33,8 @@ export class ConfigError extends Error {
 
 const INSTANCE_ID = /^cri-[a-z0-9]{1,60}$/;
 const REGION = /^[a-z]{2,8}(?:-[a-z0-9]{1,20}){1,4}$/;
+const ROLE_ARN = /^acs:ram::\d{1,20}:role\/[A-Za-z0-9.-]{1,64}$/;
+const EXTERNAL_ID = /^[\w+=,.@:\/-]{2,1224}$/;
 const HOST = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/;
 
 export interface ConfigContext {
@@ -61,7 +66,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     throw new ConfigError(field, detail, source);
   };
   const root = object(doc, '(root)', fail);
-  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets'], fail);
+  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy'], fail);
 
   const defaultRegion = str(root.defaultRegion ?? ctx.regionFromEnv ?? 'cn-hangzhou', 'defaultRegion', fail);
   if (!REGION.test(defaultRegion)) fail('defaultRegion', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
@@ -98,11 +103,20 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const imageCacheSecretNamespace = str(root.imageCacheSecretNamespace ?? '', 'imageCacheSecretNamespace', fail) || ctx.ownNamespace;
 
   const cred = object(root.credentials ?? {}, 'credentials', fail);
-  allowKeys(cred, 'credentials', ['sessionDurationSeconds', 'refreshThreshold'], fail);
+  allowKeys(cred, 'credentials', ['sessionDurationSeconds', 'refreshThreshold', 'externalIds'], fail);
   const sessionDurationSeconds = int(cred.sessionDurationSeconds ?? 3600, 'credentials.sessionDurationSeconds', 900, 43200, fail);
   const refreshThresholdMs = duration(cred.refreshThreshold ?? '15m', 'credentials.refreshThreshold', fail);
   if (refreshThresholdMs >= sessionDurationSeconds * 1000) {
     fail('credentials.refreshThreshold', 'must be shorter than credentials.sessionDurationSeconds, or every token is stale at birth');
+  }
+
+  const externalIds: Record<string, string> = {};
+  for (const [arn, id] of Object.entries(object(cred.externalIds ?? {}, 'credentials.externalIds', fail))) {
+    const field = `credentials.externalIds[${JSON.stringify(arn)}]`;
+    if (!ROLE_ARN.test(arn)) fail(field, 'keys must be RAM role ARNs (acs:ram::<account id>:role/<name>)');
+    const value = str(id, field, fail);
+    if (!EXTERNAL_ID.test(value)) fail(field, 'an ExternalId is 2-1224 characters of letters, digits and +=,.@:/-_');
+    externalIds[arn] = value;
   }
 
   const sec = object(root.secrets ?? {}, 'secrets', fail);
@@ -114,9 +128,70 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     registries,
     namespaces: { exclude },
     imageCacheSecretNamespace,
-    credentials: { sessionDurationSeconds, refreshThresholdMs },
+    credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds },
     secrets: { idleTimeoutMs },
+    ...(root.policy === undefined ? {} : { policy: parsePolicy(root.policy, defaultRegion, fail) }),
   };
+}
+
+function parsePolicy(doc: unknown, defaultRegion: string, fail: Fail): Policy {
+  const p = object(doc, 'policy', fail);
+  allowKeys(p, 'policy', ['rules'], fail);
+  const names = new Set<string>();
+  const rules = array(p.rules, 'policy.rules', fail).map((r, i): PolicyRule => {
+    const at = `policy.rules[${i}]`;
+    const o = object(r, at, fail);
+    allowKeys(o, at, ['name', 'namespaces', 'serviceArns', 'userArns', 'instances'], fail);
+    const name = str(o.name, `${at}.name`, fail);
+    if (names.has(name)) fail(`${at}.name`, `${JSON.stringify(name)} is used by another rule`);
+    names.add(name);
+    const ns = object(o.namespaces, `${at}.namespaces`, fail);
+    allowKeys(ns, `${at}.namespaces`, ['names', 'globs', 'selector'], fail);
+    const strings = (v: unknown, field: string) => array(v, field, fail).map((x, j) => str(x, `${field}[${j}]`, fail));
+    const namespaces: PolicyRule['namespaces'] = {};
+    if (ns.names !== undefined) namespaces.names = strings(ns.names, `${at}.namespaces.names`);
+    if (ns.globs !== undefined) namespaces.globs = strings(ns.globs, `${at}.namespaces.globs`);
+    if (ns.selector !== undefined) namespaces.selector = parseSelector(ns.selector, `${at}.namespaces.selector`, fail);
+    if (!namespaces.names && !namespaces.globs && !namespaces.selector) fail(`${at}.namespaces`, 'give names, globs or a selector');
+    const arns = (key: 'serviceArns' | 'userArns') => {
+      if (o[key] === undefined) return undefined;
+      return strings(o[key], `${at}.${key}`).map((a, j) => {
+        if (a !== '*' && !ROLE_ARN.test(a)) fail(`${at}.${key}[${j}]`, `${JSON.stringify(a)} is not a RAM role ARN or "*"`);
+        return a;
+      });
+    };
+    const instances = o.instances === undefined ? undefined : strings(o.instances, `${at}.instances`).map((x, j) => {
+      if (x === '*') return x;
+      const m = /^(?:([a-z0-9-]+):)?(cri-[a-z0-9]+)$/.exec(x);
+      if (m) return `${m[1] ?? defaultRegion}:${m[2]}`;
+      if (HOST.test(x.toLowerCase())) return x.toLowerCase();
+      return fail(`${at}.instances[${j}]`, `${JSON.stringify(x)} is not region:cri-..., a registry host or "*"`);
+    });
+    return { name, namespaces, serviceArns: arns('serviceArns'), userArns: arns('userArns'), instances };
+  });
+  return { rules };
+}
+
+function parseSelector(doc: unknown, field: string, fail: Fail): LabelSelector {
+  const o = object(doc, field, fail);
+  allowKeys(o, field, ['matchLabels', 'matchExpressions'], fail);
+  const selector: LabelSelector = {};
+  if (o.matchLabels !== undefined) {
+    selector.matchLabels = {};
+    for (const [k, v] of Object.entries(object(o.matchLabels, `${field}.matchLabels`, fail))) selector.matchLabels[k] = str(v, `${field}.matchLabels.${k}`, fail);
+  }
+  if (o.matchExpressions !== undefined) {
+    selector.matchExpressions = array(o.matchExpressions, `${field}.matchExpressions`, fail).map((e, i) => {
+      const at = `${field}.matchExpressions[${i}]`;
+      const x = object(e, at, fail);
+      allowKeys(x, at, ['key', 'operator', 'values'], fail);
+      const operator = str(x.operator, `${at}.operator`, fail);
+      if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(operator)) fail(`${at}.operator`, 'expected In, NotIn, Exists or DoesNotExist');
+      const values = x.values === undefined ? undefined : array(x.values, `${at}.values`, fail).map((v, j) => str(v, `${at}.values[${j}]`, fail));
+      return { key: str(x.key, `${at}.key`, fail), operator: operator as 'In', ...(values ? { values } : {}) };
+    });
+  }
+  return selector;
 }
 
 type Fail = (field: string, detail: string) => never;

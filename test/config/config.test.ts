@@ -14,7 +14,7 @@ describe('configuration file', () => {
       registries: [],
       namespaces: { exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
-      credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000 },
+      credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {} },
       secrets: { idleTimeoutMs: 24 * 3_600_000 },
     });
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
@@ -41,7 +41,7 @@ describe('configuration file', () => {
     expect(c.registries).toEqual([{ instanceId: 'cri-abc123', region: 'cn-shanghai', domains: ['reg.example.com', 'myreg-registry.cn-shanghai.cr.aliyuncs.com'] }]);
     expect(c.namespaces.exclude).toEqual(['sandbox-*']);
     expect(c.imageCacheSecretNamespace).toBe('eci-cache');
-    expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000 });
+    expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000, externalIds: {} });
     expect(c.secrets.idleTimeoutMs).toBe(90 * 60_000);
   });
 
