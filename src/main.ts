@@ -1,12 +1,16 @@
 // Entry point: reads process settings, picks standalone or cluster mode, wires the parts and serves.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfigFile, parseConfig, ConfigError, type WebhookConfig } from './config/config.js';
-import { servingRules } from './admission/plan.js';
+import { servingRules, type ServingRules } from './admission/plan.js';
+import { endpointsFromEnv } from './cloud/endpoints.js';
+import { identityFromEnv } from './cloud/identity.js';
+import { ConfigError, loadConfigFile, parseConfig, type ConfigContext, type WebhookConfig } from './config/config.js';
+import { Metrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+import { createRuntime, loadKubeConfig } from './runtime.js';
 import { buildServer } from './server.js';
+import { standaloneCloud } from './standalone/cloud.js';
 import { ensureSelfSignedCert } from './standalone/self-signed.js';
-import { unconfiguredProvider } from './pull-secrets/unconfigured.js';
-import type { PullSecretProvider } from './pull-secrets/types.js';
 
 type Mode = 'standalone' | 'cluster';
 
@@ -26,14 +30,18 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+function readConfig(env: NodeJS.ProcessEnv, ctx: ConfigContext): WebhookConfig {
+  return env.CONFIG_FILE ? loadConfigFile(env.CONFIG_FILE, ctx) : parseConfig({}, ctx, 'defaults');
+}
+
 async function main(): Promise<void> {
   const env = process.env;
   const mode = detectMode(env);
   const ownNamespace = env.POD_NAMESPACE || 'acr-pull-webhook';
   const ctx = { ownNamespace, regionFromEnv: env.ALIBABA_CLOUD_REGION_ID };
-  const config: WebhookConfig = env.CONFIG_FILE ? loadConfigFile(env.CONFIG_FILE, ctx) : parseConfig({}, ctx, 'defaults');
-  const rules = servingRules(config, ownNamespace);
+  const config = readConfig(env, ctx);
   const httpsPort = port(env.PORT, 8443, 'PORT');
+  const metricsPort = port(env.METRICS_PORT, 9090, 'METRICS_PORT');
 
   let tls;
   if (env.TLS_CERT_FILE || env.TLS_KEY_FILE) {
@@ -44,24 +52,66 @@ async function main(): Promise<void> {
   } else {
     throw new Error('cluster mode needs TLS_CERT_FILE and TLS_KEY_FILE (the API server only calls webhooks over HTTPS)');
   }
+  if (env.TLS_MIN_VERSION && env.TLS_MIN_VERSION !== 'TLSv1.2' && env.TLS_MIN_VERSION !== 'TLSv1.3') {
+    throw new Error(`TLS_MIN_VERSION must be TLSv1.2 or TLSv1.3, got ${JSON.stringify(env.TLS_MIN_VERSION)}`);
+  }
 
-  const secrets: PullSecretProvider = unconfiguredProvider;
+  const cloud =
+    mode === 'standalone'
+      ? await standaloneCloud(env)
+      : (() => {
+          const endpoints = endpointsFromEnv(env);
+          return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined, demo: undefined };
+        })();
+  const metrics = new Metrics();
+  let rules: ServingRules;
+  // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
-    secrets,
+    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), ready: () => runtime.manager.ready() },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
+    observe: (o, seconds) => metrics.admissions.labels(o.kind, o.result, o.path).observe(seconds),
   });
+  const runtime = createRuntime({
+    config,
+    identity: cloud.identity,
+    endpoints: cloud.endpoints,
+    ownNamespace,
+    logger: app.log,
+    metrics,
+    kubeConfig: mode === 'cluster' ? loadKubeConfig(env) : undefined,
+    replica: env.POD_NAME,
+  });
+  rules = servingRules(config, ownNamespace, runtime.namespaceLabels);
+  if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = servingRules(next, ownNamespace, runtime.namespaceLabels)), app.log);
+
+  await runtime.start();
+  const metricsServer = await startMetricsServer(metrics, metricsPort);
   await app.listen({ host: '0.0.0.0', port: httpsPort });
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : httpsPort;
-  app.log.info({ mode, port: actualPort, namespace: ownNamespace }, 'acr-pull-webhook serving');
+  const metricsAddress = metricsServer.address();
+  app.log.info(
+    {
+      mode,
+      port: actualPort,
+      metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
+      namespace: ownNamespace,
+      identity: cloud.identity.source,
+      sts: cloud.endpoints.sts,
+      policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
+      registries: config.registries.length,
+    },
+    'acr-pull-webhook serving',
+  );
   if (mode === 'standalone') {
     console.error(
       `\nacr-pull-webhook STANDALONE mode: no Kubernetes cluster configured, Secrets are kept in memory.\n` +
         `  HTTPS on https://0.0.0.0:${actualPort} with a self-signed certificate (${tls.certFile})\n` +
+        (cloud.emulator ? `  Cloud: the bundled STS/ACR emulator at ${cloud.emulator.url} (demo accounts, roles and instances)\n` : `  Cloud: ${cloud.endpoints.sts}\n`) +
         `  Try:  curl -sk https://127.0.0.1:${actualPort}/mutate -H 'Content-Type: application/json' \\\n` +
-        `          --data @test/fixtures/admission-review/pod-default-domain-service-arn.json\n`,
+        `          --data @test/fixtures/admission-review/standalone-demo-cross-account.json\n`,
     );
   }
 
@@ -70,16 +120,42 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: no new reviews, finishing in-flight ones');
-    // close() stops accepting, answers in-flight requests, then resolves.
     const force = setTimeout(() => process.exit(1), 25_000);
     force.unref();
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    // close() stops accepting, answers in-flight requests, then resolves.
+    app
+      .close()
+      .then(() => Promise.allSettled([runtime.stop(), new Promise((r) => metricsServer.close(r)), cloud.emulator?.close()]))
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** ConfigMap updates arrive as file changes: re-read, validate, and keep the old rules if the new file is bad. */
+function watchConfig(file: string, load: () => WebhookConfig, apply: (c: WebhookConfig) => void, log: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
+  const stamp = () => {
+    try {
+      return String(statSync(file).mtimeMs);
+    } catch {
+      return undefined;
+    }
+  };
+  let last = stamp();
+  setInterval(() => {
+    const now = stamp();
+    if (now === undefined || now === last) return;
+    last = now;
+    try {
+      apply(load());
+      log.info({ file }, 'configuration reloaded');
+    } catch (e) {
+      log.error({ file, error: (e as Error).message }, 'new configuration rejected; keeping the previous one');
+    }
+  }, 5000).unref();
 }
 
 main().catch((e: unknown) => {

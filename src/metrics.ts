@@ -38,11 +38,21 @@ export class Metrics {
     help: 'Background renewals of managed Secrets that failed',
     registers: [this.registry],
   });
-  readonly oldestTokenSeconds = new Gauge({
-    name: 'acr_webhook_oldest_token_expiry_seconds',
-    help: 'Seconds until the soonest-expiring managed token expires (negative when already expired)',
-    registers: [this.registry],
-  });
+  /** Set by the runtime: ms since epoch of the soonest managed token expiry, read at scrape time. */
+  soonestTokenExpiry: () => number | undefined = () => undefined;
+  readonly oldestTokenSeconds = (() => {
+    const metrics = this;
+    return new Gauge({
+      name: 'acr_webhook_oldest_token_expiry_seconds',
+      help: 'Seconds until the soonest-expiring managed token expires (negative when already expired)',
+      registers: [this.registry],
+      collect() {
+        const at = metrics.soonestTokenExpiry();
+        if (at === undefined) this.reset();
+        else this.set((at - Date.now()) / 1000);
+      },
+    });
+  })();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });

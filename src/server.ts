@@ -94,7 +94,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (!review) return reply;
     const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
     const controller = new AbortController();
-    request.raw.once('close', () => controller.abort());
+    // The API server gave up (its timeout) or the connection dropped: stop waiting on its behalf. (The request's
+    // own 'close' fires as soon as the body is read, so the response is what tells.)
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) controller.abort();
+    });
     const outcome = await handleAdmission(review, { deadline: deadlineFor(start, timeoutMs), signal: controller.signal }, opts);
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);

@@ -55,6 +55,24 @@ describe('compiled standalone webhook', () => {
     expect(res.json.response).toEqual({ uid: JSON.parse(body).request.uid, allowed: true });
   });
 
+  it('serves the quick-start review end to end: emulator chain, in-memory Secret, patch', async () => {
+    const ca = readFileSync(join(cwd, '.local/tls/tls.crt'));
+    const body = fixtureText('standalone-demo-cross-account');
+    const res = await httpsRequest(`https://localhost:${port}/mutate?timeout=10s`, { body, ca });
+    expect(res.status).toBe(200);
+    expect(res.json.response.allowed).toBe(true);
+    const patch = JSON.parse(Buffer.from(res.json.response.patch, 'base64').toString());
+    expect(patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/) }] }]);
+  });
+
+  it('exposes Prometheus metrics on the metrics port', async () => {
+    const m = /"metricsPort":(\d+)/.exec(stdout);
+    expect(m).not.toBeNull();
+    const text = await (await fetch(`http://127.0.0.1:${m![1]}/metrics`)).text();
+    expect(text).toMatch(/acr_webhook_cloud_call_duration_seconds_count\{api="AssumeRole",code="ok"\} 2/);
+    expect(text).toMatch(/acr_webhook_secret_writes_total\{operation="create",outcome="ok"\} 1/);
+  });
+
   it('stops on SIGTERM with exit code 0', async () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');

@@ -1,0 +1,135 @@
+// Assembles the long-lived parts for one mode: where Secrets live (the API or memory), who refreshes and
+// collects them (Lease leader or the only process), and the credential chain behind them.
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { WebhookConfig } from './config/config.js';
+import { CloudCaller } from './cloud/rpc.js';
+import type { Endpoints } from './cloud/endpoints.js';
+import type { Identity } from './cloud/identity.js';
+import { AcrTokenSource } from './cloud/token-source.js';
+import type { Metrics } from './metrics.js';
+import { SecretCollector, MemoryUsageSource } from './pull-secrets/collector.js';
+import { AlwaysLeader, type Leadership } from './pull-secrets/leadership.js';
+import type { Logger } from './pull-secrets/logger.js';
+import { PullSecretManager } from './pull-secrets/manager.js';
+import { MemorySecretStore } from './pull-secrets/memory-store.js';
+import { SecretRefresher } from './pull-secrets/refresher.js';
+import type { SecretStore } from './pull-secrets/store.js';
+import { KubeLeaseApi, LeaseLeaderElector } from './kube/leader.js';
+import { NamespaceLabelCache } from './kube/namespaces.js';
+import { KubeSecretStore } from './kube/secret-store.js';
+import { KubeUsageSource } from './kube/usage.js';
+import type { NamespaceLabels } from './admission/plan.js';
+
+export interface Runtime {
+  manager: PullSecretManager;
+  tokens: AcrTokenSource;
+  namespaceLabels: NamespaceLabels;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  config: WebhookConfig;
+  identity: Identity;
+  endpoints: Endpoints;
+  ownNamespace: string;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Cluster mode when given; memory otherwise. */
+  kubeConfig?: KubeConfig;
+  /** Identity of this replica for the Lease (the Pod name). */
+  replica?: string;
+}
+
+/** KUBECONFIG or in-cluster configuration; refuses client-node's silent fallback to http://localhost:8080. */
+export function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
+  const kc = new KubeConfig();
+  if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
+  else kc.loadFromCluster();
+  const server = kc.getCurrentCluster()?.server;
+  if (!server || server === 'http://localhost:8080') throw new Error('no usable Kubernetes cluster in the configuration (set KUBECONFIG or run in a cluster)');
+  return kc;
+}
+
+export function createRuntime(opts: RuntimeOptions): Runtime {
+  const { config, metrics, logger } = opts;
+  const caller = new CloudCaller({ observe: (api, code, s) => metrics?.cloudCalls.labels(api, code).observe(s) });
+  const tokens = new AcrTokenSource({
+    identity: opts.identity,
+    endpoints: opts.endpoints,
+    caller,
+    sessionDurationSeconds: config.credentials.sessionDurationSeconds,
+    refreshThresholdMs: config.credentials.refreshThresholdMs,
+    externalIdFor: (arn) => config.credentials.externalIds[arn],
+    observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
+  });
+
+  let store: SecretStore;
+  let leader: Leadership & { start(): unknown; stop(): Promise<void> };
+  let usage;
+  let namespaces: NamespaceLabelCache | undefined;
+  if (opts.kubeConfig) {
+    store = new KubeSecretStore({ kubeConfig: opts.kubeConfig, logger });
+    leader = new LeaseLeaderElector({
+      api: new KubeLeaseApi(opts.kubeConfig),
+      namespace: opts.ownNamespace,
+      name: 'acr-pull-webhook-leader',
+      identity: opts.replica || hostname(),
+      logger,
+      onChange: (leading) => logger.info({ leading }, leading ? 'leading: refreshing and collecting Secrets' : 'no longer leading'),
+    });
+    usage = new KubeUsageSource({ kubeConfig: opts.kubeConfig });
+    namespaces = new NamespaceLabelCache(opts.kubeConfig, logger);
+  } else {
+    store = new MemorySecretStore();
+    leader = new AlwaysLeader();
+    usage = new MemoryUsageSource();
+  }
+
+  const manager = new PullSecretManager({
+    store,
+    tokens,
+    refreshThresholdMs: config.credentials.refreshThresholdMs,
+    logger,
+    onWrite: (w) => metrics?.secretWrites.labels(w.op, w.outcome).inc(),
+  });
+  const refresher = new SecretRefresher({
+    manager,
+    leader,
+    logger,
+    onRefresh: (r) => {
+      if (r.outcome === 'failed') metrics?.refreshFailures.inc();
+    },
+  });
+  const collector = new SecretCollector({ store, usage, leader, marks: manager.usage, idleMs: config.secrets.idleTimeoutMs, logger });
+
+  // The soonest managed token expiry, computed at scrape time from the cache, never stored.
+  if (metrics) {
+    metrics.soonestTokenExpiry = () => {
+      let soonest = Number.POSITIVE_INFINITY;
+      for (const s of store.list()) soonest = Math.min(soonest, manager.decode(s)?.expiresAt ?? soonest);
+      return Number.isFinite(soonest) ? soonest : undefined;
+    };
+  }
+
+  return {
+    manager,
+    tokens,
+    namespaceLabels: namespaces ? namespaces.labels : () => undefined,
+    async start() {
+      await store.start();
+      void namespaces?.start();
+      leader.start();
+      manager.start();
+      refresher.start();
+      collector.start();
+    },
+    async stop() {
+      await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop()]);
+      await leader.stop();
+      await Promise.allSettled([store.stop(), namespaces?.stop()]);
+      caller.close();
+    },
+  };
+}
