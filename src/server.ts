@@ -25,6 +25,8 @@ export interface TlsFiles {
 export interface ServerOptions extends HandlerDeps {
   tls?: TlsFiles;
   logLevel?: string;
+  /** Where JSON log lines go (default stdout); tests capture them. */
+  logStream?: NodeJS.WritableStream;
   /** Extra readiness condition beyond "the secret provider can serve". */
   ready?: () => boolean;
   /** Called once per answered review, for metrics. */
@@ -66,7 +68,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     requestTimeout: MAX_TIMEOUT_MS + 5_000,
     connectionTimeout: MAX_TIMEOUT_MS + 5_000,
     logController: new LogController({ disableRequestLogging: true }),
-    logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
+    logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
