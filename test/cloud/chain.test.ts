@@ -1,0 +1,197 @@
+// The credential chain with the real pop-core client against the emulator: hops, caching, single-flight,
+// deadlines, retries and the denial each cloud error becomes.
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Binding } from '../../src/acr/model.js';
+import { CloudCaller } from '../../src/cloud/rpc.js';
+import { staticIdentity } from '../../src/cloud/identity.js';
+import { AcrTokenSource } from '../../src/cloud/token-source.js';
+import { roleSessionName } from '../../src/cloud/sts.js';
+import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../src/emulator/index.js';
+import { DenialError } from '../../src/pull-secrets/types.js';
+
+let emu: Emulator;
+let world: DemoWorld;
+let caller: CloudCaller;
+
+beforeAll(async () => {
+  world = demoState();
+  emu = await startEmulator({ world });
+});
+afterAll(async () => {
+  caller?.close();
+  await emu.close();
+});
+afterEach(() => {
+  emu.reset();
+  caller?.close();
+});
+
+function source(opts: { now?: () => number; sessionDurationSeconds?: number; identitySecret?: string } = {}) {
+  caller = new CloudCaller({ backoffMs: 20 });
+  return new AcrTokenSource({
+    identity: staticIdentity('test', { accessKeyId: world.demo.accessKeyId, accessKeySecret: opts.identitySecret ?? world.demo.accessKeySecret }),
+    endpoints: { sts: emu.stsEndpoint, cr: (r) => emu.crEndpoint(r) },
+    caller,
+    sessionDurationSeconds: opts.sessionDurationSeconds ?? 3600,
+    refreshThresholdMs: 15 * 60_000,
+    now: opts.now,
+  });
+}
+
+const budget = (ms = 5000) => ({ deadline: Date.now() + ms });
+const crossAccount = (): Binding => ({
+  chain: { serviceArn: world.demo.serviceRoleArn, userArn: world.demo.userRoleArn },
+  registries: [{ kind: 'instance', instanceId: world.demo.beijingInstanceId, region: 'cn-beijing' }],
+});
+const count = (action: string) => emu.calls.count({ action });
+
+async function denial(p: Promise<unknown>): Promise<DenialError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof DenialError) return e;
+    throw e;
+  }
+  throw new Error('expected a denial');
+}
+
+describe('credential chain against the emulator', () => {
+  it('cross-account chain: two AssumeRole hops, then a token for every domain of the instance', async () => {
+    const auths = await source().dockerAuths(crossAccount(), 'team-a', budget());
+    expect(Object.keys(auths.auths).sort()).toEqual([
+      'demo-owner-registry-vpc.cn-beijing.cr.aliyuncs.com',
+      'demo-owner-registry.cn-beijing.cr.aliyuncs.com',
+    ]);
+    const cred = Object.values(auths.auths)[0]!;
+    expect(emu.state.registryTokens.get(cred.password)).toMatchObject({ instanceId: world.demo.beijingInstanceId, accountId: '6543210987654321' });
+    expect(count('AssumeRole')).toBe(2);
+    expect(count('GetAuthorizationToken')).toBe(1);
+    // The audit trail names the namespace: the token was asked for by the user role's session acr-pull@team-a.
+    const tokenCall = emu.calls.list({ action: 'GetAuthorizationToken' })[0]!;
+    expect(tokenCall.principal).toContain('acr-pull@team-a');
+    expect(auths.expiresAt).toBeLessThanOrEqual(Date.now() + 3600_000 + 1000);
+  });
+
+  it('a burst of 1,000 identical requests costs one call per hop and per instance API', async () => {
+    emu.injectLatency(50);
+    const src = source();
+    const results = await Promise.all(Array.from({ length: 1000 }, () => src.dockerAuths(crossAccount(), 'team-a', budget())));
+    expect(new Set(results.map((r) => JSON.stringify(r.auths))).size).toBe(1);
+    expect(count('AssumeRole')).toBe(2);
+    expect(count('GetAuthorizationToken')).toBe(1);
+    expect(count('ListInstanceEndpoint')).toBe(1);
+    expect(count('GetInstanceVpcEndpoint')).toBe(1);
+  });
+
+  it('serves from cache until expiry minus the threshold, then renews', async () => {
+    let now = Date.now();
+    const src = source({ now: () => now });
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+    now += 40 * 60_000; // 1 h tokens, 15 min threshold: still fresh at 40 min
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+    expect(count('GetAuthorizationToken')).toBe(1);
+    now += 6 * 60_000; // 46 min: inside the threshold
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+    expect(count('GetAuthorizationToken')).toBe(2);
+    expect(count('AssumeRole')).toBe(4);
+  });
+
+  it('default domain: the instance is found by name with ListInstance', async () => {
+    const auths = await source().dockerAuths(
+      { chain: { serviceArn: world.demo.serviceRoleArn }, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] },
+      'team-a',
+      budget(),
+    );
+    expect(Object.keys(auths.auths)).toEqual(expect.arrayContaining(['demo-registry.cn-hangzhou.cr.aliyuncs.com', 'registry.example.com']));
+    expect(count('ListInstance')).toBe(1);
+  });
+
+  it('Personal Edition: ROA token for the hosts seen', async () => {
+    const auths = await source().dockerAuths(
+      { chain: { serviceArn: world.demo.serviceRoleArn }, registries: [{ kind: 'personal', region: 'cn-hangzhou', domains: ['registry.cn-hangzhou.aliyuncs.com'] }] },
+      'team-a',
+      budget(),
+    );
+    expect(Object.keys(auths.auths)).toEqual(['registry.cn-hangzhou.aliyuncs.com']);
+    expect(emu.calls.count({ product: 'cr-personal' })).toBe(1);
+  });
+
+  it('operator-listed domains replace the endpoint lookup', async () => {
+    const auths = await source().dockerAuths(
+      { chain: { serviceArn: world.demo.serviceRoleArn }, registries: [{ kind: 'instance', instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: ['registry.example.com'] }] },
+      'team-a',
+      budget(),
+    );
+    expect(Object.keys(auths.auths)).toEqual(['registry.example.com']);
+    expect(count('ListInstanceEndpoint')).toBe(0);
+    expect(count('AssumeRole')).toBe(1);
+  });
+
+  it('the webhook\'s own identity without CR permission: a 403 that says which permission to grant', async () => {
+    const d = await denial(
+      source().dockerAuths({ chain: {}, registries: [{ kind: 'instance', instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: ['registry.example.com'] }] }, 'team-a', budget()),
+    );
+    expect(d.code).toBe(403);
+    expect(d.message).toContain("as the webhook's own identity: NoPermission");
+    expect(d.message).toContain('Grant cr:GetAuthorizationToken');
+    expect(count('AssumeRole')).toBe(0);
+  });
+
+  it('retries throttling while budget remains', async () => {
+    emu.injectThrottle({ action: 'AssumeRole', times: 2 });
+    await source().dockerAuths(crossAccount(), 'team-a', budget());
+    expect(emu.calls.count({ action: 'AssumeRole', code: 'Throttling.User' })).toBe(2);
+  });
+
+  it('answers before the deadline when the cloud hangs', async () => {
+    emu.injectHang({ action: 'GetAuthorizationToken' });
+    const t0 = Date.now();
+    const d = await denial(source().dockerAuths(crossAccount(), 'team-a', budget(1500)));
+    expect(Date.now() - t0).toBeLessThan(1600);
+    expect(d.code).toBe(503);
+    expect(d.message).toContain('did not answer in time');
+  });
+
+  it('maps a second hop that is not trusted to a message about the trust policy, and caches the failure briefly', async () => {
+    // The user role trusts only acr-pull; a second service role in the same account is not trusted.
+    world.accounts[0]!.roles!.push({ name: 'other', maxSessionDuration: 3600, trust: [{ account: '1234567890123456' }], permissions: { assumeRole: '*' } });
+    world.accounts[0]!.users![0]!.permissions = { assumeRole: '*' };
+    const src = source();
+    const binding: Binding = { ...crossAccount(), chain: { serviceArn: 'acs:ram::1234567890123456:role/other', userArn: world.demo.userRoleArn } };
+    const d = await denial(src.dockerAuths(binding, 'team-a', budget()));
+    expect(d.code).toBe(403);
+    expect(d.message).toContain('failed assuming user role acs:ram::6543210987654321:role/acr-pull-user with service role acs:ram::1234567890123456:role/other: NoPermission');
+    expect(d.message).toContain("user role's trust policy must name the service role");
+    const calls = count('AssumeRole');
+    await denial(src.dockerAuths(binding, 'team-a', budget()));
+    expect(count('AssumeRole')).toBe(calls);
+  });
+
+  it.each([
+    ['a role that does not exist', { serviceArn: 'acs:ram::1234567890123456:role/nope' }, 'EntityNotExist.Role', 403],
+    ['an instance that does not exist', { serviceArn: 'acs:ram::1234567890123456:role/acr-pull' }, 'INSTANCE_NOT_EXIST', 400],
+  ])('maps %s', async (_name, chain, code, status) => {
+    const d = await denial(
+      source().dockerAuths({ chain, registries: [{ kind: 'instance', instanceId: 'cri-doesnotexist0001', region: 'cn-hangzhou' }] }, 'team-a', budget()),
+    );
+    expect(d.code).toBe(status);
+    expect(d.message).toContain(code);
+  });
+
+  it('a rejected identity is the operator\'s problem, not the user\'s', async () => {
+    const d = await denial(source({ identitySecret: 'wrong-secret' }).dockerAuths(crossAccount(), 'team-a', budget()));
+    expect(d.code).toBe(500);
+    expect(d.message).toContain('SignatureDoesNotMatch');
+    expect(d.message).not.toContain('string to sign');
+  });
+
+  it('RoleSessionName is 2-64 of [A-Za-z0-9.@_-] and distinct for long namespaces', () => {
+    const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+    expect(roleSessionName('team-a', hash)).toBe('acr-pull@team-a');
+    const a = roleSessionName('x'.repeat(63), hash);
+    const b = roleSessionName(`${'x'.repeat(62)}y`, hash);
+    expect(a).toMatch(/^[A-Za-z0-9.@_-]{2,64}$/);
+    expect(a).not.toBe(b);
+  });
+});
