@@ -1,0 +1,256 @@
+// Keeps the pull Secrets in place for admissions. Hot path: a Secret in the local cache with the same binding
+// and tokens valid beyond the refresh threshold costs nothing but a Map lookup (no API call, no write).
+// Otherwise one write per Secret at a time (single flight), with optimistic concurrency and bounded 409 retries.
+import type { PullSecretSpec } from '../acr/model.js';
+import {
+  buildPullSecret,
+  decodePullSecret,
+  isManaged,
+  LAST_USED_AT_ANNOTATION,
+  parseTime,
+  refreshDue,
+  sameBinding,
+  withLastUsed,
+  type DecodedPullSecret,
+} from './docker-config.js';
+import { silentLogger, type Logger } from './logger.js';
+import { ConflictError, NotFoundError, type SecretObject, type SecretStore } from './store.js';
+import { DenialError, type Budget, type EnsurePath, type PullSecretProvider, type TokenSource } from './types.js';
+import { UsageMarks } from './usage-marks.js';
+import { describeError, keyOf, timeoutError, withDeadline } from './util.js';
+
+export const DEFAULT_REFRESH_THRESHOLD_MS = 15 * 60_000;
+
+export interface SecretWriteResult {
+  namespace: string;
+  name: string;
+  op: 'create' | 'replace' | 'touch';
+  outcome: 'ok' | 'conflict' | 'error';
+}
+
+export interface PullSecretManagerOptions {
+  store: SecretStore;
+  tokens: TokenSource;
+  /** Tokens expiring within this are renewed (default 15 minutes). */
+  refreshThresholdMs?: number;
+  /** Clock for token expiry and usage (default Date.now). Budget deadlines are always wall-clock (Date.now). */
+  now?: () => number;
+  logger?: Logger;
+  /** Shared usage record (the collector reads it); a new one by default. */
+  usage?: UsageMarks;
+  /** Re-reads and retries after a 409 at most this many times (default 5). */
+  maxConflictRetries?: number;
+  /** How often `start()` persists usage marks into the last-used annotation (default 5 minutes). */
+  usageFlushIntervalMs?: number;
+  /** The annotation is rewritten only when it lags the latest use by more than this (default 1 hour). */
+  usageTouchAfterMs?: number;
+  /** Metrics hook, called after every write attempt. */
+  onWrite?: (result: SecretWriteResult) => void;
+}
+
+interface Decoded {
+  decoded: DecodedPullSecret | undefined;
+}
+
+export class PullSecretManager implements PullSecretProvider {
+  readonly store: SecretStore;
+  readonly usage: UsageMarks;
+  readonly refreshThresholdMs: number;
+  private readonly tokens: TokenSource;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly maxConflictRetries: number;
+  private readonly usageFlushIntervalMs: number;
+  private readonly usageTouchAfterMs: number;
+  private readonly onWrite: ((r: SecretWriteResult) => void) | undefined;
+  private readonly inflight = new Map<string, { promise: Promise<void>; deadline: number }>();
+  private readonly decodeMemo = new WeakMap<SecretObject, Decoded>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<number> | undefined;
+
+  constructor(opts: PullSecretManagerOptions) {
+    this.store = opts.store;
+    this.tokens = opts.tokens;
+    this.refreshThresholdMs = opts.refreshThresholdMs ?? DEFAULT_REFRESH_THRESHOLD_MS;
+    this.now = opts.now ?? Date.now;
+    this.logger = opts.logger ?? silentLogger;
+    this.usage = opts.usage ?? new UsageMarks();
+    this.maxConflictRetries = opts.maxConflictRetries ?? 5;
+    this.usageFlushIntervalMs = opts.usageFlushIntervalMs ?? 5 * 60_000;
+    this.usageTouchAfterMs = opts.usageTouchAfterMs ?? 60 * 60_000;
+    this.onWrite = opts.onWrite;
+  }
+
+  ready(): boolean {
+    return this.store.synced();
+  }
+
+  async ensure(spec: PullSecretSpec, budget: Budget): Promise<EnsurePath> {
+    const now = this.now();
+    this.usage.mark(spec.namespace, spec.name, now);
+    const cur = this.store.get(spec.namespace, spec.name);
+    if (cur && this.isFresh(cur, spec, now)) return 'cached';
+    await this.renew(spec, budget);
+    return 'cold';
+  }
+
+  /**
+   * Makes the Secret fresh (creating or replacing it) unless it already is; shares one write with every
+   * concurrent caller for the same Secret. Used by admissions on a miss and by the refresher.
+   */
+  async renew(spec: PullSecretSpec, budget: Budget): Promise<void> {
+    const key = keyOf(spec.namespace, spec.name);
+    const what = `writing pull Secret ${spec.namespace}/${spec.name}`;
+    for (;;) {
+      let flight = this.inflight.get(key);
+      const joined = !!flight;
+      if (!flight) {
+        // The shared write runs to the first caller's deadline but not its abort signal: a later caller may still
+        // want it. It is bounded by that deadline, so a request that never answers cannot hold the slot.
+        const shared = { deadline: budget.deadline };
+        const promise = withDeadline(this.write(spec, shared), shared, what).finally(() => this.inflight.delete(key));
+        flight = { promise, deadline: shared.deadline };
+        this.inflight.set(key, flight);
+      }
+      try {
+        await withDeadline(flight.promise, budget, what);
+        return;
+      } catch (err) {
+        // A joined write that ran out of its first caller's time is no answer for a caller with time left:
+        // start a write of our own (bounded: that one runs to our own deadline).
+        const flightTimedOut = err instanceof DenialError && err.reason === 'Timeout' && flight.deadline < budget.deadline;
+        if (joined && flightTimedOut && Date.now() < budget.deadline && !budget.signal?.aborted) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** The decoded view of a managed Secret (memoized per object). */
+  decode(secret: SecretObject): DecodedPullSecret | undefined {
+    let memo = this.decodeMemo.get(secret);
+    if (!memo) {
+      memo = { decoded: decodePullSecret(secret) };
+      this.decodeMemo.set(secret, memo);
+    }
+    return memo.decoded;
+  }
+
+  /** True when the Secret serves the spec's binding and its tokens are not due for renewal. */
+  isFresh(secret: SecretObject, spec: PullSecretSpec, now: number = this.now()): boolean {
+    const d = this.decode(secret);
+    return !!d && !refreshDue(d, now, this.refreshThresholdMs) && sameBinding(d.binding, spec.binding);
+  }
+
+  /** True when the Secret's tokens are due for renewal (or it cannot be read). */
+  needsRenewal(secret: SecretObject, now: number = this.now()): boolean {
+    const d = this.decode(secret);
+    return !d || refreshDue(d, now, this.refreshThresholdMs);
+  }
+
+  /** Starts persisting usage marks in the background (every replica runs this; off the hot path). */
+  start(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setInterval(() => {
+      if (this.flushing) return;
+      this.flushing = this.flushUsage()
+        .catch((err: unknown) => {
+          this.logger.warn({ err: describeError(err) }, 'persisting pull Secret usage failed');
+          return 0;
+        })
+        .finally(() => {
+          this.flushing = undefined;
+        });
+    }, this.usageFlushIntervalMs);
+    this.flushTimer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushing;
+  }
+
+  /**
+   * Writes the last-used annotation of every Secret whose annotation lags its latest recorded use by more than
+   * `usageTouchAfterMs`. Conflicts are skipped (the next round retries). Returns the number of writes.
+   */
+  async flushUsage(): Promise<number> {
+    let writes = 0;
+    for (const [namespace, name, at] of [...this.usage.entries()]) {
+      const cur = this.store.get(namespace, name);
+      if (!cur || this.inflight.has(keyOf(namespace, name))) continue;
+      const persisted =
+        parseTime(cur.metadata.annotations?.[LAST_USED_AT_ANNOTATION]) ?? parseTime(cur.metadata.creationTimestamp) ?? 0;
+      if (at - persisted <= this.usageTouchAfterMs) continue;
+      try {
+        await this.store.replace(withLastUsed(cur, at));
+        writes++;
+        this.onWrite?.({ namespace, name, op: 'touch', outcome: 'ok' });
+      } catch (err) {
+        const conflict = err instanceof ConflictError || err instanceof NotFoundError;
+        this.onWrite?.({ namespace, name, op: 'touch', outcome: conflict ? 'conflict' : 'error' });
+        if (!conflict) this.logger.warn({ namespace, name, err: describeError(err) }, 'recording pull Secret usage failed');
+      }
+    }
+    return writes;
+  }
+
+  private async write(spec: PullSecretSpec, budget: Budget): Promise<void> {
+    const { namespace, name } = spec;
+    const what = `writing pull Secret ${namespace}/${name}`;
+    let cur = this.store.get(namespace, name);
+    if (cur && this.isFresh(cur, spec)) return;
+    if (Date.now() >= budget.deadline) throw timeoutError(what);
+
+    const auths = await this.tokens.dockerAuths(spec.binding, spec.requester, budget);
+    if (auths.expiresAt <= this.now()) {
+      this.logger.warn({ namespace, name }, 'registry tokens arrived already expired');
+    }
+
+    for (let attempt = 0; ; attempt++) {
+      if (Date.now() >= budget.deadline) throw timeoutError(what);
+      const op = cur ? 'replace' : 'create';
+      const desired = buildPullSecret(spec, auths, {
+        now: this.now(),
+        ...(cur ? { previous: cur } : {}),
+        ...(this.usage.get(namespace, name) !== undefined ? { lastUsedAt: this.usage.get(namespace, name) } : {}),
+      });
+      try {
+        if (cur) await this.store.replace(desired);
+        else await this.store.create(desired);
+        this.onWrite?.({ namespace, name, op, outcome: 'ok' });
+        this.logger.info(
+          { namespace, name, op, attempt, expiresAt: new Date(auths.expiresAt).toISOString() },
+          'pull Secret written',
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) {
+          this.onWrite?.({ namespace, name, op, outcome: 'error' });
+          this.logger.warn({ namespace, name, op, err: describeError(err) }, 'writing pull Secret failed');
+          throw err instanceof DenialError
+            ? err
+            : new DenialError(`could not write pull Secret ${namespace}/${name}: ${describeError(err)}`, 500);
+        }
+        this.onWrite?.({ namespace, name, op, outcome: 'conflict' });
+        if (attempt >= this.maxConflictRetries) {
+          throw new DenialError(
+            `could not write pull Secret ${namespace}/${name}: it kept changing under concurrent writers`,
+            503,
+            'Conflict',
+          );
+        }
+        cur = await this.store.read(namespace, name);
+        if (cur && !isManaged(cur)) {
+          throw new DenialError(
+            `Secret ${namespace}/${name} already exists and is not managed by acr-pull-webhook; delete or rename it`,
+            403,
+            'AlreadyExists',
+          );
+        }
+        // Another writer (a peer replica, the refresher) may have done the work already.
+        if (cur && this.isFresh(cur, spec)) return;
+      }
+    }
+  }
+}
