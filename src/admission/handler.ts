@@ -1,5 +1,6 @@
 // Turns one AdmissionReview into its answer: the pure plan, then (outside dry runs) the Secrets it needs.
 import { DenialError, type Budget, type EnsurePath, type PullSecretProvider } from '../pull-secrets/types.js';
+import { withDeadline } from '../pull-secrets/util.js';
 import { planAdmission, type Plan, type ServingRules } from './plan.js';
 import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from './review.js';
 
@@ -35,7 +36,12 @@ export async function handleAdmission(req: AdmissionRequest, budget: Budget, dep
   // sideEffects: NoneOnDryRun: a dry run gets the same patch (the names are deterministic) and touches nothing.
   if (req.dryRun) return { review: allow(req.uid, plan.patch), kind, result, path: 'dry-run', plan };
   try {
-    const paths = await withDeadline(Promise.all(plan.specs.map((s) => deps.secrets.ensure(s, budget))), budget.deadline);
+    // Answer before the API server gives up: a late answer is worth nothing, a clear timeout message is.
+    const paths = await withDeadline(
+      Promise.all(plan.specs.map((s) => deps.secrets.ensure(s, budget))),
+      budget,
+      'obtaining registry credentials before the admission deadline; the cloud API may be slow or unreachable from the webhook: retry, and check the webhook log',
+    );
     const path: EnsurePath = paths.includes('cold') ? 'cold' : 'cached';
     return { review: allow(req.uid, plan.patch), kind, result, path, plan };
   } catch (e) {
@@ -45,24 +51,4 @@ export async function handleAdmission(req: AdmissionRequest, budget: Budget, dep
     const message = `acr-pull-webhook could not prepare the pull Secret (internal error; see the webhook log for request ${req.uid})`;
     return { review: deny(req.uid, 500, message), kind, result: 'error', path: 'cold', plan, error: e };
   }
-}
-
-/** Answers before the API server gives up: a late answer is worth nothing, a clear timeout message is. */
-function withDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
-  const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(timeoutError());
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeoutError()), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-function timeoutError(): DenialError {
-  return new DenialError(
-    'timed out obtaining registry credentials from Alibaba Cloud before the admission deadline; the cloud API ' +
-      'may be slow or unreachable from the webhook: retry, and check the webhook log',
-    500,
-    'Timeout',
-  );
 }
