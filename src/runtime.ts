@@ -97,6 +97,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const refresher = new SecretRefresher({
     manager,
     leader,
+    intervalMs: config.secrets.refreshIntervalMs,
     logger,
     onRefresh: (r) => {
       if (r.outcome === 'failed') metrics?.refreshFailures.inc();

@@ -19,7 +19,7 @@ export interface WebhookConfig {
   /** Where ImageCache Secrets live; empty in the file means the webhook's own namespace. */
   imageCacheSecretNamespace: string;
   credentials: { sessionDurationSeconds: number; refreshThresholdMs: number; externalIds: Record<string, string> };
-  secrets: { idleTimeoutMs: number };
+  secrets: { idleTimeoutMs: number; refreshIntervalMs: number };
   /** Undefined: no policy, any well-formed annotation is served (like ECI; RAM trust policies still gate). */
   policy?: Policy;
 }
@@ -120,8 +120,9 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   }
 
   const sec = object(root.secrets ?? {}, 'secrets', fail);
-  allowKeys(sec, 'secrets', ['idleTimeout'], fail);
+  allowKeys(sec, 'secrets', ['idleTimeout', 'refreshInterval'], fail);
   const idleTimeoutMs = duration(sec.idleTimeout ?? '24h', 'secrets.idleTimeout', fail);
+  const refreshIntervalMs = duration(sec.refreshInterval ?? '30s', 'secrets.refreshInterval', fail);
 
   return {
     defaultRegion,
@@ -129,7 +130,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     namespaces: { exclude },
     imageCacheSecretNamespace,
     credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds },
-    secrets: { idleTimeoutMs },
+    secrets: { idleTimeoutMs, refreshIntervalMs },
     ...(root.policy === undefined ? {} : { policy: parsePolicy(root.policy, defaultRegion, fail) }),
   };
 }

@@ -15,7 +15,7 @@ describe('configuration file', () => {
       namespaces: { exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {} },
-      secrets: { idleTimeoutMs: 24 * 3_600_000 },
+      secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
     });
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
   });
