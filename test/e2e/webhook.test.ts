@@ -1,0 +1,282 @@
+// End to end against a real kube-apiserver: the local overlay is applied, the webhook runs on the host in
+// cluster mode against the cloud emulator, and kubectl is used as users do.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../src/emulator/index.js';
+import { freePort, startCluster, type Cluster } from './support/cluster.js';
+
+const ROOT = resolve('.');
+const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
+const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
+const WORK = join(ROOT, 'test/e2e/.work', `run-${Date.now()}`);
+
+let cluster: Cluster;
+let emu: Emulator;
+let world: DemoWorld;
+let port = 0;
+let applyOutput = '';
+const webhooks: ChildProcess[] = [];
+
+/** Asynchronous on purpose: the emulator lives in this process and must keep answering while kubectl waits. */
+function kubectl(args: string[], input?: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn('kubectl', ['--kubeconfig', cluster.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d) => (out.stdout += d));
+    child.stderr.on('data', (d) => (out.stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ status: code ?? 1, ...out });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+const getJson = async (args: string[]) => JSON.parse(await kubectlOk([...args, '-o', 'json']));
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function startWebhook(name: string): Promise<ChildProcess> {
+  const log: string[] = [];
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+    env: {
+      PATH: process.env.PATH,
+      KUBECONFIG: cluster.kubeconfig,
+      // The second replica cannot share the port: it only proves leader election, it is not called.
+      PORT: String(webhooks.length === 0 ? port : await freePort()),
+      METRICS_PORT: '0',
+      TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
+      TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
+      CONFIG_FILE: join(WORK, 'config.yaml'),
+      POD_NAMESPACE: 'acr-pull-webhook',
+      POD_NAME: name,
+      LOG_LEVEL: 'info',
+      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
+      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => log.push(String(d)));
+  child.stderr!.on('data', (d) => log.push(String(d)));
+  child.on('exit', () => writeFileSync(join(WORK, `${name}.log`), log.join('')));
+  webhooks.push(child);
+  await until(`webhook ${name} to serve`, () => (log.join('').includes('acr-pull-webhook serving') ? true : child.exitCode !== null ? (() => { throw new Error(log.join('')); })() : undefined), 30_000);
+  return child;
+}
+
+async function podOf(namespace: string, app: string): Promise<any> {
+  const list = await getJson(['get', 'pods', '-n', namespace, '-l', `app=${app}`]);
+  return list.items[0];
+}
+
+function deployment(name: string, annotations: Record<string, string>, image: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'team-a' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: 'app', image }], ...extra } },
+    },
+  });
+}
+
+async function decodeSecret(namespace: string, name: string): Promise<{ auths: Record<string, { username: string; password: string; auth: string }>; annotations: Record<string, string> }> {
+  const s = await getJson(['get', 'secret', name, '-n', namespace]);
+  expect(s.type).toBe('kubernetes.io/dockerconfigjson');
+  return { auths: JSON.parse(Buffer.from(s.data['.dockerconfigjson'], 'base64').toString()).auths, annotations: s.metadata.annotations };
+}
+
+const SVC = 'acs:ram::1234567890123456:role/acr-pull';
+const USR = 'acs:ram::6543210987654321:role/acr-pull-user';
+
+beforeAll(async () => {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run test/e2e/build-control-plane.sh (npm run e2e does)`);
+  mkdirSync(WORK, { recursive: true });
+  cluster = await startCluster(BINARY, join(WORK, 'cluster'));
+  world = demoState();
+  // Short-lived tokens so the refresher has work during the suite.
+  emu = await startEmulator({ world, tokenTtlSeconds: 60 });
+  port = await freePort();
+  execFileSync('bash', ['certs/gen-certs.sh', '--local', '--port', String(port), '--out', join(WORK, 'certs')], { stdio: 'ignore' });
+  writeFileSync(
+    join(WORK, 'config.yaml'),
+    ['defaultRegion: cn-hangzhou', 'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}', 'secrets: {refreshInterval: 2s}', ''].join('\n'),
+  );
+  applyOutput = await kubectlOk(['apply', '-k', 'manifests/overlays/local']);
+  await kubectlOk(['wait', '--for=condition=Established', 'crd/imagecaches.eci.alibabacloud.com', '--timeout=60s']);
+  await kubectlOk(['create', 'namespace', 'team-a']);
+  await until('default ServiceAccount in team-a', async () => ((await kubectl(['get', 'sa', 'default', '-n', 'team-a'])).status === 0 ? true : undefined));
+  await startWebhook('webhook-1');
+});
+
+afterAll(async () => {
+  for (const w of webhooks) if (w.exitCode === null) w.kill('SIGKILL');
+  await cluster?.stop();
+  await emu?.close();
+  if (process.env.E2E_KEEP !== '1') rmSync(WORK, { recursive: true, force: true });
+});
+
+describe('end to end on a real API server', () => {
+  it('1. kubectl apply -k of the local overlay is accepted', async () => {
+    expect(applyOutput).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/acr-pull-webhook created');
+    expect(applyOutput).toContain('validatingwebhookconfiguration.admissionregistration.k8s.io/acr-pull-webhook created');
+    expect(applyOutput).toContain('customresourcedefinition.apiextensions.k8s.io/imagecaches.eci.alibabacloud.com created');
+    expect(applyOutput).toContain('clusterrole.rbac.authorization.k8s.io/acr-pull-webhook created');
+    const mwc = await getJson(['get', 'mutatingwebhookconfiguration', 'acr-pull-webhook']);
+    expect(mwc.webhooks[0].clientConfig.url).toBe(`https://127.0.0.1:${port}/mutate`);
+    expect(mwc.webhooks[0].matchConditions).toHaveLength(2);
+  });
+
+  it('2. Deployments from the documentation get Pods with the webhook\'s Secret next to the user\'s', async () => {
+    const docs = [
+      deployment('same-account', { 'k8s.aliyun.com/acr-service-arns': SVC }, 'demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1', { imagePullSecrets: [{ name: 'my-own' }] }),
+      deployment('custom-domain', { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC }, 'registry.example.com/app/web:1'),
+      deployment('custom-domain-region', { 'k8s.aliyun.com/acr-instance-ids': 'cn-hangzhou:cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC }, 'registry.example.com/app/web:1'),
+      deployment('cross-account', { 'k8s.aliyun.com/acr-instance-ids': 'cn-beijing:cri-demo0000000002', 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR }, 'demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1'),
+    ];
+    await kubectlOk(['apply', '-f', '-'], docs.join('\n---\n'));
+
+    const expectations: [string, string[], string, string][] = [
+      ['same-account', ['demo-registry.cn-hangzhou.cr.aliyuncs.com', 'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com', 'registry.example.com'], 'cri-demo0000000001', 'acr-pull/acr-pull@team-a'],
+      ['custom-domain', ['demo-registry.cn-hangzhou.cr.aliyuncs.com', 'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com', 'registry.example.com'], 'cri-demo0000000001', 'acr-pull/acr-pull@team-a'],
+      ['custom-domain-region', ['demo-registry.cn-hangzhou.cr.aliyuncs.com', 'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com', 'registry.example.com'], 'cri-demo0000000001', 'acr-pull/acr-pull@team-a'],
+      ['cross-account', ['demo-owner-registry.cn-beijing.cr.aliyuncs.com', 'demo-owner-registry-vpc.cn-beijing.cr.aliyuncs.com'], 'cri-demo0000000002', 'acr-pull-user/acr-pull@team-a'],
+    ];
+    for (const [app, domains, instanceId, session] of expectations) {
+      const pod = await until(`a Pod of ${app}`, () => podOf('team-a', app));
+      const refs: string[] = pod.spec.imagePullSecrets.map((r: { name: string }) => r.name);
+      const ours = refs.filter((n) => n.startsWith('acr-pull-'));
+      expect(ours, app).toHaveLength(1);
+      if (app === 'same-account') expect(refs).toEqual(['my-own', ours[0]]);
+      const { auths } = await decodeSecret('team-a', ours[0]!);
+      expect(Object.keys(auths).sort(), app).toEqual([...domains].sort());
+      const cred = Object.values(auths)[0]!;
+      expect(Buffer.from(cred.auth, 'base64').toString()).toBe(`${cred.username}:${cred.password}`);
+      const issued = emu.state.registryTokens.get(cred.password);
+      expect(issued, `${app}: the Secret holds a token the emulator issued`).toBeDefined();
+      expect(issued!.instanceId).toBe(instanceId);
+      expect(issued!.principal).toContain(session);
+    }
+    // With and without the region prefix: the same instance, so the same Secret.
+    expect((await podOf('team-a', 'custom-domain')).spec.imagePullSecrets).toEqual((await podOf('team-a', 'custom-domain-region')).spec.imagePullSecrets);
+  });
+
+  it('3. malformed annotations: kubectl apply prints the message; in a template, the workload is refused, and without the validating webhook the ReplicaSet reports FailedCreate', async () => {
+    const badAnnotations = { 'k8s.aliyun.com/acr-user-arns': USR };
+    const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bad', namespace: 'team-a', annotations: badAnnotations }, spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] } });
+    const r = await kubectl(['apply', '-f', '-'], pod);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('admission webhook "annotated.acr-pull-webhook.k8s.aliyun.com" denied the request: k8s.aliyun.com/acr-user-arns needs k8s.aliyun.com/acr-service-arns');
+
+    const d = await kubectl(['apply', '-f', '-'], deployment('bad-template', badAnnotations, 'registry.example.com/a:1'));
+    expect(d.status).not.toBe(0);
+    expect(d.stderr).toContain('admission webhook "workloads.acr-pull-webhook.k8s.aliyun.com" denied the request: Deployment team-a/bad-template: spec.template.metadata.annotations: k8s.aliyun.com/acr-user-arns needs');
+
+    await kubectlOk(['delete', 'validatingwebhookconfiguration', 'acr-pull-webhook']);
+    try {
+      await kubectlOk(['apply', '-f', '-'], deployment('bad-template', badAnnotations, 'registry.example.com/a:1'));
+      const event = await until('a FailedCreate event', async () => {
+        const events = (await getJson(['get', 'events', '-n', 'team-a', '--field-selector', 'reason=FailedCreate'])).items;
+        return events.find((e: any) => e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('bad-template-'));
+      });
+      expect(event.message).toContain('k8s.aliyun.com/acr-user-arns needs k8s.aliyun.com/acr-service-arns');
+    } finally {
+      await kubectlOk(['delete', 'deployment', 'bad-template', '-n', 'team-a', '--wait=false']);
+      await kubectlOk(['apply', '-k', 'manifests/overlays/local']);
+    }
+  });
+
+  it('4. --dry-run=server writes no Secret and calls no cloud API; a repeated apply does not duplicate the reference', async () => {
+    await kubectlOk(['create', 'namespace', 'team-dry']);
+    await until('default ServiceAccount in team-dry', async () => ((await kubectl(['get', 'sa', 'default', '-n', 'team-dry'])).status === 0 ? true : undefined));
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'team-dry', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC } },
+      spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] },
+    });
+    const callsBefore = emu.calls.total;
+    const dry = JSON.parse(await kubectlOk(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], pod));
+    const dryRef = dry.spec.imagePullSecrets.map((r: { name: string }) => r.name);
+    expect(dryRef).toEqual([expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/)]);
+    expect((await getJson(['get', 'secrets', '-n', 'team-dry', '-l', 'app.kubernetes.io/managed-by=acr-pull-webhook'])).items).toEqual([]);
+    expect(emu.calls.total).toBe(callsBefore);
+
+    await kubectlOk(['apply', '-f', '-'], pod);
+    await kubectlOk(['apply', '-f', '-'], pod);
+    const stored = await getJson(['get', 'pod', 'web', '-n', 'team-dry']);
+    // The dry run named the same Secret the real admission created.
+    expect(stored.spec.imagePullSecrets.map((r: { name: string }) => r.name)).toEqual(dryRef);
+    expect((await getJson(['get', 'secrets', '-n', 'team-dry', '-l', 'app.kubernetes.io/managed-by=acr-pull-webhook'])).items.map((s: any) => s.metadata.name)).toEqual(dryRef);
+  });
+
+  it('5. an ImageCache gets its "namespace:name" reference', async () => {
+    const ic = JSON.stringify({
+      apiVersion: 'eci.alibabacloud.com/v1',
+      kind: 'ImageCache',
+      metadata: { name: 'web-cache', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cn-beijing:cri-demo0000000002', 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR } },
+      spec: { images: ['demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1'], imagePullSecrets: ['team-a:my-own'] },
+    });
+    await kubectlOk(['apply', '-f', '-'], ic);
+    const stored = await getJson(['get', 'imagecache', 'web-cache']);
+    expect(stored.spec.imagePullSecrets).toEqual(['team-a:my-own', expect.stringMatching(/^acr-pull-webhook:acr-pull-[0-9a-f]{20}$/)]);
+    const name = stored.spec.imagePullSecrets[1].split(':')[1];
+    expect(Object.keys((await decodeSecret('acr-pull-webhook', name)).auths)).toContain('demo-owner-registry.cn-beijing.cr.aliyuncs.com');
+  });
+
+  it('6. the Secret is renewed before its token expires without any new Pod; two webhooks, one Lease holder', async () => {
+    await startWebhook('webhook-2');
+    const ref = (await podOf('team-a', 'cross-account')).spec.imagePullSecrets.find((r: { name: string }) => r.name.startsWith('acr-pull-')).name;
+    const first = await decodeSecret('team-a', ref);
+    const firstPassword = Object.values(first.auths)[0]!.password;
+    const renewed = await until(
+      'the Secret to be renewed',
+      async () => {
+        const now = await decodeSecret('team-a', ref);
+        return Object.values(now.auths)[0]!.password !== firstPassword ? now : undefined;
+      },
+      90_000,
+    );
+    const password = Object.values(renewed.auths)[0]!.password;
+    expect(emu.state.registryTokens.get(password)?.instanceId).toBe('cri-demo0000000002');
+    expect(Date.parse(renewed.annotations['acr-pull-webhook.k8s.aliyun.com/expires-at']!)).toBeGreaterThan(Date.parse(first.annotations['acr-pull-webhook.k8s.aliyun.com/expires-at']!));
+    const lease = await getJson(['get', 'lease', 'acr-pull-webhook-leader', '-n', 'acr-pull-webhook']);
+    expect(['webhook-1', 'webhook-2']).toContain(lease.spec.holderIdentity);
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((await getJson(['get', 'lease', 'acr-pull-webhook-leader', '-n', 'acr-pull-webhook'])).spec.holderIdentity).toBe(lease.spec.holderIdentity);
+  });
+
+  it('7. with the webhook stopped, annotated Pods are refused (Fail) and plain Pods are created (Ignore)', async () => {
+    for (const w of webhooks) {
+      const exited = new Promise((r) => w.once('exit', r));
+      w.kill('SIGTERM');
+      await exited;
+    }
+    const annotated = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'while-down', namespace: 'team-a', annotations: { 'k8s.aliyun.com/acr-service-arns': SVC } }, spec: { containers: [{ name: 'a', image: 'demo-registry.cn-hangzhou.cr.aliyuncs.com/a:1' }] } });
+    const r = await kubectl(['apply', '-f', '-'], annotated);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('failed calling webhook "annotated.acr-pull-webhook.k8s.aliyun.com"');
+    const plain = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', namespace: 'team-a' }, spec: { containers: [{ name: 'a', image: 'nginx:1.27' }] } });
+    await kubectlOk(['apply', '-f', '-'], plain);
+    expect((await getJson(['get', 'pod', 'plain', '-n', 'team-a'])).spec.imagePullSecrets).toBeUndefined();
+  });
+});
