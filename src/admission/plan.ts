@@ -35,13 +35,18 @@ export interface ServingRules {
 export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
+  const include = config.namespaces.include.map(globToRegExp);
   const registryByDomain = new Map<string, RegistryConfig>();
   for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
   return {
     ownNamespace,
     defaultRegion: config.defaultRegion,
     imageCacheSecretNamespace: config.imageCacheSecretNamespace,
-    isExcludedNamespace: (ns) => exact.has(ns) || globs.some((g) => g.test(ns)) || namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
+    isExcludedNamespace: (ns) =>
+      exact.has(ns) ||
+      globs.some((g) => g.test(ns)) ||
+      (include.length > 0 && !include.some((g) => g.test(ns))) ||
+      namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
     registryByDomain,
     registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
     policy: config.policy,

@@ -15,7 +15,8 @@ export interface RegistryConfig {
 export interface WebhookConfig {
   defaultRegion: string;
   registries: RegistryConfig[];
-  namespaces: { exclude: string[] };
+  /** Globs; an empty include list serves every namespace not excluded. */
+  namespaces: { include: string[]; exclude: string[] };
   /** Where ImageCache Secrets live; empty in the file means the webhook's own namespace. */
   imageCacheSecretNamespace: string;
   credentials: { sessionDurationSeconds: number; refreshThresholdMs: number; externalIds: Record<string, string> };
@@ -97,7 +98,8 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   );
 
   const ns = object(root.namespaces ?? {}, 'namespaces', fail);
-  allowKeys(ns, 'namespaces', ['exclude'], fail);
+  allowKeys(ns, 'namespaces', ['include', 'exclude'], fail);
+  const include = array(ns.include ?? [], 'namespaces.include', fail).map((g, i) => str(g, `namespaces.include[${i}]`, fail));
   const exclude = array(ns.exclude ?? [], 'namespaces.exclude', fail).map((g, i) => str(g, `namespaces.exclude[${i}]`, fail));
 
   const imageCacheSecretNamespace = str(root.imageCacheSecretNamespace ?? '', 'imageCacheSecretNamespace', fail) || ctx.ownNamespace;
@@ -127,7 +129,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   return {
     defaultRegion,
     registries,
-    namespaces: { exclude },
+    namespaces: { include, exclude },
     imageCacheSecretNamespace,
     credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds },
     secrets: { idleTimeoutMs, refreshIntervalMs },

@@ -12,7 +12,7 @@ describe('configuration file', () => {
     expect(parseConfig({}, ctx)).toEqual({
       defaultRegion: 'cn-hangzhou',
       registries: [],
-      namespaces: { exclude: [] },
+      namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {} },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },

@@ -68,6 +68,14 @@ describe('policy', () => {
     expect(planFor('pod-cross-account-chain', 'quiet')).toMatchObject({ action: 'allow', reason: 'excluded-namespace' });
   });
 
+  it('serves only the included namespaces when an include list is set', () => {
+    const only = servingRules(parseConfig({ namespaces: { include: ['team-*'], exclude: ['team-x'] } }, { ownNamespace: 'x' }), 'x');
+    expect(only.isExcludedNamespace('team-a')).toBe(false);
+    expect(only.isExcludedNamespace('team-x')).toBe(true);
+    expect(only.isExcludedNamespace('other')).toBe(true);
+    expect(only.isExcludedNamespace('kube-system')).toBe(true);
+  });
+
   it('without a policy, any well-formed annotation is served', () => {
     const open = servingRules(parseConfig({}, { ownNamespace: 'x' }), 'x');
     const doc = fixture('pod-cross-account-chain');
