@@ -155,7 +155,7 @@ function watchConfig(file: string, load: () => WebhookConfig, apply: (c: Webhook
     } catch (e) {
       log.error({ file, error: (e as Error).message }, 'new configuration rejected; keeping the previous one');
     }
-  }, 5000).unref();
+  }, 2000).unref();
 }
 
 main().catch((e: unknown) => {
