@@ -67,7 +67,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // A client that trickles its body must not hold a socket forever.
     requestTimeout: MAX_TIMEOUT_MS + 5_000,
     connectionTimeout: MAX_TIMEOUT_MS + 5_000,
-    logController: new LogController({ disableRequestLogging: true }),
+    // The HTTP request's own id is logged as httpReqId; `reqId` is the AdmissionReview uid, so a log line and
+    // the API server's audit record of the same review share one id.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'httpReqId' }),
     logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
@@ -104,7 +106,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const outcome = await handleAdmission(review, { deadline: deadlineFor(start, timeoutMs), signal: controller.signal }, opts);
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);
-    const log = request.log.child({ uid: review.uid });
+    const log = request.log.child({ reqId: review.uid });
     const fields = {
       kind: outcome.kind,
       namespace: review.namespace,
@@ -126,7 +128,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (!review) return reply;
     const v = validateWorkload(review, opts.rules());
     if (v.action === 'deny') {
-      request.log.info({ uid: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
+      request.log.info({ reqId: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
       return reply.send(deny(review.uid, v.code, v.message));
     }
     return reply.send(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
