@@ -8,6 +8,7 @@ import { kindHandler } from './admission/kinds.js';
 import { parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { isWorkload, validateWorkload } from './admission/workloads.js';
 import { loadConfigFile, parseConfig } from './config/config.js';
+import { isObject } from './util/is-object.js';
 
 export interface ReviewReport {
   source: string;
@@ -19,7 +20,6 @@ export interface ReviewReport {
   imagePullSecrets?: unknown;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Turns one document into the admission request the API server would send. */
 export function requestFor(doc: unknown, defaultNamespace: string, index: number): AdmissionRequest {

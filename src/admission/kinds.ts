@@ -2,6 +2,7 @@
 // Patches are built from the raw request JSON; the object is never round-tripped through a typed model.
 import type { GroupVersionKind } from './review.js';
 import type { Operation } from './json-patch.js';
+import { isObject } from '../util/is-object.js';
 
 export class ObjectShapeError extends Error {}
 
@@ -14,7 +15,6 @@ export interface KindHandler {
   patch(object: Record<string, unknown>, secrets: { namespace: string; name: string }[]): Operation[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function specOf(object: Record<string, unknown>): Record<string, unknown> {
   if (!isObject(object.spec)) throw new ObjectShapeError('spec is missing or not an object');

@@ -11,6 +11,7 @@ import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
+import { isObject } from '../util/is-object.js';
 
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 const ALWAYS_EXCLUDED = ['kube-system'];
@@ -68,7 +69,6 @@ export type Plan =
       patch: Operation[];
     };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 class Denial extends Error {}
 

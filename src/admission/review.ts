@@ -1,5 +1,6 @@
 // The admission.k8s.io/v1 AdmissionReview wire format: checking what arrives, shaping what leaves.
 import type { Operation } from './json-patch.js';
+import { isObject } from '../util/is-object.js';
 
 export interface GroupVersionKind {
   group: string;
@@ -26,7 +27,6 @@ export class TransportError extends Error {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Validates the envelope; a TransportError means HTTP 400 (there is no uid to answer a review with). */
 export function parseAdmissionReview(body: unknown): AdmissionRequest {

@@ -4,6 +4,7 @@ import { parseAcrAnnotations } from '../acr/annotations.js';
 import { registryHost } from '../acr/registry-hosts.js';
 import { planAdmission, type ServingRules } from './plan.js';
 import type { AdmissionRequest } from './review.js';
+import { isObject } from '../util/is-object.js';
 
 const WORKLOADS: Record<string, { group: string; templatePath: string[] }> = {
   Deployment: { group: 'apps', templatePath: ['spec', 'template'] },
@@ -19,7 +20,6 @@ export type Validation =
   | { action: 'deny'; code: 400 | 403; message: string }
   | { action: 'skip' };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** kubectl prints warnings verbatim; the API server wants each under 120 characters. */
 const warning = (text: string) => (text.length < 120 ? text : `${text.slice(0, 116)}...`);
 
