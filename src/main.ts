@@ -7,9 +7,8 @@ import { identityFromEnv } from './cloud/identity.js';
 import { ConfigError, loadConfigFile, parseConfig, type ConfigContext, type WebhookConfig } from './config/config.js';
 import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
-import { createRuntime, loadKubeConfig } from './runtime.js';
+import { createRuntime } from './runtime.js';
 import { buildServer } from './server.js';
-import { standaloneCloud } from './standalone/cloud.js';
 import { ensureSelfSignedCert } from './standalone/self-signed.js';
 
 type Mode = 'standalone' | 'cluster';
@@ -56,9 +55,10 @@ async function main(): Promise<void> {
     throw new Error(`TLS_MIN_VERSION must be TLSv1.2 or TLSv1.3, got ${JSON.stringify(env.TLS_MIN_VERSION)}`);
   }
 
+  // Each mode loads only what it uses: the emulator in standalone mode, client-node in cluster mode.
   const cloud =
     mode === 'standalone'
-      ? await standaloneCloud(env)
+      ? await (await import('./standalone/cloud.js')).standaloneCloud(env)
       : (() => {
           const endpoints = endpointsFromEnv(env);
           return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined, demo: undefined };
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), ready: () => runtime.manager.ready() },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
-    observe: (o, seconds) => metrics.admissions.labels(o.kind, o.result, o.path).observe(seconds),
+    observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
   });
   const runtime = createRuntime({
     config,
@@ -80,8 +80,7 @@ async function main(): Promise<void> {
     ownNamespace,
     logger: app.log,
     metrics,
-    kubeConfig: mode === 'cluster' ? loadKubeConfig(env) : undefined,
-    replica: env.POD_NAME,
+    cluster: mode === 'cluster' ? (await import('./kube/cluster.js')).clusterParts(env, { ownNamespace, replica: env.POD_NAME, logger: app.log }) : undefined,
   });
   rules = servingRules(config, ownNamespace, runtime.namespaceLabels);
   if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = servingRules(next, ownNamespace, runtime.namespaceLabels)), app.log);

@@ -54,6 +54,19 @@ export class Metrics {
     });
   })();
 
+  private readonly admissionSeries = new Map<string, { observe(v: number): void }>();
+
+  /** Per-review observation; the labelled series is looked up once per combination, not hashed per call. */
+  observeAdmission(kind: string, result: string, path: string, seconds: number): void {
+    const key = `${kind}\u0000${result}\u0000${path}`;
+    let series = this.admissionSeries.get(key);
+    if (!series) {
+      series = this.admissions.labels(kind, result, path);
+      this.admissionSeries.set(key, series);
+    }
+    series.observe(seconds);
+  }
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

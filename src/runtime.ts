@@ -1,7 +1,5 @@
 // Assembles the long-lived parts for one mode: where Secrets live (the API or memory), who refreshes and
 // collects them (Lease leader or the only process), and the credential chain behind them.
-import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { WebhookConfig } from './config/config.js';
 import { CloudCaller } from './cloud/rpc.js';
 import type { Endpoints } from './cloud/endpoints.js';
@@ -15,11 +13,16 @@ import { PullSecretManager } from './pull-secrets/manager.js';
 import { MemorySecretStore } from './pull-secrets/memory-store.js';
 import { SecretRefresher } from './pull-secrets/refresher.js';
 import type { SecretStore } from './pull-secrets/store.js';
-import { KubeLeaseApi, LeaseLeaderElector } from './kube/leader.js';
-import { NamespaceLabelCache } from './kube/namespaces.js';
-import { KubeSecretStore } from './kube/secret-store.js';
-import { KubeUsageSource } from './kube/usage.js';
 import type { NamespaceLabels } from './admission/plan.js';
+import type { UsageSource } from './pull-secrets/collector.js';
+
+/** The cluster-side parts (src/kube/cluster.ts), loaded only in cluster mode: client-node alone costs ~70 MiB. */
+export interface ClusterParts {
+  store: SecretStore;
+  leader: Leadership & { start(): unknown; stop(): Promise<void> };
+  usage: UsageSource;
+  namespaces: { labels: NamespaceLabels; start(): Promise<void>; stop(): Promise<void> };
+}
 
 export interface Runtime {
   manager: PullSecretManager;
@@ -37,19 +40,7 @@ export interface RuntimeOptions {
   logger: Logger;
   metrics?: Metrics;
   /** Cluster mode when given; memory otherwise. */
-  kubeConfig?: KubeConfig;
-  /** Identity of this replica for the Lease (the Pod name). */
-  replica?: string;
-}
-
-/** KUBECONFIG or in-cluster configuration; refuses client-node's silent fallback to http://localhost:8080. */
-export function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
-  const kc = new KubeConfig();
-  if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
-  else kc.loadFromCluster();
-  const server = kc.getCurrentCluster()?.server;
-  if (!server || server === 'http://localhost:8080') throw new Error('no usable Kubernetes cluster in the configuration (set KUBECONFIG or run in a cluster)');
-  return kc;
+  cluster?: ClusterParts;
 }
 
 export function createRuntime(opts: RuntimeOptions): Runtime {
@@ -65,27 +56,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
   });
 
-  let store: SecretStore;
-  let leader: Leadership & { start(): unknown; stop(): Promise<void> };
-  let usage;
-  let namespaces: NamespaceLabelCache | undefined;
-  if (opts.kubeConfig) {
-    store = new KubeSecretStore({ kubeConfig: opts.kubeConfig, logger });
-    leader = new LeaseLeaderElector({
-      api: new KubeLeaseApi(opts.kubeConfig),
-      namespace: opts.ownNamespace,
-      name: 'acr-pull-webhook-leader',
-      identity: opts.replica || hostname(),
-      logger,
-      onChange: (leading) => logger.info({ leading }, leading ? 'leading: refreshing and collecting Secrets' : 'no longer leading'),
-    });
-    usage = new KubeUsageSource({ kubeConfig: opts.kubeConfig });
-    namespaces = new NamespaceLabelCache(opts.kubeConfig, logger);
-  } else {
-    store = new MemorySecretStore();
-    leader = new AlwaysLeader();
-    usage = new MemoryUsageSource();
-  }
+  const store: SecretStore = opts.cluster?.store ?? new MemorySecretStore();
+  const leader = opts.cluster?.leader ?? new AlwaysLeader();
+  const usage = opts.cluster?.usage ?? new MemoryUsageSource();
+  const namespaces = opts.cluster?.namespaces;
 
   const manager = new PullSecretManager({
     store,

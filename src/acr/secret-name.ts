@@ -16,12 +16,30 @@ function registryKey(r: RegistryRef): string {
   }
 }
 
+// Both are on the hot path of every annotated admission: computed once per binding object, and the hash
+// once per distinct binding (bounded).
+const keys = new WeakMap<Binding, string>();
+const names = new Map<string, string>();
+const MAX_NAMES = 10_000;
+
 /** A canonical text of the binding: registry order does not matter, chain order does not exist. */
 export function bindingKey(b: Binding): string {
-  const registries = b.registries.map(registryKey).sort();
-  return JSON.stringify([b.chain.serviceArn ?? '', b.chain.userArn ?? '', registries]);
+  let key = keys.get(b);
+  if (key === undefined) {
+    const registries = b.registries.map(registryKey).sort();
+    key = JSON.stringify([b.chain.serviceArn ?? '', b.chain.userArn ?? '', registries]);
+    keys.set(b, key);
+  }
+  return key;
 }
 
 export function secretNameFor(b: Binding): string {
-  return SECRET_PREFIX + createHash('sha256').update(bindingKey(b)).digest('hex').slice(0, 20);
+  const key = bindingKey(b);
+  let name = names.get(key);
+  if (name === undefined) {
+    name = SECRET_PREFIX + createHash('sha256').update(key).digest('hex').slice(0, 20);
+    if (names.size >= MAX_NAMES) names.delete(names.keys().next().value as string);
+    names.set(key, name);
+  }
+  return name;
 }

@@ -1,6 +1,7 @@
 // Turns one AdmissionReview into its answer: the pure plan, then (outside dry runs) the Secrets it needs.
 import { DenialError, type Budget, type EnsurePath, type PullSecretProvider } from '../pull-secrets/types.js';
 import { withDeadline } from '../pull-secrets/util.js';
+import { kindHandler } from './kinds.js';
 import { planAdmission, type Plan, type ServingRules } from './plan.js';
 import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from './review.js';
 
@@ -25,7 +26,8 @@ export interface HandlerDeps {
 
 export async function handleAdmission(req: AdmissionRequest, budget: Budget, deps: HandlerDeps): Promise<Outcome> {
   const plan = planAdmission(req, deps.rules());
-  const kind = req.kind.kind || 'unknown';
+  // A closed set for metrics and logs: the request's own kind string is untrusted and unbounded.
+  const kind = kindHandler(req.kind)?.name ?? 'other';
   if (plan.action === 'allow') {
     return { review: allow(req.uid, undefined, plan.warnings), kind, result: 'unchanged', path: 'no-annotation', plan };
   }

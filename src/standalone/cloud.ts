@@ -2,7 +2,7 @@
 // bundled emulator of STS and Container Registry with its demo world (two accounts, roles, instances).
 import { endpointsFromEnv, type Endpoints } from '../cloud/endpoints.js';
 import { identityFromEnv, staticIdentity, type Identity } from '../cloud/identity.js';
-import { startEmulator, demoState, type Emulator, type DemoInfo } from '../emulator/index.js';
+import type { Emulator, DemoInfo } from '../emulator/index.js';
 
 export interface StandaloneCloud {
   endpoints: Endpoints;
@@ -16,6 +16,7 @@ export async function standaloneCloud(env: NodeJS.ProcessEnv): Promise<Standalon
     const endpoints = endpointsFromEnv(env);
     return { endpoints, identity: identityFromEnv(env, endpoints.sts) };
   }
+  const { demoState, startEmulator } = await import('../emulator/index.js');
   const world = demoState();
   const emulator = await startEmulator({ world, host: '127.0.0.1', port: Number(env.EMULATOR_PORT ?? 0) });
   return {

@@ -1,0 +1,19 @@
+// The ceiling: a trivial fastify HTTPS route that parses the review like the webhook and answers a fixed
+// AdmissionReview. Same runtime, same TLS settings, same machine: what the webhook is compared with.
+import { readFileSync } from 'node:fs';
+import Fastify from 'fastify';
+import { BODY_LIMIT } from '../src/server.js';
+
+const app = Fastify({
+  https: { key: readFileSync(process.env.TLS_KEY_FILE!), cert: readFileSync(process.env.TLS_CERT_FILE!), minVersion: 'TLSv1.2' },
+  bodyLimit: BODY_LIMIT,
+  logger: false,
+});
+app.post('/mutate', async (request) => {
+  const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? '';
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } };
+});
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
+const a = app.server.address();
+console.log(JSON.stringify({ msg: 'limit server serving', port: typeof a === 'object' && a ? a.port : 0 }));
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
