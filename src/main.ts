@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
-    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), ready: () => runtime.manager.ready() },
+    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.manager.ready() },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),

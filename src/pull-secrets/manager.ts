@@ -86,12 +86,17 @@ export class PullSecretManager implements PullSecretProvider {
   }
 
   async ensure(spec: PullSecretSpec, budget: Budget): Promise<EnsurePath> {
+    if (this.fresh(spec)) return 'cached';
+    await this.renew(spec, budget);
+    return 'cold';
+  }
+
+  /** Records the use and tells whether the cached Secret already serves the spec: no API call, no write. */
+  fresh(spec: PullSecretSpec): boolean {
     const now = this.now();
     this.usage.mark(spec.namespace, spec.name, now);
     const cur = this.store.get(spec.namespace, spec.name);
-    if (cur && this.isFresh(cur, spec, now)) return 'cached';
-    await this.renew(spec, budget);
-    return 'cold';
+    return cur !== undefined && this.isFresh(cur, spec, now);
   }
 
   /**

@@ -31,6 +31,11 @@ export type EnsurePath = 'cached' | 'cold';
 /** Keeps the pull Secrets in place (implemented in src/kube over the API or in memory). */
 export interface PullSecretProvider {
   ensure(spec: PullSecretSpec, budget: Budget): Promise<EnsurePath>;
+  /**
+   * The hot path, synchronous: true (and the use recorded) when the Secret is already fresh, so the caller
+   * needs no promise, timer or deadline at all. Optional; `ensure` alone is always correct.
+   */
+  fresh?(spec: PullSecretSpec): boolean;
   /** True once the provider can serve (caches synced, identity resolved). */
   ready(): boolean;
 }
