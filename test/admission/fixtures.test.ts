@@ -258,3 +258,32 @@ describe('transport fixtures', () => {
     expect(() => JSON.parse(fixtureText('transport-not-json.txt'))).toThrow();
   });
 });
+
+describe('warm path', () => {
+  it('a provider that reports the Secret fresh is not asked to ensure it (no promise, no timer)', async () => {
+    const doc = fixture('pod-cross-account-chain');
+    let ensured = 0;
+    const fresh: string[] = [];
+    const provider: PullSecretProvider = {
+      ensure: async () => {
+        ensured++;
+        return 'cold';
+      },
+      fresh: (spec) => {
+        fresh.push(spec.name);
+        return true;
+      },
+      ready: () => true,
+    };
+    const outcome = await handleAdmission(parseAdmissionReview(doc), { deadline: Date.now() + 5000 }, { rules: () => rules, secrets: provider });
+    expect(outcome.path).toBe('cached');
+    expect(outcome.result).toBe('patched');
+    expect(ensured).toBe(0);
+    expect(fresh).toHaveLength(1);
+    // Not fresh: falls through to ensure.
+    provider.fresh = () => false;
+    const cold = await handleAdmission(parseAdmissionReview(doc), { deadline: Date.now() + 5000 }, { rules: () => rules, secrets: provider });
+    expect(cold.path).toBe('cold');
+    expect(ensured).toBe(1);
+  });
+});
