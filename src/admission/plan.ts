@@ -31,6 +31,8 @@ export interface ServingRules {
   registryById: ReadonlyMap<string, RegistryConfig>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
+  /** Decisions already derived from identical annotations and images, under these rules (bounded). */
+  memo: Map<string, Derived>;
 }
 
 export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
@@ -52,6 +54,7 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
     registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
     policy: config.policy,
     namespaceLabels,
+    memo: new Map(),
   };
 }
 
@@ -100,40 +103,89 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     secretNamespace = rules.imageCacheSecretNamespace;
   }
 
-  const parsed = parseAcrAnnotations(annotations);
-  if (parsed.kind === 'invalid') return { action: 'deny', code: 400, message: parsed.message };
+  const vendor = vendorAnnotations(annotations);
   // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (parsed.kind === 'none' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  if (vendor === '' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
 
   try {
     const images = handler.images(object);
-    let bindings: Binding[];
-    if (parsed.kind === 'none') {
-      const registries = configuredRegistries(images, rules);
-      if (registries.length === 0) return { action: 'allow', reason: 'no-annotation' };
-      bindings = [{ chain: {}, registries }];
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+    // Pods of one Deployment repeat the same annotations and images: the parse and the bindings are computed
+    // once per distinct input (and per configuration: the memo lives in the rules).
+    const key = vendor === undefined ? undefined : JSON.stringify([handler.name, secretNamespace, vendor, images]);
+    let memo = key === undefined ? undefined : rules.memo.get(key);
+    if (!memo) {
+      memo = derive(annotations, images, secretNamespace, rules);
+      if (key !== undefined) {
+        if (rules.memo.size >= MEMO_ENTRIES) rules.memo.delete(rules.memo.keys().next().value as string);
+        rules.memo.set(key, memo);
+      }
     }
+    if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
+    if (memo.kind === 'none') return { action: 'allow', reason: 'no-annotation' };
+    const { bindings, specs, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
-    // Cluster-scoped ImageCaches are judged as their Secrets' namespace.
-    if (rules.policy && parsed.kind === 'ok') {
+    // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
+    if (rules.policy && annotated) {
       for (const b of bindings) {
         const verdict = checkPolicy(rules.policy, secretNamespace, rules.namespaceLabels(secretNamespace), b, rules.defaultRegion);
         if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
       }
     }
-    const specs = uniqueSpecs(bindings, secretNamespace);
     return {
       action: 'mutate',
       kind: handler.name,
-      source: parsed.kind === 'none' ? 'configured-registry' : 'annotations',
+      source: annotated ? 'annotations' : 'configured-registry',
       specs,
       patch: handler.patch(object, specs),
     };
   } catch (e) {
-    if (e instanceof Denial) return { action: 'deny', code: 400, message: e.message };
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
+    throw e;
+  }
+}
+
+const VENDOR_PREFIX = 'k8s.aliyun.com/';
+const MEMO_ENTRIES = 2000;
+
+/** What the annotations and images decide, before policy and patch. */
+type Derived =
+  | { kind: 'none' }
+  | { kind: 'deny'; message: string }
+  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean };
+
+/**
+ * The vendor annotations as one string (the memo key): '' when there are none, undefined when the input
+ * cannot be keyed safely (annotations not an object of strings), in which case nothing is memoized.
+ */
+function vendorAnnotations(annotations: unknown): string | undefined {
+  if (annotations === undefined || annotations === null) return '';
+  if (!isObject(annotations)) return undefined;
+  let out = '';
+  for (const k in annotations) {
+    if (!k.startsWith(VENDOR_PREFIX)) continue;
+    const v = annotations[k];
+    if (typeof v !== 'string') return undefined;
+    // JSON-quoted: no annotation value can imitate a separator.
+    out += JSON.stringify(k) + JSON.stringify(v);
+  }
+  return out;
+}
+
+function derive(annotations: unknown, images: string[], secretNamespace: string, rules: ServingRules): Derived {
+  const parsed = parseAcrAnnotations(annotations);
+  if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
+  try {
+    let bindings: Binding[];
+    if (parsed.kind === 'none') {
+      const registries = configuredRegistries(images, rules);
+      if (registries.length === 0) return { kind: 'none' };
+      bindings = [{ chain: {}, registries }];
+    } else {
+      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+    }
+    return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
+  } catch (e) {
+    if (e instanceof Denial) return { kind: 'deny', message: e.message };
     throw e;
   }
 }

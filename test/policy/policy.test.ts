@@ -98,3 +98,37 @@ describe('policy', () => {
     expect(() => parseConfig({ credentials: { externalIds: { 'not-an-arn': 'abc' } } }, { ownNamespace: 'x' })).toThrow('credentials.externalIds["not-an-arn"]');
   });
 });
+
+describe('memoized decisions', () => {
+  it('reuses the derivation for identical input but checks policy and namespace labels every time', () => {
+    const current: Record<string, Record<string, string>> = { ops: { tier: 'platform' } };
+    const r = servingRules(parseConfig(policyConfig, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook', (ns) => current[ns]);
+    const doc = fixture('pod-cross-account-chain');
+    doc.request.namespace = 'ops';
+    // The platform rule allows any service role and instance, but no user role.
+    delete doc.request.object.metadata.annotations['k8s.aliyun.com/acr-user-arns'];
+    const first = planAdmission(parseAdmissionReview(doc), r);
+    const second = planAdmission(parseAdmissionReview(doc), r);
+    expect(first.action).toBe('mutate');
+    expect(r.memo.size).toBe(1);
+    expect((second as any).specs).toBe((first as any).specs);
+    // The namespace loses the label the rule selects on: the memo must not keep it allowed.
+    current.ops = {};
+    expect(planAdmission(parseAdmissionReview(doc), r)).toMatchObject({ action: 'deny', code: 403 });
+    // Different annotations or images are different entries.
+    doc.request.object.spec.containers[0].image = 'registry.example.com/other:2';
+    planAdmission(parseAdmissionReview(doc), r);
+    expect(r.memo.size).toBe(2);
+  });
+
+  it('memoizes denials of malformed annotations too, and never keys on non-string values', () => {
+    const r = servingRules(parseConfig({}, { ownNamespace: 'x' }), 'x');
+    const bad = fixture('deny-bad-arn');
+    expect(planAdmission(parseAdmissionReview(bad), r)).toMatchObject({ action: 'deny', code: 400 });
+    expect(planAdmission(parseAdmissionReview(bad), r)).toMatchObject({ action: 'deny', code: 400 });
+    expect(r.memo.size).toBe(1);
+    const odd = fixture('deny-non-string-annotations');
+    expect(planAdmission(parseAdmissionReview(odd), r)).toMatchObject({ action: 'deny', code: 400 });
+    expect(r.memo.size).toBe(1);
+  });
+});
