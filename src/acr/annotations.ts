@@ -1,6 +1,7 @@
 // The grammar of the ECI ACR annotations. Pure: annotations in, chains and instances (or a denial) out.
 import type { RoleChain } from './model.js';
 import { quote } from '../util/quote.js';
+import { INSTANCE_ID, REGION, ROLE_ARN } from './ids.js';
 
 export const ANNOTATION = {
   instanceIds: 'k8s.aliyun.com/acr-instance-ids',
@@ -16,9 +17,6 @@ const VENDOR_PREFIX = 'k8s.aliyun.com/';
 /** Bounds that keep hostile annotations cheap to reject. */
 export const LIMITS = { valueLength: 4096, items: 32 } as const;
 
-const REGION = /^[a-z]{2,8}(?:-[a-z0-9]{1,20}){1,4}$/;
-const INSTANCE_ID = /^cri-[a-z0-9]{1,60}$/;
-const ROLE_ARN = /^acs:ram::(\d{1,20}):role\/([A-Za-z0-9.-]{1,64})$/;
 
 export interface InstanceRef {
   instanceId: string;

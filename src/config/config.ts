@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import type { LabelSelector, Policy, PolicyRule } from './policy.js';
+import { INSTANCE_ID, REGION, ROLE_ARN } from '../acr/ids.js';
 
 export interface RegistryConfig {
   instanceId: string;
@@ -32,9 +33,6 @@ export class ConfigError extends Error {
   }
 }
 
-const INSTANCE_ID = /^cri-[a-z0-9]{1,60}$/;
-const REGION = /^[a-z]{2,8}(?:-[a-z0-9]{1,20}){1,4}$/;
-const ROLE_ARN = /^acs:ram::\d{1,20}:role\/[A-Za-z0-9.-]{1,64}$/;
 const EXTERNAL_ID = /^[\w+=,.@:\/-]{2,1224}$/;
 const HOST = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/;
 
