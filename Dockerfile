@@ -1,18 +1,22 @@
 # syntax=docker/dockerfile:1
-# Build with dev dependencies, run with production ones only, on a distroless Node 20 image: no shell, no
-# package manager, non-root. The webhook drains in-flight reviews on SIGTERM (Node is PID 1 here and handles it).
+# acr-pull-webhook: build with dev dependencies, run with production ones only on a distroless Node 20 image
+# (no shell, no package manager, non-root). Node is PID 1 and the webhook handles SIGTERM itself: it stops
+# taking new reviews and finishes the in-flight ones (the Deployment gives it 30 s).
+#   docker build -t acr-pull-webhook:0.1.0 .
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No dependency has an install script; --ignore-scripts keeps it that way.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
+# package.json carries "type": "module"; files stay root-owned and read-only for the webhook's user.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src

@@ -1,91 +1,144 @@
 #!/usr/bin/env bash
-# Makes a CA and a serving certificate for the webhook with openssl, and writes the kustomize inputs that put
-# the certificate into a Secret and the CA into the webhook configurations' caBundle.
+# Makes a CA and a serving certificate for the webhook with openssl, and writes the (git-ignored) inputs of a
+# kustomize overlay: the TLS Secret with the serving certificate, and the CA for every webhook's caBundle.
 #
-#   certs/gen-certs.sh                 in-cluster Service: SANs <service>.<namespace>.svc[.cluster.local];
-#                                      writes manifests/overlays/certs-script/generated/
-#   certs/gen-certs.sh --local [--port 8443]
-#                                      webhook on this host: SANs IP 127.0.0.1 and localhost, URL
-#                                      https://127.0.0.1:<port>/...; writes manifests/overlays/local/generated/
-#   --apply                            then `kubectl apply -k` the overlay
-#   --out DIR                          where keys and certificates go (default certs/out, git-ignored)
-#   --service NAME --namespace NS      default acr-pull-webhook / acr-pull-webhook
-#   --days N                           serving certificate lifetime (default 365)
-# Idempotent: the CA is kept when present (rotating the serving certificate keeps caBundle valid); run again
-# before the serving certificate expires; the webhook reloads rotated files without a restart.
+#   certs/gen-certs.sh            in-cluster Service: SANs DNS:<service>.<namespace>.svc and
+#                                 DNS:<service>.<namespace>.svc.cluster.local;
+#                                 writes manifests/overlays/certs-script/generated/
+#   certs/gen-certs.sh --local    webhook on this host: SANs IP:127.0.0.1 and DNS:localhost, webhook URLs
+#                                 https://127.0.0.1:<port>/mutate and /validate;
+#                                 writes manifests/overlays/local/generated/
+# Options:
+#   --port N                      port of the local webhook (default 8443; --local only)
+#   --apply                       then run `kubectl apply -k` on the overlay
+#   --out DIR                     keys and certificates (default certs/out, git-ignored; keep the CA key safe)
+#   --manifests DIR               the manifests tree whose overlay gets generated/ (default manifests/)
+#   --service NAME --namespace NS the Service the certificate names (default acr-pull-webhook/acr-pull-webhook;
+#                                 an overlay that renames them must match)
+#   --days N                      serving certificate lifetime in days (default 365)
+# Idempotent and safe to re-run: the CA is kept when present (so caBundle stays valid) and the serving
+# certificate is renewed; re-apply the overlay and the webhook reloads the rotated files without a restart.
+# Works offline; needs only openssl (and kubectl for --apply).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+umask 077
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-mode=service port=8443 apply=false out="$here/out" service=acr-pull-webhook namespace=acr-pull-webhook days=365
+mode=service port=8443 apply=false out="$here/out" manifests="$root/manifests"
+service=acr-pull-webhook namespace=acr-pull-webhook days=365
+
+die() { echo "gen-certs: $*" >&2; exit 2; }
+need() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --local) mode=local ;;
-    --port) port="$2"; shift ;;
+    --port) need "$@"; port="$2"; shift ;;
     --apply) apply=true ;;
-    --out) out="$2"; shift ;;
-    --service) service="$2"; shift ;;
-    --namespace) namespace="$2"; shift ;;
-    --days) days="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "gen-certs: unknown argument $1" >&2; exit 2 ;;
+    --out) need "$@"; out="$2"; shift ;;
+    --manifests) need "$@"; manifests="$2"; shift ;;
+    --service) need "$@"; service="$2"; shift ;;
+    --namespace) need "$@"; namespace="$2"; shift ;;
+    --days) need "$@"; days="$2"; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
+if [[ ! "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then die "--port must be 1-65535, not $port"; fi
+if [[ ! "$days" =~ ^[1-9][0-9]{0,5}$ ]]; then die "--days must be a positive number, not $days"; fi
+dns1123='^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+if [[ ! "$service" =~ $dns1123 || ! "$namespace" =~ $dns1123 ]]; then die "--service and --namespace must be DNS labels"; fi
 command -v openssl >/dev/null || { echo "gen-certs: openssl is required" >&2; exit 1; }
+if [[ "$mode" == local ]]; then overlay="$manifests/overlays/local"; else overlay="$manifests/overlays/certs-script"; fi
+if [[ ! -f "$overlay/kustomization.yaml" ]]; then die "no overlay at $overlay (see --manifests)"; fi
+
 mkdir -p "$out"
 chmod 700 "$out"
+ext="" dir=""
+cleanup() {
+  rm -f "$out/ca.key.new" "$out/ca.crt.new"
+  if [[ -n "$ext" ]]; then rm -f "$ext"; fi
+  if [[ -n "$dir" ]]; then rm -f "$dir/tls.csr" "$dir/tls.key.new" "$dir/tls.crt.new"; fi
+}
+trap cleanup EXIT
 
+# CA: kept across runs. Explicit extensions: Go (the API server) wants CA:TRUE and keyCertSign.
 if [[ ! -s "$out/ca.crt" || ! -s "$out/ca.key" ]]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-    -subj "/CN=acr-pull-webhook CA" -keyout "$out/ca.key" -out "$out/ca.crt" 2>/dev/null
-  echo "gen-certs: new CA in $out/ca.crt"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -sha256 \
+    -subj "/CN=acr-pull-webhook CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$out/ca.key.new" -out "$out/ca.crt.new" 2>/dev/null
+  mv "$out/ca.key.new" "$out/ca.key"
+  mv "$out/ca.crt.new" "$out/ca.crt"
+  echo "gen-certs: new CA $out/ca.crt"
+else
+  [[ "$(openssl x509 -in "$out/ca.crt" -noout -pubkey)" == "$(openssl pkey -in "$out/ca.key" -pubout)" ]] ||
+    { echo "gen-certs: $out/ca.key does not match $out/ca.crt" >&2; exit 1; }
+  openssl x509 -in "$out/ca.crt" -noout -checkend $((days * 86400)) >/dev/null ||
+    echo "gen-certs: warning: the CA in $out expires before the new serving certificate; move $out away to make a new CA" >&2
 fi
 
 if [[ "$mode" == local ]]; then
   sans="IP:127.0.0.1,DNS:localhost"
   dir="$out/local"
-  overlay="$root/manifests/overlays/local"
 else
   sans="DNS:${service}.${namespace}.svc,DNS:${service}.${namespace}.svc.cluster.local"
   dir="$out/${service}.${namespace}"
-  overlay="$root/manifests/overlays/certs-script"
 fi
 mkdir -p "$dir"
+ext="$(mktemp)"
+printf '%s\n' "subjectAltName=$sans" "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" \
+  "keyUsage=critical,digitalSignature,keyEncipherment" >"$ext"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=${service}.${namespace}.svc" \
   -keyout "$dir/tls.key.new" -out "$dir/tls.csr" 2>/dev/null
-openssl x509 -req -in "$dir/tls.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" -CAcreateserial -days "$days" \
-  -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$sans") \
-  -out "$dir/tls.crt.new" 2>/dev/null
-# Key first, then certificate, each by rename: a reader never sees a half-written file.
+openssl x509 -req -sha256 -in "$dir/tls.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
+  -days "$days" -extfile "$ext" -out "$dir/tls.crt.new" 2>/dev/null
+# Each file is replaced by a rename, so a reader never sees a half-written one; the key goes first (for a
+# moment the webhook may read the new key with the old certificate: it keeps its old pair and retries).
 mv "$dir/tls.key.new" "$dir/tls.key"
 mv "$dir/tls.crt.new" "$dir/tls.crt"
-rm -f "$dir/tls.csr"
-echo "gen-certs: serving certificate $dir/tls.crt (SANs $sans)"
+echo "gen-certs: serving certificate $dir/tls.crt (SANs $sans), key $dir/tls.key"
 
-ca_b64="$(base64 < "$out/ca.crt" | tr -d '\n')"
+# The overlay's inputs: data only; the overlay's kustomization.yaml says where each value goes.
 gen="$overlay/generated"
 mkdir -p "$gen"
-ops() { # $1 = webhook count, $2 = path for the URL (empty: keep the Service reference)
-  local i
-  for ((i = 0; i < $1; i++)); do
-    if [[ -n "$2" ]]; then
-      printf -- '- op: remove\n  path: /webhooks/%d/clientConfig/service\n' "$i"
-      printf -- '- op: add\n  path: /webhooks/%d/clientConfig/url\n  value: https://127.0.0.1:%s%s\n' "$i" "$port" "$2"
-    fi
-    printf -- '- op: add\n  path: /webhooks/%d/clientConfig/caBundle\n  value: %s\n' "$i" "$ca_b64"
-  done
+# Files written by earlier versions of this script.
+rm -f "$gen/mutating.yaml" "$gen/validating.yaml" "$gen/tls.crt" "$gen/tls.key"
+write() { # $1 = file name under generated/, $2 = mode, stdin = content
+  cat >"$gen/.$1.new"
+  chmod "$2" "$gen/.$1.new"
+  mv "$gen/.$1.new" "$gen/$1"
 }
-if [[ "$mode" == local ]]; then
-  ops 2 /mutate > "$gen/mutating.yaml"
-  ops 1 /validate > "$gen/validating.yaml"
-else
-  ops 2 "" > "$gen/mutating.yaml"
-  ops 1 "" > "$gen/validating.yaml"
-  cp "$dir/tls.crt" "$gen/tls.crt"
-  cp "$dir/tls.key" "$gen/tls.key"
+{
+  echo "# Written by certs/gen-certs.sh; do not edit."
+  echo "caBundle=$(base64 <"$out/ca.crt" | tr -d '\n')"
+  if [[ "$mode" == local ]]; then
+    echo "mutateURL=https://127.0.0.1:${port}/mutate"
+    echo "validateURL=https://127.0.0.1:${port}/validate"
+  fi
+} | write webhook.env 644
+if [[ "$mode" == service ]]; then
+  # The Secret as a plain manifest (one-line base64): kustomize's secretGenerator wraps base64 at 70 columns,
+  # which makes every later `kubectl apply` report the unchanged Secret as "configured".
+  {
+    echo "# Written by certs/gen-certs.sh; do not edit. Holds the private key: keep it out of version control."
+    echo "apiVersion: v1"
+    echo "kind: Secret"
+    echo "metadata:"
+    echo "  name: acr-pull-webhook-tls"
+    echo "  namespace: ${namespace}"
+    echo "type: kubernetes.io/tls"
+    echo "data:"
+    echo "  tls.crt: $(base64 <"$dir/tls.crt" | tr -d '\n')"
+    echo "  tls.key: $(base64 <"$dir/tls.key" | tr -d '\n')"
+  } | write tls-secret.yaml 600
 fi
 echo "gen-certs: kustomize inputs in $gen"
 
 if [[ "$apply" == true ]]; then
   kubectl apply -k "$overlay"
+elif [[ "$mode" == local ]]; then
+  echo "gen-certs: next: kubectl apply -k $overlay, then run the webhook with TLS_CERT_FILE=$dir/tls.crt TLS_KEY_FILE=$dir/tls.key PORT=$port"
+else
+  echo "gen-certs: next: kubectl apply -k $overlay"
 fi
