@@ -9,6 +9,7 @@ const app = Fastify({
   bodyLimit: BODY_LIMIT,
   logger: false,
 });
+app.get('/healthz', async () => ({ status: 'ok' }));
 app.post('/mutate', async (request) => {
   const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? '';
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } };
