@@ -1,7 +1,7 @@
 // The HTTPS face of the webhook: transport checks, deadlines, health, certificate reload. Decisions live in
 // src/admission; this file only moves bytes and measures.
 import { readFileSync, statSync } from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import type { SecureVersion } from 'node:tls';
 import { handleAdmission, type HandlerDeps, type Outcome } from './admission/handler.js';
 import { allow, deny, parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
@@ -85,7 +85,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   /** The envelope, or undefined after answering 400: there is no uid to answer a review with. */
-  const envelope = (body: unknown, reply: import('fastify').FastifyReply): AdmissionRequest | undefined => {
+  const envelope = (body: unknown, reply: FastifyReply): AdmissionRequest | undefined => {
     try {
       return parseAdmissionReview(body);
     } catch (e) {
@@ -95,13 +95,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     }
   };
 
-  app.post('/mutate', async (request, reply) => {
-    const start = Date.now();
-    const review = envelope(request.body, reply);
-    if (!review) return reply;
-    const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
-    // The deadline bounds every wait: the API server stops listening at its timeout, and so do we.
-    const outcome = await handleAdmission(review, { deadline: deadlineFor(start, timeoutMs) }, opts);
+  const answer = (review: AdmissionRequest, outcome: Outcome, start: number, reply: FastifyReply) => {
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);
     const level = outcome.result === 'error' ? 'error' : outcome.result === 'denied' ? 'info' : 'debug';
@@ -121,6 +115,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       else app.log.debug(fields, 'admission');
     }
     return reply.code(200).send(outcome.review);
+  };
+
+  // Not async: most reviews are decided synchronously, and only those that write a Secret wait on a promise.
+  app.post('/mutate', (request, reply) => {
+    const start = Date.now();
+    const review = envelope(request.body, reply);
+    if (!review) return reply;
+    const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
+    // The deadline bounds every wait: the API server stops listening at its timeout, and so do we.
+    const outcome = handleAdmission(review, { deadline: deadlineFor(start, timeoutMs) }, opts);
+    if (outcome instanceof Promise) return outcome.then((o) => answer(review, o, start, reply));
+    return answer(review, outcome, start, reply);
   });
 
   // Workload templates, checked with the Pod rules so mistakes surface at `kubectl apply`.

@@ -24,7 +24,11 @@ export interface HandlerDeps {
   secrets: PullSecretProvider;
 }
 
-export async function handleAdmission(req: AdmissionRequest, budget: Budget, deps: HandlerDeps): Promise<Outcome> {
+/**
+ * The answer, synchronously whenever no Secret has to be written (nothing to do, a denial, a dry run, or every
+ * Secret fresh in the cache): those are nearly every review, and a promise per review costs them measurably.
+ */
+export function handleAdmission(req: AdmissionRequest, budget: Budget, deps: HandlerDeps): Outcome | Promise<Outcome> {
   const plan = planAdmission(req, deps.rules());
   // A closed set for metrics and logs: the request's own kind string is untrusted and unbounded.
   const kind = kindHandler(req.kind)?.name ?? 'other';
@@ -41,6 +45,17 @@ export async function handleAdmission(req: AdmissionRequest, budget: Budget, dep
   if (deps.secrets.fresh && plan.specs.every((s) => deps.secrets.fresh!(s))) {
     return { review: allow(req.uid, plan.patch), kind, result, path: 'cached', plan };
   }
+  return ensureSecrets(req, plan, kind, result, budget, deps);
+}
+
+async function ensureSecrets(
+  req: AdmissionRequest,
+  plan: Extract<Plan, { action: 'mutate' }>,
+  kind: string,
+  result: Result,
+  budget: Budget,
+  deps: HandlerDeps,
+): Promise<Outcome> {
   try {
     // Answer before the API server gives up: a late answer is worth nothing, a clear timeout message is.
     const paths = await withDeadline(

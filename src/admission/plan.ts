@@ -111,7 +111,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     const images = handler.images(object);
     // Pods of one Deployment repeat the same annotations and images: the parse and the bindings are computed
     // once per distinct input (and per configuration: the memo lives in the rules).
-    const key = vendor === undefined ? undefined : JSON.stringify([handler.name, secretNamespace, vendor, images]);
+    const key = vendor === undefined ? undefined : memoKey(handler.name, secretNamespace, vendor, images);
     let memo = key === undefined ? undefined : rules.memo.get(key);
     if (!memo) {
       memo = derive(annotations, images, secretNamespace, rules);
@@ -131,13 +131,11 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
         if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
       }
     }
-    return {
-      action: 'mutate',
-      kind: handler.name,
-      source: annotated ? 'annotations' : 'configured-registry',
-      specs,
-      patch: handler.patch(object, specs),
-    };
+    // Without imagePullSecrets of its own, the patch depends on the Secrets alone: built (and encoded) once per
+    // memo entry. The shared array is read-only.
+    const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
+    const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
+    return { action: 'mutate', kind: handler.name, source: annotated ? 'annotations' : 'configured-registry', specs, patch };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -151,7 +149,14 @@ const MEMO_ENTRIES = 2000;
 type Derived =
   | { kind: 'none' }
   | { kind: 'deny'; message: string }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean };
+  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+
+/** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
+export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
+  let key = `${kind} ${namespace.length}:${namespace}${vendor.length}:${vendor}${images.length}#`;
+  for (const image of images) key += `${image.length}:${image}`;
+  return key;
+}
 
 /**
  * The vendor annotations as one string (the memo key): '' when there are none, undefined when the input
@@ -165,8 +170,8 @@ function vendorAnnotations(annotations: unknown): string | undefined {
     if (!k.startsWith(VENDOR_PREFIX)) continue;
     const v = annotations[k];
     if (typeof v !== 'string') return undefined;
-    // JSON-quoted: no annotation value can imitate a separator.
-    out += JSON.stringify(k) + JSON.stringify(v);
+    // Length-prefixed: no annotation value can imitate a separator.
+    out += `${k.length}:${k}${v.length}:${v}`;
   }
   return out;
 }

@@ -73,11 +73,23 @@ function envelope(response: AdmissionResponseBody): AdmissionReviewResponse {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
+const encoded = new WeakMap<Operation[], string>();
+
+/** base64 of the JSON patch; memoized per array, since the plan hands out one shared array per derivation. */
+function encodePatch(patch: Operation[]): string {
+  let text = encoded.get(patch);
+  if (text === undefined) {
+    text = Buffer.from(JSON.stringify(patch)).toString('base64');
+    encoded.set(patch, text);
+  }
+  return text;
+}
+
 export function allow(uid: string, patch?: Operation[], warnings?: string[]): AdmissionReviewResponse {
   const response: AdmissionResponseBody = { uid, allowed: true };
   // patch and patchType travel together or not at all; an empty patch is no patch.
   if (patch && patch.length > 0) {
-    response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+    response.patch = encodePatch(patch);
     response.patchType = 'JSONPatch';
   }
   if (warnings && warnings.length > 0) response.warnings = warnings;
