@@ -13,7 +13,7 @@ import { Agent, request } from 'node:https';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { demoState, startEmulator } from '../src/emulator/index.js';
 import { ensureSelfSignedCert } from '../src/standalone/self-signed.js';
 import { report as heapReport } from './heap-top.js';
@@ -134,10 +134,11 @@ const webhookEnv = (): NodeJS.ProcessEnv => ({
 });
 /** The webhook container's NODE_OPTIONS in the shipped Deployment ('' when it sets none). */
 function deployedNodeOptions(): string {
-  const doc = parseYaml(readFileSync(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8')) as {
-    spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } };
-  };
-  const webhook = doc.spec.template.spec.containers.find((c) => c.name === 'webhook');
+  type Deployment = { kind: string; spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } } };
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8')).map((d) => d.toJS() as Deployment);
+  const deployment = docs.find((d) => d?.kind === 'Deployment');
+  if (!deployment) throw new Error('manifests/base/deployment.yaml has no Deployment');
+  const webhook = deployment.spec.template.spec.containers.find((c) => c.name === 'webhook');
   return webhook?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 }
 const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? deployedNodeOptions()).split(/\s+/).filter(Boolean);

@@ -12,6 +12,7 @@ import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
 import { isObject } from '../util/is-object.js';
+import { ownString } from '../util/own-string.js';
 
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 const ALWAYS_EXCLUDED = ['kube-system'];
@@ -117,7 +118,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       memo = derive(annotations, images, secretNamespace, rules);
       if (key !== undefined) {
         if (rules.memo.size >= MEMO_ENTRIES) rules.memo.delete(rules.memo.keys().next().value as string);
-        rules.memo.set(key, memo);
+        rules.memo.set(ownString(key), memo);
       }
     }
     if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };

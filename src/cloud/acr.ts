@@ -1,5 +1,6 @@
 // Container Registry APIs: Enterprise Edition (2018-12-01, RPC) and Personal Edition (2016-06-07, ROA).
 import type { Budget } from '../pull-secrets/types.js';
+import { ownString } from '../util/own-string.js';
 import { CloudError } from './errors.js';
 import type { CloudCaller, Credentials } from './rpc.js';
 
@@ -18,7 +19,8 @@ export async function getAuthorizationToken(caller: CloudCaller, endpoint: strin
   );
   const expiresAt = Number(res.ExpireTime);
   if (!res.TempUsername || !res.AuthorizationToken || !Number.isFinite(expiresAt)) throw new CloudError('GetAuthorizationToken', 'BadResponse', true, res.RequestId);
-  return { username: res.TempUsername, password: res.AuthorizationToken, expiresAt };
+  // Tokens, domains and IDs are cached: copied so the caches do not hold the response bodies they came from.
+  return { username: ownString(res.TempUsername), password: ownString(res.AuthorizationToken), expiresAt };
 }
 
 /** Every domain of the instance: internet (system and custom) and VPC. */
@@ -28,8 +30,8 @@ export async function instanceDomains(caller: CloudCaller, endpoint: string, cre
     caller.rpc<{ Domains?: string[] }>(endpoint, EE, creds, 'GetInstanceVpcEndpoint', { InstanceId: instanceId, ModuleName: 'Registry' }, budget),
   ]);
   const domains = new Set<string>();
-  for (const e of internet.Endpoints ?? []) for (const d of e.Domains ?? []) if (d.Domain) domains.add(d.Domain.toLowerCase());
-  for (const d of vpc.Domains ?? []) domains.add(d.toLowerCase());
+  for (const e of internet.Endpoints ?? []) for (const d of e.Domains ?? []) if (d.Domain) domains.add(ownString(d.Domain.toLowerCase()));
+  for (const d of vpc.Domains ?? []) domains.add(ownString(d.toLowerCase()));
   return [...domains].sort();
 }
 
@@ -38,7 +40,8 @@ export async function instanceIdByName(caller: CloudCaller, endpoint: string, cr
   const res = await caller.rpc<{ Instances?: { InstanceId?: string; InstanceName?: string }[] }>(
     endpoint, EE, creds, 'ListInstance', { InstanceName: name, PageNo: 1, PageSize: 30 }, budget,
   );
-  return res.Instances?.find((i) => i.InstanceName === name)?.InstanceId;
+  const id = res.Instances?.find((i) => i.InstanceName === name)?.InstanceId;
+  return id === undefined ? undefined : ownString(id);
 }
 
 /** Personal Edition: one token per account and region (`GET /tokens`). */
@@ -49,5 +52,5 @@ export async function personalToken(caller: CloudCaller, endpoint: string, creds
   const d = res.data;
   const expiresAt = Number(d?.expireDate);
   if (!d?.tempUserName || !d.authorizationToken || !Number.isFinite(expiresAt)) throw new CloudError('GetAuthorizationToken(Personal)', 'BadResponse', true);
-  return { username: d.tempUserName, password: d.authorizationToken, expiresAt };
+  return { username: ownString(d.tempUserName), password: ownString(d.authorizationToken), expiresAt };
 }

@@ -1,5 +1,7 @@
 // A bounded cache of expiring values with single-flight loads and brief negative caching: a burst of Pods
 // with the same annotations costs one cloud call, and a broken role is not hammered.
+import { ownString } from '../util/own-string.js';
+
 
 export interface Expiring<V> {
   value: V;
@@ -18,7 +20,8 @@ export interface CacheOptions {
   observe?: (cache: string, outcome: CacheOutcome) => void;
 }
 
-type Entry<V> = { ok: true; value: V; until: number } | { ok: false; error: unknown; until: number };
+/** `key` is the stored copy of the key, so that re-inserting on a hit does not store the caller's string. */
+type Entry<V> = ({ ok: true; value: V } | { ok: false; error: unknown }) & { until: number; key: string };
 
 export class ExpiringCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
@@ -38,8 +41,8 @@ export class ExpiringCache<V> {
     const entry = this.entries.get(key);
     if (entry && entry.until > this.now()) {
       // Map order is insertion order: re-inserting makes this the most recently used.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
+      this.entries.delete(entry.key);
+      this.entries.set(entry.key, entry);
       this.opts.observe?.(this.opts.name, entry.ok ? 'hit' : 'negative');
       return entry.ok ? Promise.resolve(entry.value) : Promise.reject(entry.error);
     }
@@ -51,11 +54,11 @@ export class ExpiringCache<V> {
     this.opts.observe?.(this.opts.name, 'miss');
     const p = load().then(
       (r) => {
-        this.store(key, { ok: true, value: r.value, until: r.usableUntil });
+        this.store(key, { ok: true, value: r.value, until: r.usableUntil, key: ownString(key) });
         return r.value;
       },
       (error: unknown) => {
-        if (this.opts.negativeTtlMs > 0) this.store(key, { ok: false, error, until: this.now() + this.opts.negativeTtlMs });
+        if (this.opts.negativeTtlMs > 0) this.store(key, { ok: false, error, until: this.now() + this.opts.negativeTtlMs, key: ownString(key) });
         throw error;
       },
     );
@@ -71,7 +74,7 @@ export class ExpiringCache<V> {
   private store(key: string, entry: Entry<V>): void {
     this.entries.delete(key);
     if (entry.until <= this.now()) return;
-    this.entries.set(key, entry);
+    this.entries.set(entry.key, entry);
     // Evict least recently used, then anything expired we happen to meet first.
     while (this.entries.size > this.opts.maxEntries) {
       const oldest = this.entries.keys().next().value as string;

@@ -1,5 +1,6 @@
 // STS AssumeRole (2015-04-01): one hop of the credential chain.
 import type { Budget } from '../pull-secrets/types.js';
+import { ownString } from '../util/own-string.js';
 import { CloudError } from './errors.js';
 import type { CloudCaller, Credentials } from './rpc.js';
 
@@ -34,7 +35,8 @@ export async function assumeRole(caller: CloudCaller, endpoint: string, creds: C
   if (!c?.AccessKeyId || !c.AccessKeySecret || !c.SecurityToken || !Number.isFinite(expiresAt)) {
     throw new CloudError('AssumeRole', 'BadResponse', true, res.RequestId);
   }
-  return { accessKeyId: c.AccessKeyId, accessKeySecret: c.AccessKeySecret, securityToken: c.SecurityToken, expiresAt };
+  // Cached for the session's lifetime: copied so the cache does not hold every response body.
+  return { accessKeyId: ownString(c.AccessKeyId), accessKeySecret: ownString(c.AccessKeySecret), securityToken: ownString(c.SecurityToken), expiresAt };
 }
 
 const SESSION_NAME_CHARS = /[^A-Za-z0-9.@_-]/g;

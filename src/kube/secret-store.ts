@@ -18,6 +18,7 @@ import {
 } from '../pull-secrets/store.js';
 import { backoffDelay, describeError, keyOf, sleep } from '../pull-secrets/util.js';
 import { httpStatus, requestTimeout, timeMs } from './api-util.js';
+import { ownString } from '../util/own-string.js';
 
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
 
@@ -184,7 +185,7 @@ export class SecretReflector {
     const key = keyOf(s.metadata.namespace, s.metadata.name);
     const cur = this.cache.get(key);
     if (cur && olderThan(s.metadata.resourceVersion, cur.metadata.resourceVersion)) return;
-    this.cache.set(key, s);
+    this.cache.set(cur ? key : ownString(key), s);
   }
 
   /** Drops an object we deleted (only the version we deleted, when known). */

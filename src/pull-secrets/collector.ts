@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { ConflictError, type SecretObject, type SecretStore } from './store.js';
 import type { UsageMarks } from './usage-marks.js';
 import { describeError, keyOf } from './util.js';
+import { ownString } from '../util/own-string.js';
 
 /** Which Secrets are referenced right now, as `namespace/name` keys. */
 export interface UsageSource {
@@ -25,7 +26,8 @@ export class MemoryUsageSource implements UsageSource {
   /** An object referencing the Secret exists (counted: several objects may reference one Secret). */
   add(namespace: string, name: string): void {
     const key = keyOf(namespace, name);
-    this.refs.set(key, (this.refs.get(key) ?? 0) + 1);
+    const n = this.refs.get(key);
+    this.refs.set(n === undefined ? ownString(key) : key, (n ?? 0) + 1);
   }
 
   /** One referencing object is gone. */

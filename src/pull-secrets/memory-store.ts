@@ -3,6 +3,7 @@
 import { isManaged } from './docker-config.js';
 import { ConflictError, NotFoundError, type EventType, type SecretObject, type SecretStore } from './store.js';
 import { keyOf } from './util.js';
+import { ownString } from '../util/own-string.js';
 
 export interface RecordedEvent {
   namespace: string;
@@ -138,7 +139,7 @@ export class MemorySecretStore implements SecretStore {
     obj.metadata.resourceVersion = String(++this.revision);
     obj.metadata.uid = cur?.metadata.uid ?? `uid-${++this.uidCounter}`;
     obj.metadata.creationTimestamp = cur?.metadata.creationTimestamp ?? new Date(this.now()).toISOString();
-    this.objects.set(keyOf(obj.metadata.namespace, obj.metadata.name), obj);
+    this.objects.set(ownString(keyOf(obj.metadata.namespace, obj.metadata.name)), obj);
     return obj;
   }
 

@@ -1,6 +1,7 @@
 // In-memory record of when each managed Secret was last known to be in use: by an admission (hot path, no
 // write), or by a Pod/ImageCache the collector saw. Persisted lazily into the last-used annotation.
 import { keyOf } from './util.js';
+import { ownString } from '../util/own-string.js';
 
 export class UsageMarks {
   private readonly marks = new Map<string, number>();
@@ -9,7 +10,9 @@ export class UsageMarks {
   mark(namespace: string, name: string, at: number): void {
     const key = keyOf(namespace, name);
     const cur = this.marks.get(key);
-    if (cur === undefined || at > cur) this.marks.set(key, at);
+    // A new key is stored as its own flat copy: the built key is a rope of its parts, several times larger.
+    if (cur === undefined) this.marks.set(ownString(key), at);
+    else if (at > cur) this.marks.set(key, at);
   }
 
   get(namespace: string, name: string): number | undefined {

@@ -209,7 +209,9 @@ describe.runIf(hasKubectl)('the Deployment', () => {
     expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'memory']);
     const mi = (q: string) => Number(q.replace(/Mi$/, ''));
     const heap = Number(/--max-old-space-size=(\d+)/.exec(c.env.find((e: K8sObject) => e.name === 'NODE_OPTIONS').value)![1]);
-    expect(heap).toBeLessThan(mi(c.resources.limits.memory));
+    // The old-space cap is not the whole process: the young generation (two 16 MiB semi-spaces) and about
+    // 64 MiB outside the V8 heap (binary, OpenSSL, buffers) come on top, and must still fit under the limit.
+    expect(heap + 32 + 64).toBeLessThanOrEqual(mi(c.resources.limits.memory));
   });
 
   it('non-root, read-only root filesystem, no privilege escalation, no capabilities, seccomp RuntimeDefault', () => {
