@@ -83,7 +83,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   if (metrics) {
     metrics.soonestTokenExpiry = () => {
       let soonest = Number.POSITIVE_INFINITY;
-      for (const s of store.list()) soonest = Math.min(soonest, manager.decode(s)?.expiresAt ?? soonest);
+      for (const s of store.list()) soonest = Math.min(soonest, manager.expiresAt(s) ?? soonest);
       return Number.isFinite(soonest) ? soonest : undefined;
     };
   }

@@ -88,6 +88,11 @@ export function dockerConfigJson(auths: DockerAuths['auths']): string {
   return JSON.stringify({ auths: out });
 }
 
+/** The binding annotation's text: what the Secret serves, read back by renewals and freshness checks. */
+export function bindingAnnotation(binding: Binding): string {
+  return JSON.stringify(binding);
+}
+
 /** The Secret to create (or, with `previous`, to replace) for a spec and its credentials. */
 export function buildPullSecret(spec: PullSecretSpec, auths: DockerAuths, opts: BuildOptions): SecretObject {
   if (Object.keys(auths.auths).length === 0) {
@@ -106,7 +111,7 @@ export function buildPullSecret(spec: PullSecretSpec, auths: DockerAuths, opts: 
   };
   const annotations: Record<string, string> = {
     ...(prev?.metadata.annotations ?? {}),
-    [BINDING_ANNOTATION]: JSON.stringify(spec.binding),
+    [BINDING_ANNOTATION]: bindingAnnotation(spec.binding),
     [EXPIRES_AT_ANNOTATION]: iso(auths.expiresAt),
     [REFRESHED_AT_ANNOTATION]: iso(opts.now),
   };

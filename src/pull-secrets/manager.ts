@@ -2,14 +2,18 @@
 // and tokens valid beyond the refresh threshold costs nothing but a Map lookup (no API call, no write).
 // Otherwise one write per Secret at a time (single flight), with optimistic concurrency and bounded 409 retries.
 import type { PullSecretSpec } from '../acr/model.js';
+import type { Binding } from '../acr/model.js';
+import { bindingKey } from '../acr/secret-name.js';
 import {
+  BINDING_ANNOTATION,
+  bindingAnnotation,
   buildPullSecret,
   decodePullSecret,
   isManaged,
   LAST_USED_AT_ANNOTATION,
+  parseBinding,
   parseTime,
   refreshDue,
-  sameBinding,
   withLastUsed,
   type DecodedPullSecret,
 } from './docker-config.js';
@@ -48,8 +52,29 @@ export interface PullSecretManagerOptions {
   onWrite?: (result: SecretWriteResult) => void;
 }
 
-interface Decoded {
-  decoded: DecodedPullSecret | undefined;
+/**
+ * What the hot path needs of a managed Secret, memoized per object: its expiry and the binding annotation as
+ * written (a reference into the Secret, not a copy). The parsed binding is not kept: for 10,000 Secrets it
+ * would cost several MiB, and only a renewal needs it.
+ */
+interface Freshness {
+  valid: boolean;
+  expiresAt: number;
+  refreshedAt: number | undefined;
+  bindingText: string;
+  /** Canonical key of the annotation's binding, computed only if its text ever differs from a spec's. */
+  canonical?: string | undefined;
+}
+
+/** The annotation text the webhook writes for a binding (memoized per binding object, which the plan memo shares). */
+const bindingTexts = new WeakMap<Binding, string>();
+function bindingText(b: Binding): string {
+  let text = bindingTexts.get(b);
+  if (text === undefined) {
+    text = bindingAnnotation(b);
+    bindingTexts.set(b, text);
+  }
+  return text;
 }
 
 export class PullSecretManager implements PullSecretProvider {
@@ -64,7 +89,7 @@ export class PullSecretManager implements PullSecretProvider {
   private readonly usageTouchAfterMs: number;
   private readonly onWrite: ((r: SecretWriteResult) => void) | undefined;
   private readonly inflight = new Map<string, { promise: Promise<void>; deadline: number }>();
-  private readonly decodeMemo = new WeakMap<SecretObject, Decoded>();
+  private readonly freshness = new WeakMap<SecretObject, Freshness>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<number> | undefined;
 
@@ -130,26 +155,46 @@ export class PullSecretManager implements PullSecretProvider {
     }
   }
 
-  /** The decoded view of a managed Secret (memoized per object). */
+  /** The decoded view of a managed Secret (parsed on each call: renewals and diagnostics only). */
   decode(secret: SecretObject): DecodedPullSecret | undefined {
-    let memo = this.decodeMemo.get(secret);
-    if (!memo) {
-      memo = { decoded: decodePullSecret(secret) };
-      this.decodeMemo.set(secret, memo);
+    return decodePullSecret(secret);
+  }
+
+  private freshnessOf(secret: SecretObject): Freshness {
+    let f = this.freshness.get(secret);
+    if (!f) {
+      const d = decodePullSecret(secret);
+      f = d
+        ? { valid: true, expiresAt: d.expiresAt, refreshedAt: d.refreshedAt, bindingText: secret.metadata.annotations?.[BINDING_ANNOTATION] ?? '' }
+        : { valid: false, expiresAt: Number.NaN, refreshedAt: undefined, bindingText: '' };
+      this.freshness.set(secret, f);
     }
-    return memo.decoded;
+    return f;
+  }
+
+  /** When the Secret's tokens expire (ms since epoch); undefined when it cannot be read. */
+  expiresAt(secret: SecretObject): number | undefined {
+    const f = this.freshnessOf(secret);
+    return f.valid ? f.expiresAt : undefined;
   }
 
   /** True when the Secret serves the spec's binding and its tokens are not due for renewal. */
   isFresh(secret: SecretObject, spec: PullSecretSpec, now: number = this.now()): boolean {
-    const d = this.decode(secret);
-    return !!d && !refreshDue(d, now, this.refreshThresholdMs) && sameBinding(d.binding, spec.binding);
+    const f = this.freshnessOf(secret);
+    if (!f.valid || refreshDue(f, now, this.refreshThresholdMs)) return false;
+    // The text the webhook wrote for this very binding, nearly always; otherwise compare canonical forms.
+    if (f.bindingText === bindingText(spec.binding)) return true;
+    if (!('canonical' in f)) {
+      const parsed = parseBinding(f.bindingText);
+      f.canonical = parsed && bindingKey(parsed);
+    }
+    return f.canonical === bindingKey(spec.binding);
   }
 
   /** True when the Secret's tokens are due for renewal (or it cannot be read). */
   needsRenewal(secret: SecretObject, now: number = this.now()): boolean {
-    const d = this.decode(secret);
-    return !d || refreshDue(d, now, this.refreshThresholdMs);
+    const f = this.freshnessOf(secret);
+    return !f.valid || refreshDue(f, now, this.refreshThresholdMs);
   }
 
   /** Starts persisting usage marks in the background (every replica runs this; off the hot path). */

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildPullSecret, decodePullSecret, LAST_USED_AT_ANNOTATION } from '../../src/pull-secrets/docker-config.js';
+import { BINDING_ANNOTATION, buildPullSecret, decodePullSecret, LAST_USED_AT_ANNOTATION } from '../../src/pull-secrets/docker-config.js';
 import { PullSecretManager } from '../../src/pull-secrets/manager.js';
 import { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';
 import { DenialError } from '../../src/pull-secrets/types.js';
-import { budget, denial, FakeClock, FakeTokens, HOUR, MIN, spec } from './support/fixtures.js';
+import { secretNameFor } from '../../src/acr/secret-name.js';
+import { binding, budget, denial, FakeClock, FakeTokens, HOUR, MIN, spec } from './support/fixtures.js';
 
 function setup(opts: { writeLatencyMs?: number } = {}) {
   const clock = new FakeClock();
@@ -203,5 +204,43 @@ describe('usage marks', () => {
     expect(s.metadata.annotations![LAST_USED_AT_ANNOTATION]).toBe(new Date(clock.now()).toISOString());
     expect(manager.isFresh(s, spec())).toBe(true);
     expect(await manager.flushUsage()).toBe(0);
+  });
+});
+
+describe('PullSecretManager.isFresh (the warm path)', () => {
+  // Bindings are immutable once named (names and keys are memoized per object): build it whole.
+  const twoRegistries = () => {
+    const b = binding();
+    const two = { ...b, registries: [...b.registries, { kind: 'personal' as const, region: 'cn-beijing', domains: ['registry.cn-beijing.aliyuncs.com'] }] };
+    return { namespace: 'apps', name: secretNameFor(two), requester: 'apps', binding: two };
+  };
+
+  it('accepts a Secret whose binding annotation lists the registries in another order (another writer)', () => {
+    const { clock, manager } = setup();
+    const s = twoRegistries();
+    const written = buildPullSecret(s, { auths: { 'x.cr.aliyuncs.com': { username: 'u', password: 'p' } }, expiresAt: clock.now() + HOUR }, { now: clock.now() });
+    const reordered = { ...s.binding, registries: [...s.binding.registries].reverse() };
+    written.metadata.annotations![BINDING_ANNOTATION] = JSON.stringify(reordered);
+    expect(decodePullSecret(written)).toBeDefined();
+    expect(manager.isFresh(written, s)).toBe(true);
+    // A copy of the same spec (another binding object, as after a configuration reload) agrees.
+    expect(manager.isFresh(written, { ...s, binding: structuredClone(s.binding) })).toBe(true);
+  });
+
+  it('refuses a Secret that serves another binding, or whose annotations cannot be read', () => {
+    const { clock, manager } = setup();
+    const auths = { auths: { 'x.cr.aliyuncs.com': { username: 'u', password: 'p' } }, expiresAt: clock.now() + HOUR };
+    const other = buildPullSecret(spec('apps', 2), auths, { now: clock.now() });
+    expect(manager.isFresh(other, { ...spec(), name: other.metadata.name })).toBe(false);
+    const broken = buildPullSecret(spec(), auths, { now: clock.now() });
+    broken.metadata.annotations![BINDING_ANNOTATION] = '{not json';
+    expect(manager.isFresh(broken, spec())).toBe(false);
+    expect(manager.needsRenewal(broken)).toBe(true);
+    expect(manager.expiresAt(broken)).toBeUndefined();
+    const good = buildPullSecret(spec(), auths, { now: clock.now() });
+    expect(manager.isFresh(good, spec())).toBe(true);
+    expect(manager.expiresAt(good)).toBe(clock.now() + HOUR);
+    clock.advance(46 * MIN);
+    expect(manager.isFresh(good, spec())).toBe(false);
   });
 });
