@@ -82,7 +82,7 @@ beforeAll(async () => {
     tls,
     logLevel: 'debug',
     logStream,
-    observe: (o, s) => metrics.admissions.labels(o.kind, o.result, o.path).observe(s),
+    observe: (o, s) => metrics.observeAdmission(o.kind, o.result, o.path, s),
   });
   runtime = createRuntime({
     config,
