@@ -53,6 +53,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     sessionDurationSeconds: config.credentials.sessionDurationSeconds,
     refreshThresholdMs: config.credentials.refreshThresholdMs,
     externalIdFor: (arn) => config.credentials.externalIds[arn],
+    maxEntries: config.credentials.cacheEntries,
     observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
   });
 

@@ -21,6 +21,7 @@ export interface TokenSourceOptions {
   refreshThresholdMs: number;
   /** ExternalId to send when assuming a role, if the operator configured one. */
   externalIdFor?: (roleArn: string) => string | undefined;
+  /** Entries per cache (sessions, registry tokens, instance metadata); default DEFAULT_CACHE_ENTRIES. */
   maxEntries?: number;
   negativeTtlMs?: number;
   now?: () => number;
@@ -29,6 +30,13 @@ export interface TokenSourceOptions {
 
 /** Instance domains and name lookups change rarely; tokens do not decide how long they stay. */
 const METADATA_TTL_MS = 10 * 60_000;
+/**
+ * A cached session or token stops being usable when the Secret built from it is renewed (both at expiry minus
+ * the refresh threshold), so entries only serve loads close together in time: a burst, or several Secrets of one
+ * chain. Real STS SecurityTokens (no documented limit) are commonly over half a kilobyte, so 5,000 entries per
+ * cache could cost tens of MiB of a 128 MiB heap for little; 1,000 keep every burst's chains.
+ */
+export const DEFAULT_CACHE_ENTRIES = 1000;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -40,7 +48,7 @@ export class AcrTokenSource implements TokenSource {
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
-    const common = { maxEntries: opts.maxEntries ?? 5000, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
+    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
     this.sessions = new ExpiringCache({ name: 'sts', ...common });
     this.tokens = new ExpiringCache({ name: 'token', ...common });
     this.metadata = new ExpiringCache({ name: 'instance', ...common });

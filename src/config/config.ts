@@ -20,7 +20,7 @@ export interface WebhookConfig {
   namespaces: { include: string[]; exclude: string[] };
   /** Where ImageCache Secrets live; empty in the file means the webhook's own namespace. */
   imageCacheSecretNamespace: string;
-  credentials: { sessionDurationSeconds: number; refreshThresholdMs: number; externalIds: Record<string, string> };
+  credentials: { sessionDurationSeconds: number; refreshThresholdMs: number; externalIds: Record<string, string>; cacheEntries: number };
   secrets: { idleTimeoutMs: number; refreshIntervalMs: number };
   /** Undefined: no policy, any well-formed annotation is served (like ECI; RAM trust policies still gate). */
   policy?: Policy;
@@ -103,9 +103,10 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const imageCacheSecretNamespace = str(root.imageCacheSecretNamespace ?? '', 'imageCacheSecretNamespace', fail) || ctx.ownNamespace;
 
   const cred = object(root.credentials ?? {}, 'credentials', fail);
-  allowKeys(cred, 'credentials', ['sessionDurationSeconds', 'refreshThreshold', 'externalIds'], fail);
+  allowKeys(cred, 'credentials', ['sessionDurationSeconds', 'refreshThreshold', 'externalIds', 'cacheEntries'], fail);
   const sessionDurationSeconds = int(cred.sessionDurationSeconds ?? 3600, 'credentials.sessionDurationSeconds', 900, 43200, fail);
   const refreshThresholdMs = duration(cred.refreshThreshold ?? '15m', 'credentials.refreshThreshold', fail);
+  const cacheEntries = int(cred.cacheEntries ?? 1000, 'credentials.cacheEntries', 10, 100_000, fail);
   if (refreshThresholdMs >= sessionDurationSeconds * 1000) {
     fail('credentials.refreshThreshold', 'must be shorter than credentials.sessionDurationSeconds, or every token is stale at birth');
   }
@@ -129,7 +130,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     registries,
     namespaces: { include, exclude },
     imageCacheSecretNamespace,
-    credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds },
+    credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds, cacheEntries },
     secrets: { idleTimeoutMs, refreshIntervalMs },
     ...(root.policy === undefined ? {} : { policy: parsePolicy(root.policy, defaultRegion, fail) }),
   };

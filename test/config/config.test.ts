@@ -14,7 +14,7 @@ describe('configuration file', () => {
       registries: [],
       namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
-      credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {} },
+      credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
     });
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
@@ -33,7 +33,7 @@ describe('configuration file', () => {
         'namespaces:',
         '  exclude: ["sandbox-*"]',
         'imageCacheSecretNamespace: eci-cache',
-        'credentials: {sessionDurationSeconds: 7200, refreshThreshold: 20m}',
+        'credentials: {sessionDurationSeconds: 7200, refreshThreshold: 20m, cacheEntries: 250}',
         'secrets: {idleTimeout: 1h30m}',
       ].join('\n'),
     );
@@ -41,7 +41,7 @@ describe('configuration file', () => {
     expect(c.registries).toEqual([{ instanceId: 'cri-abc123', region: 'cn-shanghai', domains: ['reg.example.com', 'myreg-registry.cn-shanghai.cr.aliyuncs.com'] }]);
     expect(c.namespaces.exclude).toEqual(['sandbox-*']);
     expect(c.imageCacheSecretNamespace).toBe('eci-cache');
-    expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000, externalIds: {} });
+    expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000, externalIds: {}, cacheEntries: 250 });
     expect(c.secrets.idleTimeoutMs).toBe(90 * 60_000);
   });
 
@@ -56,6 +56,7 @@ describe('configuration file', () => {
     [{ credentials: { sessionDurationSeconds: 600 } }, 'credentials.sessionDurationSeconds: expected a whole number from 900 to 43200, got 600'],
     [{ credentials: { refreshThreshold: 'soon' } }, 'credentials.refreshThreshold: expected a duration'],
     [{ credentials: { sessionDurationSeconds: 900, refreshThreshold: '15m' } }, 'credentials.refreshThreshold: must be shorter'],
+    [{ credentials: { cacheEntries: 0 } }, 'credentials.cacheEntries: expected a whole number from 10 to 100000, got 0'],
     [{ namespaces: { exclude: 'kube-*' } }, 'namespaces.exclude: expected a list'],
     [[], '(root): expected a mapping'],
   ])('rejects %j', (doc, message) => {
