@@ -341,20 +341,17 @@ const reviewFor = (name: string, namespace: string, uid: string) => {
   if (doc.request.object?.metadata?.namespace) doc.request.object.metadata.namespace = namespace;
   return JSON.stringify(doc);
 };
-const isAllowed = (a: { status: number; text: string }) => {
+/** The AdmissionReview response of a 200 answer; undefined for anything else. */
+const responseOf = (a: { status: number; text: string }): { allowed?: unknown; patch?: unknown } | undefined => {
+  if (a.status !== 200) return undefined;
   try {
-    return a.status === 200 && JSON.parse(a.text).response.allowed === true;
+    return (JSON.parse(a.text) as { response?: { allowed?: unknown; patch?: unknown } }).response;
   } catch {
-    return false;
+    return undefined;
   }
 };
-const hasPatch = (a: { status: number; text: string }) => {
-  try {
-    return a.status === 200 && typeof JSON.parse(a.text).response.patch === 'string';
-  } catch {
-    return false;
-  }
-};
+const isAllowed = (a: { status: number; text: string }) => responseOf(a)?.allowed === true;
+const hasPatch = (a: { status: number; text: string }) => typeof responseOf(a)?.patch === 'string';
 
 // ---------------------------------------------------------------------------------------------------------
 // Scenarios

@@ -2,7 +2,6 @@
 // with the same annotations costs one cloud call, and a broken role is not hammered.
 import { ownString } from '../util/own-string.js';
 
-
 export interface Expiring<V> {
   value: V;
   /** ms since epoch after which the value must not be served. */

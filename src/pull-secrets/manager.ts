@@ -1,9 +1,7 @@
 // Keeps the pull Secrets in place for admissions. Hot path: a Secret in the local cache with the same binding
 // and tokens valid beyond the refresh threshold costs nothing but a Map lookup (no API call, no write).
 // Otherwise one write per Secret at a time (single flight), with optimistic concurrency and bounded 409 retries.
-import type { PullSecretSpec } from '../acr/model.js';
-import type { Binding } from '../acr/model.js';
-import { bindingKey } from '../acr/secret-name.js';
+import type { Binding, PullSecretSpec } from '../acr/model.js';
 import {
   BINDING_ANNOTATION,
   bindingAnnotation,
@@ -14,6 +12,7 @@ import {
   parseBinding,
   parseTime,
   refreshDue,
+  sameBinding,
   withLastUsed,
   type DecodedPullSecret,
 } from './docker-config.js';
@@ -62,8 +61,8 @@ interface Freshness {
   expiresAt: number;
   refreshedAt: number | undefined;
   bindingText: string;
-  /** Canonical key of the annotation's binding, computed only if its text ever differs from a spec's. */
-  canonical?: string | undefined;
+  /** The annotation's binding, parsed only if its text ever differs from a spec's. */
+  parsed?: Binding | undefined;
 }
 
 /** The annotation text the webhook writes for a binding (memoized per binding object, which the plan memo shares). */
@@ -184,11 +183,8 @@ export class PullSecretManager implements PullSecretProvider {
     if (!f.valid || refreshDue(f, now, this.refreshThresholdMs)) return false;
     // The text the webhook wrote for this very binding, nearly always; otherwise compare canonical forms.
     if (f.bindingText === bindingText(spec.binding)) return true;
-    if (!('canonical' in f)) {
-      const parsed = parseBinding(f.bindingText);
-      f.canonical = parsed && bindingKey(parsed);
-    }
-    return f.canonical === bindingKey(spec.binding);
+    if (!('parsed' in f)) f.parsed = parseBinding(f.bindingText);
+    return f.parsed !== undefined && sameBinding(f.parsed, spec.binding);
   }
 
   /** True when the Secret's tokens are due for renewal (or it cannot be read). */
