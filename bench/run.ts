@@ -14,7 +14,7 @@ import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { parseAllDocuments } from 'yaml';
-import { demoState, startEmulator } from '../src/emulator/index.js';
+import { demoState, startEmulator } from '../emulator/index.js';
 import { ensureSelfSignedCert } from '../src/standalone/self-signed.js';
 import { report as heapReport } from './heap-top.js';
 import { report as profileReport } from './profile-top.js';

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
       ? await (await import('./standalone/cloud.js')).standaloneCloud(env)
       : (() => {
           const endpoints = endpointsFromEnv(env);
-          return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined, demo: undefined };
+          return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined };
         })();
   const metrics = new Metrics();
   let rules: ServingRules;

@@ -7,7 +7,7 @@ import { CloudCaller } from '../../src/cloud/rpc.js';
 import { staticIdentity } from '../../src/cloud/identity.js';
 import { AcrTokenSource } from '../../src/cloud/token-source.js';
 import { roleSessionName } from '../../src/cloud/sts.js';
-import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../src/emulator/index.js';
+import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { DenialError } from '../../src/pull-secrets/types.js';
 
 let emu: Emulator;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityFromEnv } from '../../src/cloud/identity.js';
-import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../src/emulator/index.js';
+import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 
 describe('identity sources', () => {

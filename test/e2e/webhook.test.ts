@@ -4,7 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../src/emulator/index.js';
+import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 
 const ROOT = resolve('.');

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/server.js';
+import { startEmulator } from '../../emulator/server.js';
 import {
   ACCT_A,
   INSTANCE_A1,

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCliArgs, runCli } from '../../src/emulator/cli.js';
-import { demoState } from '../../src/emulator/demo.js';
-import { makeOidcToken } from '../../src/emulator/oidc.js';
-import { startEmulator } from '../../src/emulator/server.js';
+import { parseCliArgs, runCli } from '../../emulator/cli.js';
+import { demoState } from '../../emulator/demo.js';
+import { makeOidcToken } from '../../emulator/oidc.js';
+import { startEmulator } from '../../emulator/server.js';
 import { assumeRole, crClient, fromSts, personalClient, post } from './fixture.js';
 
 const world = demoState();

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/server.js';
+import { startEmulator } from '../../emulator/server.js';
 import { INSTANCE_A1, KEYS, SERVICE_ROLE, assumeRole, crClient, fromSts, post, rpcError, stsClient, testWorld } from './fixture.js';
 
 const emu = await startEmulator({ world: testWorld() });

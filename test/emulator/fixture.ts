@@ -1,8 +1,8 @@
 // Shared world and pop-core client helpers for the emulator tests.
 import PopCore from '@alicloud/pop-core';
 import { expect } from 'vitest';
-import type { Emulator } from '../../src/emulator/server.js';
-import type { WorldSpec } from '../../src/emulator/model.js';
+import type { Emulator } from '../../emulator/server.js';
+import type { WorldSpec } from '../../emulator/model.js';
 
 export const ACCT_A = '1111111111111111';
 export const ACCT_B = '2222222222222222';

@@ -2,9 +2,9 @@
 // a correct client never produces: replayed nonces, tampered parameters, stale timestamps).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { NonceCache } from '../../src/emulator/nonce-cache.js';
-import { startEmulator } from '../../src/emulator/server.js';
-import { formatRpcTimestamp, percentEncode, rpcStringToSign, signRpcParams } from '../../src/emulator/signature.js';
+import { NonceCache } from '../../emulator/nonce-cache.js';
+import { startEmulator } from '../../emulator/server.js';
+import { formatRpcTimestamp, percentEncode, rpcStringToSign, signRpcParams } from '../../emulator/signature.js';
 import { KEYS, SERVICE_ROLE, assumeRole, fromSts, post, rpcError, stsClient, testWorld } from './fixture.js';
 
 const emu = await startEmulator({ world: testWorld() });

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { roaSignature, roaStringToSign } from '../../src/emulator/roa-signature.js';
+import { roaSignature, roaStringToSign } from '../../emulator/roa-signature.js';
 import {
   canonicalizedQuery,
   parseRpcTimestamp,
@@ -8,7 +8,7 @@ import {
   rpcSignature,
   rpcStringToSign,
   signRpcParams,
-} from '../../src/emulator/signature.js';
+} from '../../emulator/signature.js';
 
 // The published example from "Request signatures" (doc-detail/28139).
 const PUBLISHED = {

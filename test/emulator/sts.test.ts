@@ -1,7 +1,7 @@
 import PopCore from '@alicloud/pop-core';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeOidcToken } from '../../src/emulator/oidc.js';
-import { startEmulator } from '../../src/emulator/server.js';
+import { makeOidcToken } from '../../emulator/oidc.js';
+import { startEmulator } from '../../emulator/server.js';
 import {
   ACCT_A,
   ACCT_B,

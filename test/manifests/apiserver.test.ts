@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { demoState, startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { demoState, startEmulator, type Emulator } from '../../emulator/index.js';
 import { freePort, startCluster, type Cluster } from '../e2e/support/cluster.js';
 import { genCerts, hasKubectl, kustomize, ROOT, workspace, type K8sObject, type Workspace } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingRules } from '../../src/admission/plan.js';
 import { staticIdentity } from '../../src/cloud/identity.js';
 import { parseConfig } from '../../src/config/config.js';
-import { demoState, startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { demoState, startEmulator, type Emulator } from '../../emulator/index.js';
 import { Metrics } from '../../src/metrics.js';
 import { decodeDockerConfig } from '../../src/pull-secrets/docker-config.js';
 import type { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';

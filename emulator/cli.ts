@@ -1,5 +1,5 @@
 // Manual use: starts the emulator on demoState() and prints the endpoints (never the secret).
-//   node dist/src/emulator/cli.js [--port N] [--host H] [--credentials-file PATH]
+//   node dist/emulator/cli.js [--port N] [--host H] [--credentials-file PATH]
 // Port also from ACR_EMULATOR_PORT. --credentials-file writes the demo AccessKey as KEY=value lines
 // (mode 0600) for `set -a; . PATH` — the only way the secret leaves the process.
 import { writeFileSync } from 'node:fs';
