@@ -351,6 +351,16 @@ describe('images pull with the webhook\'s Secrets, as on a node', () => {
     expect(report.images[0]!.attempts).toEqual([{ secret: 'team-a/borrowed', username: 'cr_temp_user', error: expect.stringContaining(REALM['cn-beijing']), status: 401 }]);
     expect(report.images[0]!.error).toContain('UNAUTHORIZED: incorrect username or password');
     expect(emu.calls.list({ product: 'registry-auth' }).at(-1)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+
+    // With the webhook's Secret after it, the node tries the user's Secret first, then the next match, and pulls.
+    await kubectl.ok(['apply', '-f', '-'], pod('borrowed-then-managed', { 'k8s.aliyun.com/acr-instance-ids': `cn-beijing:${B}`, 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR }, { web: `${B_DOMAINS.public}/app/web:1` }, ['borrowed']));
+    const [managed] = await managedSecretsOf('borrowed-then-managed');
+    const both = await pull({ pod: 'borrowed-then-managed' });
+    expectPulled(both, { [`${B_DOMAINS.public}/app/web:1`]: { digest: digests.B, secret: `team-a/${managed}` } });
+    expect(both.images[0]!.attempts.map((a) => [a.secret, a.status])).toEqual([
+      ['team-a/borrowed', 401],
+      [`team-a/${managed}`, undefined],
+    ]);
   });
 
   it('8. after the token expires the old Secret fails to pull; once the webhook has renewed it, the pull works again', async () => {
