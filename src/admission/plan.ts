@@ -4,7 +4,7 @@ import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
 import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
-import { buildRegistryIndex, servedRegistryFor, servedRegistryRef, instanceKey, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
 import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
@@ -70,15 +70,27 @@ export function servingRules(
 export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
 
 export type Plan =
-  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | {
+      action: 'allow';
+      reason: AllowReason;
+      warnings?: string[];
+      /** An unannotated image is on an Enterprise default domain of a discovery region that is not known yet. */
+      undiscovered?: boolean;
+    }
   | { action: 'deny'; code: 400 | 403; message: string }
   | {
       action: 'mutate';
       kind: KindHandler['name'];
-      /** Annotated object, or images on a registry the operator configured. */
-      source: 'annotations' | 'configured-registry';
+      /** Annotated object, or images on registries served without annotations (configured or discovered). */
+      source: 'annotations' | 'served-registry';
       specs: PullSecretSpec[];
       patch: Operation[];
+      /**
+       * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
+       * (with a warning), as ECI would create the Pod and let the pull decide. Names of `specs`.
+       */
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
     };
 
 
@@ -113,8 +125,8 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registries.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated and no registry served means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0) return { action: 'allow', reason: 'no-annotation' };
 
   try {
     const images = handler.images(object);
@@ -130,7 +142,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       }
     }
     if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
-    if (memo.kind === 'none') return { action: 'allow', reason: 'no-annotation' };
+    if (memo.kind === 'none') return memo.undiscovered ? { action: 'allow', reason: 'no-annotation', undiscovered: true } : { action: 'allow', reason: 'no-annotation' };
     const { bindings, specs, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
@@ -144,7 +156,15 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
     const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
-    return { action: 'mutate', kind: handler.name, source: annotated ? 'annotations' : 'configured-registry', specs, patch };
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source: annotated ? 'annotations' : 'served-registry',
+      specs,
+      patch,
+      ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(memo.undiscovered ? { undiscovered: true } : {}),
+    };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -156,9 +176,17 @@ const MEMO_ENTRIES = 2000;
 
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
-  | { kind: 'none' }
+  | { kind: 'none'; undiscovered?: boolean }
   | { kind: 'deny'; message: string }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+  | {
+      kind: 'bindings';
+      bindings: Binding[];
+      specs: PullSecretSpec[];
+      annotated: boolean;
+      patchWhenNone?: Operation[];
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
+    };
 
 /** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
 export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
@@ -189,13 +217,21 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   const parsed = parseAcrAnnotations(annotations);
   if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
   try {
-    let bindings: Binding[];
     if (parsed.kind === 'none') {
-      bindings = servedBindings(images, rules);
-      if (bindings.length === 0) return { kind: 'none' };
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+      const served = servedBindings(images, rules);
+      if (served.bindings.length === 0) return served.undiscovered ? { kind: 'none', undiscovered: true } : { kind: 'none' };
+      const specs = uniqueSpecs(served.bindings, secretNamespace);
+      const optional = new Set(specs.filter((s) => served.discovered.has(s.binding)).map((s) => s.name));
+      return {
+        kind: 'bindings',
+        bindings: served.bindings,
+        specs,
+        annotated: false,
+        ...(optional.size > 0 ? { optional } : {}),
+        ...(served.undiscovered ? { undiscovered: true } : {}),
+      };
     }
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
     if (e instanceof Denial) return { kind: 'deny', message: e.message };
@@ -203,25 +239,36 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   }
 }
 
-/** Unannotated images on served registries: one binding per credential chain (most often the webhook's own). */
-function servedBindings(images: string[], rules: ServingRules): Binding[] {
+/**
+ * Unannotated images on served registries: one binding per credential chain (most often the webhook's own), with
+ * discovered registries in bindings of their own so that failing to serve them never costs a configured one.
+ */
+function servedBindings(images: string[], rules: ServingRules): { bindings: Binding[]; discovered: Set<Binding>; undiscovered: boolean } {
   const byRegistry = new Map<ServedRegistry, Set<string>>();
+  let undiscovered = false;
   for (const image of images) {
     const host = registryHost(image);
     const r = servedRegistryFor(rules.registries, host);
-    if (!r) continue;
+    if (!r) {
+      undiscovered ||= mayBeUndiscovered(rules.registries, host);
+      continue;
+    }
     const hosts = byRegistry.get(r) ?? new Set<string>();
     hosts.add(host);
     byRegistry.set(r, hosts);
   }
   const byChain = new Map<string, Binding>();
+  const discovered = new Set<Binding>();
   for (const [r, hosts] of byRegistry) {
-    const key = `${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
+    const key = `${r.origin}|${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
     let b = byChain.get(key);
-    if (!b) byChain.set(key, (b = { chain: r.chain, registries: [] }));
+    if (!b) {
+      byChain.set(key, (b = { chain: r.chain, registries: [] }));
+      if (r.origin === 'discovered') discovered.add(b);
+    }
     b.registries.push(servedRegistryRef(r, [...hosts]));
   }
-  return [...byChain.values()];
+  return { bindings: [...byChain.values()], discovered, undiscovered };
 }
 
 function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
