@@ -34,7 +34,7 @@ export interface RegistryDiscoveryOptions {
   };
   /** Budget of one refresh (default 30 s). */
   timeoutMs?: number;
-  /** Least time between refreshes caused by misses (default 30 s). */
+  /** Least time between refreshes caused by misses; default the configuration's discovery.missInterval. */
   missIntervalMs?: number;
   now?: () => number;
 }
@@ -103,7 +103,7 @@ export class RegistryDiscovery {
    */
   async refreshForMiss(budget: Budget): Promise<boolean> {
     if (!this.config.discovery.enabled) return false;
-    if (!this.inFlight && this.now() - this.lastStart < (this.opts.missIntervalMs ?? 30_000)) return false;
+    if (!this.inFlight && this.now() - this.lastStart < (this.opts.missIntervalMs ?? this.config.discovery.missIntervalMs)) return false;
     const wait = budget.deadline - Date.now() - 300;
     if (wait <= 0) return false;
     let timer: NodeJS.Timeout | undefined;
