@@ -17,6 +17,10 @@ export interface Permissions {
   crPersonalRegions?: Grant;
   /** RAM `ram:GetRole`, by role ARN (RAM's GetRole only looks in the caller's own account). */
   ramGetRole?: Grant;
+  /** `cr:PullRepository` by instance ID: what a registry login (temporary token) may pull. */
+  crPullRepository?: Grant;
+  /** `cr:PushRepository` by instance ID: what a registry login may push. */
+  crPushRepository?: Grant;
 }
 
 export interface AccessKeySpec {
