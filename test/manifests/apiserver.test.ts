@@ -283,6 +283,21 @@ describe.skipIf(!available)(
         expect(calls.filter((c) => c.kind === 'Deployment').map((c) => `${c.namespace}/${c.name}`)).toEqual(['team-x/web']);
       });
 
+      it('the validating webhook sees only workloads with ACR annotations: on the template, a CronJob’s job template, or misplaced on the workload', async () => {
+        calls.length = 0;
+        const template = (annotations: Record<string, string>) => ({ metadata: { labels: { app: 'w' }, annotations }, spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } });
+        const objects = [
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'plain', namespace: 'team-x' }, spec: { replicas: 0, selector: { matchLabels: { app: 'w' } }, template: { ...template({}), spec: { containers: template({}).spec.containers } } } },
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'misplaced', namespace: 'team-x', annotations: ACR }, spec: { replicas: 0, selector: { matchLabels: { app: 'w' } }, template: { ...template({}), spec: { containers: template({}).spec.containers } } } },
+          { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'team-x' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template(ACR) } } } },
+          { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'plain-cron', namespace: 'team-x' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template({}) } } } },
+          { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once', namespace: 'team-x' }, spec: { suspend: true, template: template(ACR) } },
+          { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'other-annotations', namespace: 'team-x' }, spec: { suspend: true, template: template({ 'k8s.aliyun.com/eci-use-specs': '2-4Gi' }) } },
+        ];
+        for (const o of objects) await kubectlOk(['create', '-f', '-'], JSON.stringify(o));
+        expect(calls.filter((c) => ['Deployment', 'CronJob', 'Job'].includes(c.kind)).map((c) => `${c.kind}/${c.name}`)).toEqual(['Deployment/misplaced', 'CronJob/nightly', 'Job/once']);
+      });
+
       const MAIN = join(ROOT, 'dist/src/main.js');
       it.skipIf(!existsSync(MAIN))(
         existsSync(MAIN)

@@ -71,6 +71,11 @@ describe.runIf(hasKubectl)('kustomize', () => {
       expect(o.metadata?.name, `${o.kind} without a name`).toBeTruthy();
       if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NS);
     }
+    // The standard labels; never the one that marks the pull Secrets the webhook manages (and deletes when idle).
+    for (const o of objs.filter((x) => x.kind !== 'CustomResourceDefinition')) {
+      expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toMatchObject({ 'app.kubernetes.io/name': 'acr-pull-webhook', 'app.kubernetes.io/part-of': 'acr-pull-webhook' });
+    }
+    expect(JSON.stringify(objs)).not.toContain('"app.kubernetes.io/managed-by":"acr-pull-webhook"');
     // Build-time helpers never reach the cluster.
     expect(objs.filter((o) => o.metadata?.annotations?.['config.kubernetes.io/local-config'])).toEqual([]);
     expect(objs.map((o) => o.metadata.name)).not.toContain('acr-pull-webhook-client-config');
@@ -191,6 +196,20 @@ describe.runIf(hasKubectl)('the MutatingWebhookConfiguration', () => {
       expect(w.clientConfig.service.path).toBe('/validate');
     }
   });
+
+  it('the validating webhook is sent only workloads whose template (or own metadata) has ACR annotations, every field read behind has()', () => {
+    const [w] = find(build('base'), 'ValidatingWebhookConfiguration').webhooks;
+    expect(w.matchConditions.map((c: K8sObject) => c.name)).toEqual(['has-acr-annotations']);
+    const alternatives: string[] = w.matchConditions[0].expression.split(' || ');
+    const paths = ['object.metadata', 'object.spec.template.metadata', 'object.spec.jobTemplate.spec.template.metadata'];
+    expect(alternatives).toHaveLength(paths.length);
+    alternatives.forEach((alt, i) => {
+      expect(alt).toContain(`${paths[i]}.annotations.exists(k, k.startsWith('k8s.aliyun.com/acr-'))`);
+      // Each step of the path is guarded before it is read: has(object.spec), has(object.spec.template), ...
+      const steps = paths[i]!.split('.').slice(1).concat('annotations');
+      for (let n = 1; n < steps.length; n++) expect(alt, `${paths[i]}: guard for ${steps.slice(0, n + 1).join('.')}`).toContain(`has(object.${steps.slice(0, n + 1).join('.')})`);
+    });
+  });
 });
 
 describe.runIf(hasKubectl)('the Deployment', () => {
@@ -203,6 +222,8 @@ describe.runIf(hasKubectl)('the Deployment', () => {
     expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 });
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
     expect(find(objs, 'PodDisruptionBudget', NS).spec.minAvailable).toBe(1);
+    // A webhook on failurePolicy Fail must not be preempted.
+    expect(pod.priorityClassName).toBe('system-cluster-critical');
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
