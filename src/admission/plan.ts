@@ -5,7 +5,8 @@ import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/mod
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
 import type { CredentialHelper } from '../acr/credential-helper.js';
-import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import { buildRegistryIndex, servedRegistryFor, servedRegistryRef, instanceKey, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
 import { quote } from '../util/quote.js';
@@ -30,8 +31,10 @@ export interface ServingRules {
   defaultRegion: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
-  registryByDomain: ReadonlyMap<string, RegistryConfig>;
-  registryById: ReadonlyMap<string, RegistryConfig>;
+  /** Registries served without annotations: configured, looked up and discovered. */
+  registries: RegistryIndex;
+  /** Served Enterprise instances by ID alone, for annotations that name an instance without its region. */
+  registryById: ReadonlyMap<string, ServedRegistry>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
   /** ServiceAccounts from the cluster's cache (cluster mode): their ACR annotations stand in for their Pods'. */
@@ -47,12 +50,18 @@ export interface ClusterLookups {
   credentialHelper?: () => CredentialHelper | undefined;
 }
 
-export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined, lookups: ClusterLookups = {}): ServingRules {
+export function servingRules(
+  config: WebhookConfig,
+  ownNamespace: string,
+  namespaceLabels: NamespaceLabels = () => undefined,
+  registries: RegistryIndex = buildRegistryIndex({ configured: config.registries }),
+  lookups: ClusterLookups = {},
+): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const registryByDomain = new Map<string, RegistryConfig>();
-  for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
+  const registryById = new Map<string, ServedRegistry>();
+  for (const r of registries.byInstance.values()) if (!registryById.has(r.instanceId!)) registryById.set(r.instanceId!, r);
   return {
     ownNamespace,
     defaultRegion: config.defaultRegion,
@@ -62,8 +71,8 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
       globs.some((g) => g.test(ns)) ||
       (include.length > 0 && !include.some((g) => g.test(ns))) ||
       namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
-    registryByDomain,
-    registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+    registries,
+    registryById,
     policy: config.policy,
     namespaceLabels,
     ...lookups,
@@ -139,7 +148,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
 
   const vendor = vendorAnnotations(annotations);
   // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registryByDomain.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
+  if (vendor === '' && rules.registries.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
   // Denials caused by a ServiceAccount's annotations say where to fix them.
   const where = (message: string) => (fromServiceAccount ? `${fromServiceAccount} (the Pod's ServiceAccount): ${message}` : message);
 
@@ -243,9 +252,8 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   try {
     let bindings: Binding[];
     if (parsed.kind === 'none') {
-      const registries = configuredRegistries(images, rules);
-      if (registries.length === 0) return { kind: 'none' };
-      bindings = [{ chain: {}, registries }];
+      bindings = servedBindings(images, rules);
+      if (bindings.length === 0) return { kind: 'none' };
     } else {
       bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
     }
@@ -256,21 +264,33 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   }
 }
 
-function configuredRegistries(images: string[], rules: ServingRules): RegistryRef[] {
-  const seen = new Map<string, RegistryRef>();
+/** Unannotated images on served registries: one binding per credential chain (most often the webhook's own). */
+function servedBindings(images: string[], rules: ServingRules): Binding[] {
+  const byRegistry = new Map<ServedRegistry, Set<string>>();
   for (const image of images) {
-    const r = rules.registryByDomain.get(registryHost(image));
-    if (r && !seen.has(r.instanceId)) seen.set(r.instanceId, instanceRef({ instanceId: r.instanceId }, rules));
+    const host = registryHost(image);
+    const r = servedRegistryFor(rules.registries, host);
+    if (!r) continue;
+    const hosts = byRegistry.get(r) ?? new Set<string>();
+    hosts.add(host);
+    byRegistry.set(r, hosts);
   }
-  return [...seen.values()];
+  const byChain = new Map<string, Binding>();
+  for (const [r, hosts] of byRegistry) {
+    const key = `${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
+    let b = byChain.get(key);
+    if (!b) byChain.set(key, (b = { chain: r.chain, registries: [] }));
+    b.registries.push(servedRegistryRef(r, [...hosts]));
+  }
+  return [...byChain.values()];
 }
 
 function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
-  const configured = rules.registryById.get(i.instanceId);
-  const region = i.region ?? configured?.region ?? rules.defaultRegion;
-  // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
-  return configured && configured.region === region
-    ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
+  const region = i.region ?? rules.registryById.get(i.instanceId)?.region ?? rules.defaultRegion;
+  // Served domains only apply when the region agrees: an ID in another region is another instance.
+  const served = rules.registries.byInstance.get(instanceKey(region, i.instanceId));
+  return served?.domains && served.domains.length > 0
+    ? { kind: 'instance', instanceId: i.instanceId, region, domains: served.domains }
     : { kind: 'instance', instanceId: i.instanceId, region };
 }
 
@@ -298,9 +318,16 @@ function registriesFromImages(images: string[], rules: ServingRules): RegistryRe
   const personal = new Map<string, Set<string>>();
   for (const image of images) {
     const host = registryHost(image);
-    const configured = rules.registryByDomain.get(host);
-    if (configured) {
-      out.set(`i:${configured.instanceId}`, instanceRef({ instanceId: configured.instanceId }, rules));
+    const served = rules.registries.byDomain.get(host);
+    if (served?.edition === 'enterprise') {
+      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules));
+      continue;
+    }
+    if (served?.edition === 'personal' && served.domains) {
+      // A Personal Edition registry listed with its own domains: the Secret carries all of them.
+      const hosts = personal.get(served.region) ?? new Set<string>();
+      for (const d of served.domains) hosts.add(d);
+      personal.set(served.region, hosts);
       continue;
     }
     const acr = parseAcrHost(host);
