@@ -68,7 +68,8 @@ async function main(): Promise<void> {
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
-    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.manager.ready() },
+    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.ready() },
+    onHelperSecretFailure: (f) => runtime.reportHelperFailure(f),
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
@@ -80,10 +81,21 @@ async function main(): Promise<void> {
     ownNamespace,
     logger: app.log,
     metrics,
-    cluster: mode === 'cluster' ? (await import('./kube/cluster.js')).clusterParts(env, { ownNamespace, replica: env.POD_NAME, logger: app.log }) : undefined,
+    cluster:
+      mode === 'cluster'
+        ? (await import('./kube/cluster.js')).clusterParts(env, {
+            ownNamespace,
+            replica: env.POD_NAME,
+            logger: app.log,
+            ...(config.credentialHelper.configMap ? { helperConfigMap: config.credentialHelper.configMap } : {}),
+          })
+        : undefined,
+    isExcludedNamespace: (ns) => rules.isExcludedNamespace(ns),
   });
-  rules = servingRules(config, ownNamespace, runtime.namespaceLabels);
-  if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = servingRules(next, ownNamespace, runtime.namespaceLabels)), app.log);
+  const lookups = { ...(runtime.serviceAccount ? { serviceAccount: runtime.serviceAccount } : {}), credentialHelper: runtime.credentialHelper };
+  const rulesFor = (c: WebhookConfig) => servingRules(c, ownNamespace, runtime.namespaceLabels, undefined, lookups);
+  rules = rulesFor(config);
+  if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = rulesFor(next)), app.log);
 
   await runtime.start();
   const metricsServer = await startMetricsServer(metrics, metricsPort);
@@ -101,6 +113,7 @@ async function main(): Promise<void> {
       sts: cloud.endpoints.sts,
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,
+      credentialHelper: config.credentialHelper.configMap ? `${config.credentialHelper.configMap.namespace}/${config.credentialHelper.configMap.name} (read when it exists)` : 'off',
     },
     'acr-pull-webhook serving',
   );

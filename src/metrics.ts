@@ -32,6 +32,12 @@ export class Metrics {
     help: 'Background renewals of managed Secrets that failed',
     registers: [this.registry],
   });
+  readonly helperFailures = new Counter({
+    name: 'acr_webhook_credential_helper_failures_total',
+    help: 'Credential helper (acr-configuration) failures: stage "secret" (a ServiceAccount\'s pull Secret could not be prepared), "patch" (its imagePullSecrets could not be updated), "config" (the ConfigMap was refused)',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
   /** Set by the runtime: ms since epoch of the soonest managed token expiry, read at scrape time. */
   soonestTokenExpiry: () => number | undefined = () => undefined;
   readonly oldestTokenSeconds = (() => {
