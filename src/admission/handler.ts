@@ -78,7 +78,7 @@ async function ensureSecrets(
     const required = plan.bestEffort ? plan.specs.filter((s) => !plan.bestEffort!.has(s.name)) : plan.specs;
     const optional = plan.bestEffort ? plan.specs.filter((s) => plan.bestEffort!.has(s.name)) : [];
     const serviceAccount = () => (isObject(req.object) ? podServiceAccountName(req.object) : 'default');
-    const [paths, warnings] = await Promise.all([
+    const [paths, bestEffort] = await Promise.all([
       // Answer before the API server gives up: a late answer is worth nothing, a clear timeout message is.
       withDeadline(
         Promise.all(required.map((s) => deps.secrets.ensure(s, budget))),
@@ -87,8 +87,8 @@ async function ensureSecrets(
       ),
       ensureBestEffort(optional, serviceAccount, budget, deps),
     ]);
-    const path: EnsurePath = paths.includes('cold') || optional.length > 0 ? 'cold' : 'cached';
-    return { review: allow(req.uid, plan.patch, warnings), kind, result, path, plan };
+    const path: EnsurePath = paths.includes('cold') || bestEffort.cold ? 'cold' : 'cached';
+    return { review: allow(req.uid, plan.patch, bestEffort.warnings), kind, result, path, plan };
   } catch (e) {
     if (e instanceof DenialError) {
       return { review: deny(req.uid, e.code, e.message), kind, result: 'denied', path: 'cold', plan, error: e };
@@ -104,20 +104,22 @@ async function ensureSecrets(
  * Secret, and the kubelet's pull retries find it once it exists. Warnings for kubectl; the caller records an
  * Event and counts it.
  */
-async function ensureBestEffort(specs: PullSecretSpec[], serviceAccount: () => string, budget: Budget, deps: HandlerDeps): Promise<string[]> {
-  if (specs.length === 0) return [];
+async function ensureBestEffort(specs: PullSecretSpec[], serviceAccount: () => string, budget: Budget, deps: HandlerDeps): Promise<{ warnings: string[]; cold: boolean }> {
+  if (specs.length === 0) return { warnings: [], cold: false };
   const settled = await Promise.allSettled(
     specs.map((s) => withDeadline(deps.secrets.ensure(s, budget), budget, `preparing pull Secret ${s.namespace}/${s.name} before the admission deadline`)),
   );
   const warnings: string[] = [];
+  let cold = false;
   settled.forEach((r, i) => {
+    cold ||= r.status === 'rejected' || r.value === 'cold';
     if (r.status === 'fulfilled') return;
     const spec = specs[i]!;
     deps.onHelperSecretFailure?.({ namespace: spec.namespace, serviceAccount: serviceAccount(), secret: spec.name, error: describeError(r.reason) });
     const text = `pull Secret ${spec.name} (acr-configuration) is not ready yet; the webhook retries: see its Events`;
     warnings.push(text.length < 120 ? text : `${text.slice(0, 116)}...`);
   });
-  return warnings;
+  return { warnings, cold };
 }
 
 /** ServiceAccounts: validation of their ACR annotations, and the credential helper's Secrets at creation. */
@@ -129,11 +131,11 @@ function handleServiceAccount(req: AdmissionRequest, budget: Budget, deps: Handl
   const result: Result = plan.patch.length > 0 ? 'patched' : 'unchanged';
   if (req.dryRun) return { review: allow(req.uid, plan.patch), kind, result, path: 'dry-run', plan };
   if (deps.secrets.fresh && plan.specs.every((s) => deps.secrets.fresh!(s))) return { review: allow(req.uid, plan.patch), kind, result, path: 'cached', plan };
-  return ensureBestEffort(plan.specs, () => plan.serviceAccount.name, budget, deps).then((warnings) => ({
+  return ensureBestEffort(plan.specs, () => plan.serviceAccount.name, budget, deps).then(({ warnings, cold }) => ({
     review: allow(req.uid, plan.patch, warnings),
     kind,
     result,
-    path: 'cold',
+    path: cold ? 'cold' : 'cached',
     plan,
   }));
 }
