@@ -303,6 +303,24 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     'registry-intl-internal.cn-hangzhou.aliyuncs.com',
   ];
   const sa = async (ns: string, name: string) => getJson(['get', 'serviceaccount', name, '-n', ns]);
+  /** Watches ServiceAccounts of a namespace (that may not exist yet): the first version of each, as created. */
+  const watchCreations = (ns: string) => {
+    const child = spawn('kubectl', ['--kubeconfig', cluster.kubeconfig, 'get', 'serviceaccounts', '-A', '--watch', '--output-watch-events', '-o', 'json', '--field-selector', `metadata.namespace=${ns}`]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const first = new Map<string, any>();
+    return {
+      first: (name: string) => {
+        // kubectl prints one JSON document per event, pretty-printed: split at the top-level braces.
+        for (const doc of out.split(/(?<=^\})\n(?=\{)/m)) {
+          const e = JSON.parse(doc.trim() || 'null');
+          if (e?.type === 'ADDED' && !first.has(e.object.metadata.name)) first.set(e.object.metadata.name, e.object);
+        }
+        return first.get(name);
+      },
+      stop: () => child.kill('SIGTERM'),
+    };
+  };
   const refs = (o: any): string[] => (o.imagePullSecrets ?? o.spec?.imagePullSecrets ?? []).map((r: { name: string }) => r.name);
   const namespace = async (ns: string) => {
     await kubectlOk(['create', 'namespace', ns]);
@@ -388,10 +406,17 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     await kubectlOk(['patch', 'serviceaccount', 'default', '-n', 'helper-a', '--type=json', '-p', '[{"op":"remove","path":"/imagePullSecrets"}]']);
     await until('the entry to be put back', async () => (refs(await sa('helper-a', 'default'))[0] === secret ? true : undefined), 30_000);
 
-    // A namespace created now: its default ServiceAccount has the entry from its creation, the Secret already there.
-    await namespace('helper-b');
-    const born = await sa('helper-b', 'default');
-    expect(refs(born)).toEqual([secret]);
+    // A namespace created now: its default ServiceAccount has the entry from its creation (the version the
+    // controller-manager's create wrote, not a later patch), the Secret already there.
+    const watch = watchCreations('helper-b');
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // the watch is open
+      await namespace('helper-b');
+      const born = await until('the ADDED event of helper-b/default', async () => watch.first('default'), 10_000);
+      expect(refs(born)).toEqual([secret]);
+    } finally {
+      watch.stop();
+    }
     await kubectlOk(['get', 'secret', secret!, '-n', 'helper-b']);
     // The helper's scope ends where the webhook's does.
     expect(refs(await sa('kube-system', 'default'))).toEqual([]);
@@ -403,6 +428,7 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     // The webhook has the new version once the leader serves a ServiceAccount it did not before.
     const secret = await until('helper-a/existing to be patched', async () => refs(await sa('helper-a', 'existing'))[0]);
     const created = JSON.parse(await kubectlOk(['create', 'serviceaccount', 'builder', '-n', 'helper-a', '-o', 'json']));
+    // The create call's answer is the object as created: the entry was not patched in afterwards.
     expect(refs(created)).toEqual([secret]);
     // Right after: the race the helper's users hit is gone.
     await kubectlOk(['apply', '-f', '-'], plainPod('helper-a', 'right-after', 'builder', 'demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1'));
