@@ -58,18 +58,20 @@ async function main(): Promise<void> {
   // Each mode loads only what it uses: the emulator in standalone mode, client-node in cluster mode.
   const cloud =
     mode === 'standalone'
-      ? await (await import('./standalone/cloud.js')).standaloneCloud(env)
+      ? await (await import('./standalone/cloud.js')).standaloneCloud(env, config.endpoints)
       : (() => {
-          const endpoints = endpointsFromEnv(env);
+          const endpoints = endpointsFromEnv(env, config.endpoints);
           return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined };
         })();
   const metrics = new Metrics();
   let rules: ServingRules;
+  let current = config;
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
     secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.ready() },
     onHelperSecretFailure: (f) => runtime.reportHelperFailure(f),
+    discovery: { refreshForMiss: (budget) => runtime.discovery.refreshForMiss(budget) },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
@@ -91,11 +93,18 @@ async function main(): Promise<void> {
           })
         : undefined,
     isExcludedNamespace: (ns) => rules.isExcludedNamespace(ns),
+    // Discovery and domain look-ups publish a new index: the rules (and their memo) are rebuilt around it.
+    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index, lookups)),
   });
+  // ServiceAccounts (their annotations) and the credential helper's ConfigMap, read live by the rules.
   const lookups = { ...(runtime.serviceAccount ? { serviceAccount: runtime.serviceAccount } : {}), credentialHelper: runtime.credentialHelper };
-  const rulesFor = (c: WebhookConfig) => servingRules(c, ownNamespace, runtime.namespaceLabels, undefined, lookups);
-  rules = rulesFor(config);
-  if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = rulesFor(next)), app.log);
+  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current, lookups);
+  if (env.CONFIG_FILE) {
+    watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => {
+      current = next;
+      runtime.discovery.setConfig(next);
+    }, app.log);
+  }
 
   await runtime.start();
   const metricsServer = await startMetricsServer(metrics, metricsPort);
@@ -114,6 +123,7 @@ async function main(): Promise<void> {
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,
       credentialHelper: config.credentialHelper.configMap ? `${config.credentialHelper.configMap.namespace}/${config.credentialHelper.configMap.name} (read when it exists)` : 'off',
+      discovery: config.discovery.enabled ? `on: ${config.discovery.regions.join(', ')}` : 'off',
     },
     'acr-pull-webhook serving',
   );

@@ -5,6 +5,10 @@ import { CloudCaller } from './cloud/rpc.js';
 import type { Endpoints } from './cloud/endpoints.js';
 import type { Identity } from './cloud/identity.js';
 import { AcrTokenSource } from './cloud/token-source.js';
+import { RegistryDiscovery } from './cloud/discovery.js';
+import { DEFAULT_RAM_ENDPOINT } from './cloud/endpoints.js';
+import { TrustExplainer } from './cloud/trust-explainer.js';
+import type { RegistryIndex } from './acr/served-registries.js';
 import type { Metrics } from './metrics.js';
 import { SecretCollector, MemoryUsageSource } from './pull-secrets/collector.js';
 import { AlwaysLeader, type Leadership } from './pull-secrets/leadership.js';
@@ -48,6 +52,9 @@ export interface ClusterParts {
 export interface Runtime {
   manager: PullSecretManager;
   tokens: AcrTokenSource;
+  /** The registries served without annotations, kept current (configured domains, look-ups, discovery). */
+  discovery: RegistryDiscovery;
+  explainer: TrustExplainer;
   namespaceLabels: NamespaceLabels;
   /** ServiceAccounts from the cluster (undefined in standalone mode). */
   serviceAccount?: ServiceAccountLookup;
@@ -72,6 +79,8 @@ export interface RuntimeOptions {
   cluster?: ClusterParts;
   /** The namespaces the webhook never serves (from the serving rules in force): the helper's scope ends there too. */
   isExcludedNamespace?: (namespace: string) => boolean;
+  /** Called whenever the registry index changes (the caller rebuilds its serving rules). */
+  onIndex?: (index: RegistryIndex) => void;
 }
 
 export function createRuntime(opts: RuntimeOptions): Runtime {
@@ -95,7 +104,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   // is always safe). The token caches use the same value, so a renewal never gets back a token already due.
   const refreshThresholdMs = () => Math.max(config.credentials.refreshThresholdMs, credentialHelper()?.expiringThresholdMs ?? 0);
   const caller = new CloudCaller({ observe: (api, code, s) => metrics?.cloudCalls.labels(api, code).observe(s) });
+  const explainer = new TrustExplainer({ identity: opts.identity, caller, stsEndpoint: opts.endpoints.sts, ramEndpoint: opts.endpoints.ram ?? DEFAULT_RAM_ENDPOINT });
   const tokens = new AcrTokenSource({
+    explainRefusal: (roleArn, deniedAction, budget) => explainer.explain(roleArn, deniedAction, budget),
     identity: opts.identity,
     endpoints: opts.endpoints,
     caller,
@@ -104,6 +115,21 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     externalIdFor: (arn) => config.credentials.externalIds[arn],
     maxEntries: config.credentials.cacheEntries,
     observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
+  });
+
+  const discovery = new RegistryDiscovery({
+    config,
+    caller,
+    endpoints: opts.endpoints,
+    tokens,
+    requester: opts.ownNamespace,
+    onIndex: (index) => opts.onIndex?.(index),
+    logger,
+    metrics: metrics && {
+      discovered: (n) => metrics.discoveredInstances.set(n),
+      error: (step, code) => metrics.discoveryErrors.labels(step, code).inc(),
+      success: (at) => metrics.discoveryLastSuccess.set(at / 1000),
+    },
   });
 
   const store: SecretStore = opts.cluster?.store ?? new MemorySecretStore();
@@ -155,6 +181,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   return {
     manager,
     tokens,
+    discovery,
+    explainer,
     namespaceLabels: namespaces ? namespaces.labels : () => undefined,
     ...(accounts ? { serviceAccount: (ns: string, name: string) => accounts.get(ns, name) } : {}),
     credentialHelper,
@@ -179,8 +207,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       refresher.start();
       sync?.start();
       collector.start();
+      discovery.start();
+      // Found once, in the background: it names the webhook in denials and in this log line.
+      void explainer.principal({ deadline: Date.now() + 10_000 }).then((p) =>
+        p ? logger.info({ principal: p.arn, trustAs: p.trustArn }, "the webhook's own Alibaba Cloud principal") : logger.warn({}, 'GetCallerIdentity failed: denials will not name the webhook\'s principal until it succeeds'),
+      );
     },
     async stop() {
+      discovery.stop();
       await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop(), sync?.stop()]);
       await leader.stop();
       await Promise.allSettled([store.stop(), namespaces?.stop(), accounts?.stop(), helperConfigMap?.stop()]);

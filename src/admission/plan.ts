@@ -5,7 +5,7 @@ import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/mod
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
 import type { CredentialHelper } from '../acr/credential-helper.js';
-import { buildRegistryIndex, servedRegistryFor, servedRegistryRef, instanceKey, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
 import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
@@ -83,16 +83,22 @@ export function servingRules(
 export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
 
 export type Plan =
-  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | {
+      action: 'allow';
+      reason: AllowReason;
+      warnings?: string[];
+      /** An unannotated image is on an Enterprise default domain of a discovery region that is not known yet. */
+      undiscovered?: boolean;
+    }
   | { action: 'deny'; code: 400 | 403; message: string }
   | {
       action: 'mutate';
       kind: KindHandler['name'];
       /**
-       * Annotated object (or its ServiceAccount), images on a registry the operator configured, or the ACK
-       * credential helper's ConfigMap covering the Pod's ServiceAccount.
+       * Annotated object (or its ServiceAccount), images on registries served without annotations (configured or
+       * discovered), or the ACK credential helper's ConfigMap covering the Pod's ServiceAccount.
        */
-      source: 'annotations' | 'service-account' | 'configured-registry' | 'credential-helper';
+      source: 'annotations' | 'service-account' | 'served-registry' | 'credential-helper';
       specs: PullSecretSpec[];
       /**
        * Names of the specs only the credential helper asked for: they never block the object (the helper never
@@ -100,6 +106,12 @@ export type Plan =
        */
       bestEffort?: ReadonlySet<string>;
       patch: Operation[];
+      /**
+       * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
+       * (with a warning), as ECI would create the Pod and let the pull decide. Names of `specs`.
+       */
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
     };
 
 
@@ -147,8 +159,9 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registries.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated, no registry served and no credential helper for the
+  // ServiceAccount means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
   // Denials caused by a ServiceAccount's annotations say where to fix them.
   const where = (message: string) => (fromServiceAccount ? `${fromServiceAccount} (the Pod's ServiceAccount): ${message}` : message);
 
@@ -168,7 +181,10 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     // A ServiceAccount's annotations reach every Pod that uses it, also Pods with only public images: those
     // are left alone rather than refused.
     if (memo.kind === 'deny' && !(fromServiceAccount && memo.noAcrImage)) return { action: 'deny', code: 400, message: where(memo.message) };
-    if (memo.kind !== 'bindings') return helper ? helperOnly(object, handler, secretNamespace, helper) : { action: 'allow', reason: 'no-annotation' };
+    if (memo.kind !== 'bindings') {
+      const undiscovered = memo.kind === 'none' && memo.undiscovered ? ({ undiscovered: true } as const) : {};
+      return helper ? { ...helperOnly(object, handler, secretNamespace, helper), ...undiscovered } : { action: 'allow', reason: 'no-annotation', ...undiscovered };
+    }
     const { bindings, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
@@ -178,7 +194,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
         if (!verdict.allowed) return { action: 'deny', code: 403, message: where(verdict.message) };
       }
     }
-    const source = !annotated ? 'configured-registry' : fromServiceAccount ? 'service-account' : 'annotations';
+    const source = !annotated ? 'served-registry' : fromServiceAccount ? 'service-account' : 'annotations';
     let specs = memo.specs;
     let bestEffort: Set<string> | undefined;
     if (helper) {
@@ -193,7 +209,16 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
     const patch = own === undefined && !bestEffort ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
-    return { action: 'mutate', kind: handler.name, source, specs, patch, ...(bestEffort ? { bestEffort } : {}) };
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source,
+      specs,
+      patch,
+      ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(bestEffort ? { bestEffort } : {}),
+      ...(memo.undiscovered ? { undiscovered: true } : {}),
+    };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -209,17 +234,25 @@ const MEMO_ENTRIES = 2000;
  * ServiceAccount's), so the patch is empty; a Pod with its own list gets them appended, which the helper could
  * not do.
  */
-function helperOnly(object: Record<string, unknown>, handler: KindHandler, namespace: string, helper: CredentialHelper): Plan {
+function helperOnly(object: Record<string, unknown>, handler: KindHandler, namespace: string, helper: CredentialHelper): Extract<Plan, { action: 'mutate' }> {
   const specs = helper.specs(namespace);
   return { action: 'mutate', kind: handler.name, source: 'credential-helper', specs, bestEffort: new Set(specs.map((s) => s.name)), patch: handler.patch(object, specs) };
 }
 
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
-  | { kind: 'none' }
+  | { kind: 'none'; undiscovered?: boolean }
   /** `noAcrImage`: annotations without instance IDs, and no image on an ACR domain to name the registry. */
   | { kind: 'deny'; message: string; noAcrImage?: boolean }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+  | {
+      kind: 'bindings';
+      bindings: Binding[];
+      specs: PullSecretSpec[];
+      annotated: boolean;
+      patchWhenNone?: Operation[];
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
+    };
 
 /** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
 export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
@@ -250,13 +283,21 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   const parsed = parseAcrAnnotations(annotations);
   if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
   try {
-    let bindings: Binding[];
     if (parsed.kind === 'none') {
-      bindings = servedBindings(images, rules);
-      if (bindings.length === 0) return { kind: 'none' };
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+      const served = servedBindings(images, rules);
+      if (served.bindings.length === 0) return served.undiscovered ? { kind: 'none', undiscovered: true } : { kind: 'none' };
+      const specs = uniqueSpecs(served.bindings, secretNamespace);
+      const optional = new Set(specs.filter((s) => served.discovered.has(s.binding)).map((s) => s.name));
+      return {
+        kind: 'bindings',
+        bindings: served.bindings,
+        specs,
+        annotated: false,
+        ...(optional.size > 0 ? { optional } : {}),
+        ...(served.undiscovered ? { undiscovered: true } : {}),
+      };
     }
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
     if (e instanceof Denial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
@@ -264,25 +305,36 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   }
 }
 
-/** Unannotated images on served registries: one binding per credential chain (most often the webhook's own). */
-function servedBindings(images: string[], rules: ServingRules): Binding[] {
+/**
+ * Unannotated images on served registries: one binding per credential chain (most often the webhook's own), with
+ * discovered registries in bindings of their own so that failing to serve them never costs a configured one.
+ */
+function servedBindings(images: string[], rules: ServingRules): { bindings: Binding[]; discovered: Set<Binding>; undiscovered: boolean } {
   const byRegistry = new Map<ServedRegistry, Set<string>>();
+  let undiscovered = false;
   for (const image of images) {
     const host = registryHost(image);
     const r = servedRegistryFor(rules.registries, host);
-    if (!r) continue;
+    if (!r) {
+      undiscovered ||= mayBeUndiscovered(rules.registries, host);
+      continue;
+    }
     const hosts = byRegistry.get(r) ?? new Set<string>();
     hosts.add(host);
     byRegistry.set(r, hosts);
   }
   const byChain = new Map<string, Binding>();
+  const discovered = new Set<Binding>();
   for (const [r, hosts] of byRegistry) {
-    const key = `${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
+    const key = `${r.origin}|${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
     let b = byChain.get(key);
-    if (!b) byChain.set(key, (b = { chain: r.chain, registries: [] }));
+    if (!b) {
+      byChain.set(key, (b = { chain: r.chain, registries: [] }));
+      if (r.origin === 'discovered') discovered.add(b);
+    }
     b.registries.push(servedRegistryRef(r, [...hosts]));
   }
-  return [...byChain.values()];
+  return { bindings: [...byChain.values()], discovered, undiscovered };
 }
 
 function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {

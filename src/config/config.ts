@@ -43,6 +43,8 @@ export interface DiscoveryConfig {
   regions: string[];
   /** How often the instance list is refreshed. */
   intervalMs: number;
+  /** Least time between refreshes caused by images on unknown default domains of those regions. */
+  missIntervalMs: number;
   /** Serve Personal Edition hosts of those regions with the webhook's own identity. */
   personalEdition: boolean;
 }
@@ -230,7 +232,7 @@ export function parseRegistries(doc: unknown, defaultRegion: string, fail: Fail,
 
 function parseDiscovery(doc: unknown, defaultRegion: string, fail: Fail): DiscoveryConfig {
   const o = object(doc, 'discovery', fail);
-  allowKeys(o, 'discovery', ['enabled', 'regions', 'interval', 'personalEdition'], fail);
+  allowKeys(o, 'discovery', ['enabled', 'regions', 'interval', 'missInterval', 'personalEdition'], fail);
   const enabled = bool(o.enabled ?? false, 'discovery.enabled', fail);
   const regions = array(o.regions ?? [defaultRegion], 'discovery.regions', fail).map((r, i) => {
     const region = str(r, `discovery.regions[${i}]`, fail);
@@ -240,8 +242,10 @@ function parseDiscovery(doc: unknown, defaultRegion: string, fail: Fail): Discov
   if (regions.length === 0) fail('discovery.regions', 'list at least one region, or leave the field out for defaultRegion');
   const intervalMs = duration(o.interval ?? '10m', 'discovery.interval', fail);
   if (intervalMs < 60_000) fail('discovery.interval', 'at least 1m: each refresh lists every instance of every region');
+  const missIntervalMs = duration(o.missInterval ?? '30s', 'discovery.missInterval', fail);
+  if (missIntervalMs < 1000) fail('discovery.missInterval', 'at least 1s: every Pod of a foreign instance could otherwise cause a refresh');
   const personalEdition = bool(o.personalEdition ?? true, 'discovery.personalEdition', fail);
-  return { enabled, regions: [...new Set(regions)], intervalMs, personalEdition };
+  return { enabled, regions: [...new Set(regions)], intervalMs, missIntervalMs, personalEdition };
 }
 
 const URL_RE = /^https?:\/\/[^\s/]+(\/\S*)?$/;

@@ -12,7 +12,7 @@ describe('configuration file', () => {
     expect(parseConfig({}, ctx)).toEqual({
       defaultRegion: 'cn-hangzhou',
       registries: [],
-      discovery: { enabled: false, regions: ['cn-hangzhou'], intervalMs: 10 * 60_000, personalEdition: true },
+      discovery: { enabled: false, regions: ['cn-hangzhou'], intervalMs: 10 * 60_000, missIntervalMs: 30_000, personalEdition: true },
       endpoints: {},
       namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
@@ -92,12 +92,12 @@ describe('configuration file', () => {
   it('reads discovery and endpoints', () => {
     const c = parseConfig(
       {
-        discovery: { enabled: true, regions: ['cn-beijing', 'cn-beijing', 'cn-qingdao-env17-d01'], interval: '5m', personalEdition: false },
+        discovery: { enabled: true, regions: ['cn-beijing', 'cn-beijing', 'cn-qingdao-env17-d01'], interval: '5m', missInterval: '2s', personalEdition: false },
         endpoints: { sts: 'https://sts.inter.env17e.shuguang.com', cr: { 'cn-qingdao-env17-d01': 'https://cr.inter.env17e.shuguang.com' }, ram: 'https://ram.inter.env17e.shuguang.com' },
       },
       ctx,
     );
-    expect(c.discovery).toEqual({ enabled: true, regions: ['cn-beijing', 'cn-qingdao-env17-d01'], intervalMs: 5 * 60_000, personalEdition: false });
+    expect(c.discovery).toEqual({ enabled: true, regions: ['cn-beijing', 'cn-qingdao-env17-d01'], intervalMs: 5 * 60_000, missIntervalMs: 2000, personalEdition: false });
     expect(c.endpoints).toEqual({
       sts: 'https://sts.inter.env17e.shuguang.com',
       cr: { 'cn-qingdao-env17-d01': 'https://cr.inter.env17e.shuguang.com' },
@@ -117,6 +117,7 @@ describe('configuration file', () => {
     [{ discovery: { regions: [] } }, 'discovery.regions: list at least one region'],
     [{ discovery: { regions: ['cn_beijing'] } }, 'discovery.regions[0]: "cn_beijing" is not a region ID'],
     [{ discovery: { interval: '10s' } }, 'discovery.interval: at least 1m'],
+    [{ discovery: { missInterval: '100ms' } }, 'discovery.missInterval: at least 1s'],
     [{ discovery: { region: ['cn-beijing'] } }, 'discovery.region: unknown field'],
     [{ endpoints: { sts: 'sts.example.com' } }, 'endpoints.sts: "sts.example.com" is not a full URL'],
     [{ endpoints: { cr: { Qingdao: 'https://cr.example.com' } } }, 'endpoints.cr.Qingdao: keys must be region IDs'],

@@ -2,12 +2,12 @@
 // cluster mode against the cloud emulator, and kubectl is used as users do.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
+import { Kubectl, ROOT, startWebhook as startWebhookProcess, until } from './support/harness.js';
 
-const ROOT = resolve('.');
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
 const WORK = join(ROOT, 'test/e2e/.work', `run-${Date.now()}`);
@@ -19,46 +19,19 @@ let port = 0;
 let applyOutput = '';
 const webhooks: ChildProcess[] = [];
 
-/** Asynchronous on purpose: the emulator lives in this process and must keep answering while kubectl waits. */
-function kubectl(args: string[], input?: string): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn('kubectl', ['--kubeconfig', cluster.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => (out.stdout += d));
-    child.stderr.on('data', (d) => (out.stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ status: code ?? 1, ...out });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-const getJson = async (args: string[]) => JSON.parse(await kubectlOk([...args, '-o', 'json']));
+let k: Kubectl;
+const kubectl = (args: string[], input?: string) => k.run(args, input);
+const kubectlOk = (args: string[], input?: string) => k.ok(args, input);
+const getJson = (args: string[]) => k.json(args);
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-const logs = new Map<string, string[]>();
+/** Each webhook's log, by name. */
+const logs = new Map<string, () => string>();
 
 async function startWebhook(name: string, opts: { port?: number } = {}): Promise<ChildProcess> {
-  const log: string[] = [];
-  logs.set(name, log);
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+  const { child, log } = await startWebhookProcess({
+    name,
+    workDir: WORK,
     env: {
-      PATH: process.env.PATH,
       KUBECONFIG: cluster.kubeconfig,
       // The second replica cannot share the port: it only proves leader election, it is not called.
       PORT: String(opts.port ?? (webhooks.length === 0 ? port : await freePort())),
@@ -66,21 +39,15 @@ async function startWebhook(name: string, opts: { port?: number } = {}): Promise
       TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
       TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
       CONFIG_FILE: join(WORK, 'config.yaml'),
-      POD_NAMESPACE: 'acr-pull-webhook',
-      POD_NAME: name,
-      LOG_LEVEL: 'info',
       ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
       ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+      ALIBABA_CLOUD_RAM_ENDPOINT: emu.ramEndpoint,
       ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d) => log.push(String(d)));
-  child.stderr!.on('data', (d) => log.push(String(d)));
-  child.on('exit', () => writeFileSync(join(WORK, `${name}.log`), log.join('')));
   webhooks.push(child);
-  await until(`webhook ${name} to serve`, () => (log.join('').includes('acr-pull-webhook serving') ? true : child.exitCode !== null ? (() => { throw new Error(log.join('')); })() : undefined), 30_000);
+  logs.set(name, log);
   return child;
 }
 
@@ -115,14 +82,8 @@ beforeAll(async () => {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run test/e2e/build-control-plane.sh (npm run e2e does)`);
   mkdirSync(WORK, { recursive: true });
   cluster = await startCluster(BINARY, join(WORK, 'cluster'));
+  k = new Kubectl(cluster.kubeconfig);
   world = demoState();
-  // The webhook's own identity may also read the demo instance's tokens, like an ACK worker role with the
-  // read-only ACR policy: that is what the credential helper's ConfigMap uses when it names no assumeRoleARN.
-  Object.assign(world.accounts[0]!.users![0]!.permissions!, {
-    crGetAuthorizationToken: [world.demo.hangzhouInstanceId],
-    crReadInstance: [world.demo.hangzhouInstanceId],
-    crPersonalRegions: [world.demo.personalRegion],
-  });
   // Short-lived tokens so the refresher has work during the suite.
   emu = await startEmulator({ world, tokenTtlSeconds: 60 });
   port = await freePort();
@@ -291,6 +252,69 @@ describe('end to end on a real API server', () => {
   });
 });
 
+describe('end to end: a drop-in for ECI (discovery, roles built the way the ECI docs say)', () => {
+  const ACCOUNT = '1234567890123456';
+  const ECI_ROLE = `acs:ram::${ACCOUNT}:role/role-assume`;
+
+  beforeAll(async () => {
+    for (const w of webhooks) if (w.exitCode === null) w.kill('SIGKILL');
+    // The RAM a same-account setup needs (README "Coming from ECI"): discovery and tokens with the webhook's own
+    // identity, and ram:GetRole to explain refusals.
+    const webhookUser = world.accounts[0]!.users![0]!;
+    webhookUser.permissions = { ...webhookUser.permissions, assumeRole: '*', crReadInstance: '*', crGetAuthorizationToken: '*', crPersonalRegions: ['cn-hangzhou'], ramGetRole: '*' };
+    // A "normal service role" whose trusted service is ECI, as ECI's docs create role-assume.
+    world.accounts[0]!.roles!.push({ name: 'role-assume', trust: [{ service: 'eci.aliyuncs.com' }], permissions: { assumeRole: '*' } });
+    writeFileSync(
+      join(WORK, 'config.yaml'),
+      ['defaultRegion: cn-hangzhou', 'discovery: {enabled: true, regions: [cn-hangzhou], missInterval: 1s}', ''].join('\n'),
+    );
+    await kubectlOk(['create', 'namespace', 'team-eci']);
+    await until('default ServiceAccount in team-eci', async () => ((await kubectl(['get', 'sa', 'default', '-n', 'team-eci'])).status === 0 ? true : undefined));
+    await startWebhook('webhook-eci', { port });
+  });
+
+  const pod = (name: string, images: string[], annotations: Record<string, string> = {}) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'team-eci', annotations }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } });
+
+  it('8. an unannotated Pod in the webhook’s own account is served via discovery; Docker Hub images are left alone', async () => {
+    // An instance created after the webhook started: the first Pod on it waits for one discovery refresh (at most one
+    // per missInterval, 1s here, counted from the start-up refresh).
+    world.instances!.push({ id: 'cri-fresh0000000001', name: 'fresh', region: 'cn-hangzhou', accountId: ACCOUNT });
+    await new Promise((r) => setTimeout(r, 1500));
+    await kubectlOk(['apply', '-f', '-'], pod('discovered', ['demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/app/web:1', 'fresh-registry.cn-hangzhou.cr.aliyuncs.com/app/api:1', 'registry.cn-hangzhou.aliyuncs.com/team/tool:2', 'nginx:1.27']));
+    const stored = await getJson(['get', 'pod', 'discovered', '-n', 'team-eci']);
+    const refs: string[] = stored.spec.imagePullSecrets.map((r: { name: string }) => r.name);
+    expect(refs).toEqual([expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/)]);
+    const { auths } = await decodeSecret('team-eci', refs[0]!);
+    expect(Object.keys(auths).sort()).toEqual([
+      'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com',
+      'demo-registry.cn-hangzhou.cr.aliyuncs.com',
+      'fresh-registry-vpc.cn-hangzhou.cr.aliyuncs.com',
+      'fresh-registry.cn-hangzhou.cr.aliyuncs.com',
+      'registry.cn-hangzhou.aliyuncs.com',
+      'registry.example.com',
+    ]);
+    // Tokens the emulator issued to the webhook's own identity (no role hop): Enterprise for both instances, Personal.
+    const issued = Object.values(auths).map((a) => emu.state.registryTokens.get(a.password));
+    expect(issued.every((t) => t?.principal === `acs:ram::${ACCOUNT}:user/webhook`)).toBe(true);
+    expect(new Set(issued.map((t) => t!.instanceId ?? t!.edition))).toEqual(new Set(['cri-demo0000000001', 'cri-fresh0000000001', 'personal']));
+    expect(emu.calls.count({ action: 'ListInstance' })).toBeGreaterThanOrEqual(2);
+
+    await kubectlOk(['apply', '-f', '-'], pod('hub', ['nginx:1.27', 'ghcr.io/example/tool:1']));
+    expect((await getJson(['get', 'pod', 'hub', '-n', 'team-eci'])).spec.imagePullSecrets).toBeUndefined();
+  });
+
+  it('9. a role that trusts only the ECI service is denied with the webhook’s principal and the statement to add', async () => {
+    const r = await kubectl(['apply', '-f', '-'], pod('eci-role', ['demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1'], { 'k8s.aliyun.com/acr-service-arns': ECI_ROLE }));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`admission webhook "annotated.acr-pull-webhook.k8s.aliyun.com" denied the request: acr-pull-webhook failed assuming service role ${ECI_ROLE}: NoPermission`);
+    expect(r.stderr).toContain('The role trusts only the Alibaba Cloud service eci.aliyuncs.com');
+    expect(r.stderr).toContain(`The webhook is not ECI; it is the RAM user acs:ram::${ACCOUNT}:user/webhook`);
+    expect(r.stderr).toContain(`{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":["acs:ram::${ACCOUNT}:user/webhook"]}}`);
+    expect(r.stderr).not.toContain(world.demo.accessKeySecret);
+  });
+});
+
 describe('ServiceAccounts: their annotations, and the ACK credential helper\'s ConfigMap (webhook restarted)', () => {
   const HELPER_HOSTS = [
     'demo-registry.cn-hangzhou.cr.aliyuncs.com',
@@ -330,14 +354,34 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { serviceAccountName, containers: [{ name: 'a', image }] } });
 
   beforeAll(async () => {
-    // Test 7 stopped every webhook; the one the API server calls comes back (and takes the Lease).
-    await startWebhook('webhook-3', { port });
+    for (const w of webhooks) {
+      if (w.exitCode !== null) continue;
+      const exited = new Promise((r) => w.once('exit', r));
+      w.kill('SIGTERM'); // releases the Lease: the next webhook leads at once
+      await exited;
+    }
+    // The suite's base configuration again (no discovery: only what the ServiceAccounts and the ConfigMap ask for).
+    writeFileSync(
+      join(WORK, 'config.yaml'),
+      ['defaultRegion: cn-hangzhou', 'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}', 'secrets: {refreshInterval: 2s}', ''].join('\n'),
+    );
+    // The webhook's own identity may read the demo instance's tokens, like an ACK worker role with the read-only
+    // ACR policy: what the credential helper's ConfigMap uses when it names no assumeRoleARN.
+    const webhookUser = world.accounts[0]!.users![0]!;
+    webhookUser.permissions = {
+      ...webhookUser.permissions,
+      crGetAuthorizationToken: [world.demo.hangzhouInstanceId],
+      crReadInstance: [world.demo.hangzhouInstanceId],
+      crPersonalRegions: [world.demo.personalRegion],
+    };
+    // The webhook the API server calls comes back (and takes the Lease once the killed one's lapses).
+    await startWebhook('webhook-sa', { port });
     await namespace('team-sa');
     // Before the helper's ConfigMap exists: this namespace's default ServiceAccount is patched by the leader later.
     await namespace('helper-a');
   });
 
-  it('8. a ServiceAccount-annotated chain serves its Pods; a bad ServiceAccount annotation is refused at apply; dry run writes nothing', async () => {
+  it('10. a ServiceAccount-annotated chain serves its Pods; a bad ServiceAccount annotation is refused at apply; dry run writes nothing', async () => {
     const annotated = {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
@@ -383,7 +427,7 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     expect(emu.calls.total).toBe(calls);
   });
 
-  it('9. with the seed-style acr-configuration applied as it is, existing default ServiceAccounts get the Secret, and their Pods without imagePullSecrets end up with it', async () => {
+  it('11. with the seed-style acr-configuration applied as it is, existing default ServiceAccounts get the Secret, and their Pods without imagePullSecrets end up with it', async () => {
     await kubectlOk(['apply', '-f', 'test/fixtures/acr-configuration/seed-style.yaml']);
     const patched = await until('the leader to patch helper-a/default', async () => {
       const o = await sa('helper-a', 'default');
@@ -400,7 +444,7 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     await kubectlOk(['apply', '-f', '-'], plainPod('helper-a', 'plain', 'default', 'registry.example.com/app/web:1'));
     expect(refs(await getJson(['get', 'pod', 'plain', '-n', 'helper-a']))).toEqual([secret]);
     // The one notice for fields it accepts but cannot act on.
-    expect(logs.get('webhook-3')!.join('')).toMatch(/accepted but not acted on: notify-email \(no mail is sent/);
+    expect(logs.get('webhook-sa')!()).toMatch(/accepted but not acted on: notify-email \(no mail is sent/);
 
     // Someone edits the ServiceAccount and drops the entry: it is put back.
     await kubectlOk(['patch', 'serviceaccount', 'default', '-n', 'helper-a', '--type=json', '-p', '[{"op":"remove","path":"/imagePullSecrets"}]']);
@@ -422,7 +466,7 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     expect(refs(await sa('kube-system', 'default'))).toEqual([]);
   });
 
-  it('10. with service-account "*", a new ServiceAccount has the Secret at creation, and a Pod created right after it pulls with it', async () => {
+  it('12. with service-account "*", a new ServiceAccount has the Secret at creation, and a Pod created right after it pulls with it', async () => {
     await kubectlOk(['create', 'serviceaccount', 'existing', '-n', 'helper-a']);
     await kubectlOk(['patch', 'configmap', 'acr-configuration', '-n', 'kube-system', '--type=merge', '-p', '{"data":{"service-account":"*"}}']);
     // The webhook has the new version once the leader serves a ServiceAccount it did not before.
