@@ -117,7 +117,11 @@ describe('the runtime with the helper\'s ConfigMap', () => {
       cm = { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: String(Math.random()), data };
       for (const l of listeners) l();
     };
+    const { Metrics } = await import('../../src/metrics.js');
+    const metrics = new Metrics({ defaultMetrics: false });
+    const saEvents: string[] = [];
     const runtime = createRuntime({
+      metrics,
       config: parseConfig({ credentials: { refreshThreshold: '20m' } }, { ownNamespace: 'acr-pull-webhook' }),
       identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
       endpoints: { sts: 'http://127.0.0.1:9', cr: () => 'http://127.0.0.1:9' },
@@ -128,7 +132,18 @@ describe('the runtime with the helper\'s ConfigMap', () => {
         leader: new AlwaysLeader(),
         usage: { referenced: async () => new Set<string>() },
         namespaces: { labels: () => ({}), start: async () => {}, stop: async () => {} },
-        serviceAccounts: { list: () => [], get: () => undefined, synced: () => true, addPullSecrets: async () => {}, recordEvent: async () => {}, start: async () => {}, stop: async () => {}, onEvent: () => {} },
+        serviceAccounts: {
+          list: () => [],
+          get: () => undefined,
+          synced: () => true,
+          addPullSecrets: async () => {},
+          recordEvent: async (sa, type, reason, message) => {
+            saEvents.push(`${sa.namespace}/${sa.name} ${type} ${reason}: ${message}`);
+          },
+          start: async () => {},
+          stop: async () => {},
+          onEvent: () => {},
+        },
         helperConfigMap: {
           location: 'kube-system/acr-configuration',
           current: () => cm,
@@ -146,6 +161,12 @@ describe('the runtime with the helper\'s ConfigMap', () => {
     expect(runtime.manager.refreshThresholdMs).toBe(40 * 60_000);
     put({ 'expiring-threshold': '5m' });
     expect(runtime.manager.refreshThresholdMs).toBe(20 * 60_000);
+    // A helper Secret that was not ready at admission: a Warning Event on the ServiceAccount and the metric.
+    runtime.reportHelperFailure({ namespace: 'team-a', serviceAccount: 'builder', secret: 'acr-pull-0123', error: 'Throttling.User' });
+    expect(saEvents).toEqual([
+      'team-a/builder Warning PullSecretNotReady: acr-pull-webhook (acr-configuration) could not prepare the pull Secret acr-pull-0123 at admission: Throttling.User; the reference is in place and the webhook keeps trying',
+    ]);
+    expect(await metrics.registry.getSingleMetricAsString('acr_webhook_credential_helper_failures_total')).toContain('acr_webhook_credential_helper_failures_total{stage="secret"} 1');
     expect(runtime.ready()).toBe(false); // the Secret cache is not filled yet
     await runtime.start();
     expect(runtime.ready()).toBe(true);
