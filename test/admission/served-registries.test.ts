@@ -72,6 +72,17 @@ describe('unannotated objects on served registries', () => {
     }
   });
 
+  it('an unannotated ImageCache on a discovered instance gets its "namespace:name" reference, as ECI would pull it', () => {
+    const doc = fixture('imagecache-existing-secrets');
+    delete doc.request.object.metadata.annotations;
+    doc.request.object.spec.images = ['own-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1.0'];
+    const plan = planAdmission(parseAdmissionReview(doc), rules);
+    if (plan.action !== 'mutate') throw new Error(`expected a mutation, got ${plan.action}`);
+    expect(plan.kind).toBe('ImageCache');
+    expect(plan.specs.map((s) => [s.namespace, s.binding.registries[0]])).toEqual([[NS, { kind: 'instance', instanceId: 'cri-own0000000000001', region: 'cn-hangzhou', domains: discovered[0]!.domains }]]);
+    expect(plan.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets/-', value: `${NS}:${plan.specs[0]!.name}` }]);
+  });
+
   it('a configured chain (the helper’s assumeRoleARN) gets its own binding', () => {
     const chained = parseConfig(
       { registries: [{ instanceId: 'cri-a', domains: ['a.example.com'], serviceArn: 'acs:ram::1234567890123456:role/reader' }, { instanceId: 'cri-b', domains: ['b.example.com'] }] },
