@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
-    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.manager.ready() },
+    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.ready() },
+    onHelperSecretFailure: (f) => runtime.reportHelperFailure(f),
     discovery: { refreshForMiss: (budget) => runtime.discovery.refreshForMiss(budget) },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
@@ -106,11 +107,22 @@ async function main(): Promise<void> {
     ownNamespace,
     logger: app.log,
     metrics,
-    cluster: mode === 'cluster' ? (await import('./kube/cluster.js')).clusterParts(env, { ownNamespace, replica: env.POD_NAME, logger: app.log }) : undefined,
+    cluster:
+      mode === 'cluster'
+        ? (await import('./kube/cluster.js')).clusterParts(env, {
+            ownNamespace,
+            replica: env.POD_NAME,
+            logger: app.log,
+            ...(config.credentialHelper.configMap ? { helperConfigMap: config.credentialHelper.configMap } : {}),
+          })
+        : undefined,
+    isExcludedNamespace: (ns) => rules.isExcludedNamespace(ns),
     // Discovery and domain look-ups publish a new index: the rules (and their memo) are rebuilt around it.
-    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index)),
+    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index, lookups)),
   });
-  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current);
+  // ServiceAccounts (their annotations) and the credential helper's ConfigMap, read live by the rules.
+  const lookups = { ...(runtime.serviceAccount ? { serviceAccount: runtime.serviceAccount } : {}), credentialHelper: runtime.credentialHelper };
+  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current, lookups);
   if (env.CONFIG_FILE) {
     watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => {
       current = next;
@@ -134,6 +146,7 @@ async function main(): Promise<void> {
       sts: cloud.endpoints.sts,
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,
+      credentialHelper: config.credentialHelper.configMap ? `${config.credentialHelper.configMap.namespace}/${config.credentialHelper.configMap.name} (read when it exists)` : 'off',
       discovery: config.discovery.enabled ? `on: ${config.discovery.regions.join(', ')}` : 'off',
     },
     'acr-pull-webhook serving',

@@ -35,6 +35,12 @@ export class Metrics {
     help: 'Background renewals of managed Secrets that failed',
     registers: [this.registry],
   });
+  readonly helperFailures = new Counter({
+    name: 'acr_webhook_credential_helper_failures_total',
+    help: 'Credential helper (acr-configuration) failures: stage "secret" (a ServiceAccount\'s pull Secret could not be prepared), "patch" (its imagePullSecrets could not be updated), "config" (the ConfigMap was refused)',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
   readonly discoveredInstances = new Gauge({
     name: 'acr_webhook_discovered_instances',
     help: "Enterprise Edition instances of the webhook's own account found by discovery and served without annotations",

@@ -17,8 +17,8 @@ export interface TokenSourceOptions {
   endpoints: Endpoints;
   caller: CloudCaller;
   sessionDurationSeconds: number;
-  /** Cached credentials and tokens are renewed this long before they expire. */
-  refreshThresholdMs: number;
+  /** Cached credentials and tokens are renewed this long before they expire (a function when it can change). */
+  refreshThresholdMs: number | (() => number);
   /** Why a service role refused the webhook (trust-explainer.ts); called only after such a refusal. */
   explainRefusal?: (roleArn: string, deniedAction: string | undefined, budget: Budget) => Promise<string>;
   /** ExternalId to send when assuming a role, if the operator configured one. */
@@ -47,9 +47,12 @@ export class AcrTokenSource implements TokenSource {
   private readonly tokens: ExpiringCache<RegistryToken>;
   private readonly metadata: ExpiringCache<string[]>;
   private readonly now: () => number;
+  private readonly threshold: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
+    const t = opts.refreshThresholdMs;
+    this.threshold = typeof t === 'function' ? t : () => t;
     const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
     this.sessions = new ExpiringCache({ name: 'sts', ...common });
     this.tokens = new ExpiringCache({ name: 'token', ...common });
@@ -107,7 +110,7 @@ export class AcrTokenSource implements TokenSource {
           { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
           budget,
         );
-        return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+        return { value: session, usableUntil: session.expiresAt - this.threshold() };
       } catch (e) {
         if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
           throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
@@ -158,7 +161,7 @@ export class AcrTokenSource implements TokenSource {
     return this.tokens.get(key, async () => {
       try {
         const token = await load();
-        return { value: token, usableUntil: token.expiresAt - this.opts.refreshThresholdMs };
+        return { value: token, usableUntil: token.expiresAt - this.threshold() };
       } catch (e) {
         throw denialFor(step, e);
       }

@@ -18,8 +18,18 @@ describe('configuration file', () => {
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
+      credentialHelper: { configMap: { namespace: 'kube-system', name: 'acr-configuration' } },
     });
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
+  });
+
+  it('reads the credential helper ConfigMap from where it is told, or not at all', () => {
+    expect(parseConfig({ credentialHelper: { configMap: 'ops/acr-config' } }, ctx).credentialHelper).toEqual({ configMap: { namespace: 'ops', name: 'acr-config' } });
+    expect(parseConfig({ credentialHelper: { configMap: '' } }, ctx).credentialHelper).toEqual({});
+    expect(() => parseConfig({ credentialHelper: { configMap: 'acr-configuration' } }, ctx, 'config.yaml')).toThrow(
+      'config.yaml: credentialHelper.configMap: "acr-configuration" is not namespace/name (or "" to not read one)',
+    );
+    expect(() => parseConfig({ credentialHelper: { name: 'x' } }, ctx, 'config.yaml')).toThrow('config.yaml: credentialHelper.name: unknown field');
   });
 
   it('reads a full YAML file, lower-casing domains', () => {

@@ -141,7 +141,7 @@ describe.skipIf(!available)(
 
     it('the API server kept the CEL matchConditions (they compiled) and the preStop sleep action', async () => {
       const mwc = JSON.parse(await kubectlOk(['get', 'mutatingwebhookconfiguration', 'acr-pull-webhook', '-o', 'json']));
-      expect(mwc.webhooks.map((w: K8sObject) => w.matchConditions.length)).toEqual([2, 2]);
+      expect(mwc.webhooks.map((w: K8sObject) => w.matchConditions?.length ?? 0)).toEqual([2, 2, 0]);
       const d = JSON.parse(await kubectlOk(['get', 'deployment', 'acr-pull-webhook', '-n', NS, '-o', 'json']));
       expect(d.spec.template.spec.containers[0].lifecycle.preStop).toEqual({ sleep: { seconds: 5 } });
     });
@@ -190,6 +190,11 @@ describe.skipIf(!available)(
         ['get', 'leases.coordination.k8s.io', NS],
         ['create', 'leases.coordination.k8s.io', NS],
         ['update', 'leases.coordination.k8s.io', NS],
+        ['list', 'serviceaccounts'],
+        ['watch', 'serviceaccounts'],
+        ['patch', 'serviceaccounts', 'team-x'],
+        ['list', 'configmaps/acr-configuration', 'kube-system'],
+        ['watch', 'configmaps/acr-configuration', 'kube-system'],
       ];
       const denied: [string, string, string?][] = [
         ['patch', 'secrets', 'team-x'],
@@ -203,6 +208,12 @@ describe.skipIf(!available)(
         ['update', 'leases.coordination.k8s.io', 'kube-system'],
         ['update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
         ['create', 'serviceaccounts/token', NS],
+        ['update', 'serviceaccounts', 'team-x'],
+        ['delete', 'serviceaccounts', 'team-x'],
+        ['get', 'configmaps/acr-configuration', 'kube-system'],
+        ['get', 'configmaps/coredns', 'kube-system'],
+        ['list', 'configmaps', 'kube-system'],
+        ['update', 'configmaps/acr-configuration', 'kube-system'],
       ];
       const canI = async ([verb, resource, namespace]: [string, string, string?]) =>
         (await kubectl(['auth', 'can-i', '--as', SA, verb, resource, ...(namespace ? ['-n', namespace] : ['--all-namespaces'])])).stdout.trim();
