@@ -1,0 +1,25 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
+import base from './vitest.config.js';
+import { FastFirstSequencer } from './test/support/fast-first-sequencer.js';
+
+// The suite as Stryker runs it: in-process tests only. Tests that read the source text (the RBAC scan) would see
+// Stryker's instrumented copy, and tests of the compiled server, the packaged files and the manifests exercise no
+// mutant (Stryker mutates src/ as vitest imports it); they stay in `npm test`.
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      sequence: { sequencer: FastFirstSequencer },
+      exclude: [
+        'test/manifests/**',
+        'test/chart/**',
+        'test/monitoring/**',
+        'test/package/**',
+        'test/release/**',
+        'test/smoke/**',
+        'test/cli/review-command.test.ts',
+        'test/tools/**',
+      ],
+    },
+  }),
+);
