@@ -6,7 +6,7 @@ import type { Endpoints } from './cloud/endpoints.js';
 import type { Identity } from './cloud/identity.js';
 import { AcrTokenSource } from './cloud/token-source.js';
 import type { Metrics } from './metrics.js';
-import { SecretCollector, MemoryUsageSource } from './pull-secrets/collector.js';
+import { NO_REFERENCES, SecretCollector } from './pull-secrets/collector.js';
 import { AlwaysLeader, type Leadership } from './pull-secrets/leadership.js';
 import type { Logger } from './pull-secrets/logger.js';
 import { PullSecretManager } from './pull-secrets/manager.js';
@@ -59,7 +59,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
 
   const store: SecretStore = opts.cluster?.store ?? new MemorySecretStore();
   const leader = opts.cluster?.leader ?? new AlwaysLeader();
-  const usage = opts.cluster?.usage ?? new MemoryUsageSource();
+  const usage = opts.cluster?.usage ?? NO_REFERENCES;
   const namespaces = opts.cluster?.namespaces;
 
   const manager = new PullSecretManager({
