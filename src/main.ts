@@ -72,6 +72,8 @@ async function main(): Promise<void> {
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
+    ready: () => runtime.caches.synced(),
+    caches: { synced: () => runtime.caches.synced(), whenSynced: () => runtime.caches.whenSynced(), pending: () => runtime.caches.pending() },
   });
   const runtime = createRuntime({
     config,
@@ -85,7 +87,9 @@ async function main(): Promise<void> {
   rules = servingRules(config, ownNamespace, runtime.namespaceLabels);
   if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = servingRules(next, ownNamespace, runtime.namespaceLabels)), app.log);
 
-  await runtime.start();
+  // Listening before the caches have synced: /readyz says 503 (with a log line per failed attempt) instead of a
+  // process that exits, and the open listener keeps the retries going.
+  runtime.start();
   const metricsServer = await startMetricsServer(metrics, metricsPort);
   await app.listen({ host: '0.0.0.0', port: httpsPort });
   const address = app.server.address();

@@ -15,20 +15,24 @@ import { SecretRefresher } from './pull-secrets/refresher.js';
 import type { SecretStore } from './pull-secrets/store.js';
 import type { NamespaceLabels } from './admission/plan.js';
 import type { UsageSource } from './pull-secrets/collector.js';
+import { CacheSet, type SyncedCache } from './readiness.js';
 
 /** The cluster-side parts (src/kube/cluster.ts), loaded only in cluster mode: client-node alone costs ~70 MiB. */
 export interface ClusterParts {
   store: SecretStore;
   leader: Leadership & { start(): unknown; stop(): Promise<void> };
   usage: UsageSource;
-  namespaces: { labels: NamespaceLabels; start(): Promise<void>; stop(): Promise<void> };
+  namespaces: SyncedCache & { labels: NamespaceLabels };
 }
 
 export interface Runtime {
   manager: PullSecretManager;
   tokens: AcrTokenSource;
   namespaceLabels: NamespaceLabels;
-  start(): Promise<void>;
+  /** Every cache a decision reads; ready once all have synced (src/readiness.ts). */
+  caches: CacheSet;
+  /** Starts everything without waiting for the caches (they retry on their own; see `caches`). */
+  start(): void;
   stop(): Promise<void>;
 }
 
@@ -62,6 +66,16 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const usage = opts.cluster?.usage ?? NO_REFERENCES;
   const namespaces = opts.cluster?.namespaces;
 
+  // Every cache a decision reads: /readyz is 503, and reviews wait, until each has synced once. A new cache
+  // (ServiceAccounts, ConfigMaps, ...) joins with one entry here.
+  const caches = new CacheSet(
+    [
+      { name: 'secrets', start: () => store.start(), stop: () => store.stop(), synced: () => store.synced() },
+      ...(namespaces ? [namespaces] : []),
+    ],
+    { onSynced: (ms) => logger.info({ ms }, 'ready: every cache has synced') },
+  );
+
   const manager = new PullSecretManager({
     store,
     tokens,
@@ -93,9 +107,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     manager,
     tokens,
     namespaceLabels: namespaces ? namespaces.labels : () => undefined,
-    async start() {
-      await store.start();
-      void namespaces?.start();
+    caches,
+    start() {
+      caches.start();
       leader.start();
       manager.start();
       refresher.start();
@@ -104,7 +118,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     async stop() {
       await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop()]);
       await leader.stop();
-      await Promise.allSettled([store.stop(), namespaces?.stop()]);
+      await caches.stop();
       caller.close();
     },
   };

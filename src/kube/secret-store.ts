@@ -17,7 +17,7 @@ import {
   type SecretStore,
 } from '../pull-secrets/store.js';
 import { backoffDelay, describeError, keyOf, sleep } from '../pull-secrets/util.js';
-import { httpStatus, requestTimeout, timeMs } from './api-util.js';
+import { apiFailure, apiServerOf, httpStatus, requestTimeout, timeMs, type ApiCall } from './api-util.js';
 import { ownString } from '../util/own-string.js';
 
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
@@ -56,6 +56,8 @@ interface ReflectorConfig {
   backoff: { initialMs: number; maxMs: number; jitter: number };
   logger: Logger;
   onRestart: ((reason: RestartReason) => void) | undefined;
+  /** The API server's address, for failure logs. */
+  server: string | undefined;
 }
 
 type WatchOutcome =
@@ -217,7 +219,7 @@ export class SecretReflector {
           this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*' }, 'secret watch went silent; reconnecting');
         } else {
           failures++;
-          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', err: describeError(out.err), failures }, 'secret watch failed');
+          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', ...apiFailure(out.err, this.call('watch'), this.cfg.server), failures }, 'secret watch failed');
         }
       } catch (err) {
         if (!this.running) break;
@@ -228,7 +230,8 @@ export class SecretReflector {
         } else {
           failures++;
           reason = 'error';
-          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', err: describeError(err), failures }, 'listing secrets failed');
+          // One line per attempt: until the first list succeeds the webhook is not ready, and this says why.
+          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', ...apiFailure(err, this.call('list'), this.cfg.server), failures }, 'listing secrets failed');
         }
       }
       if (reason) {
@@ -237,6 +240,11 @@ export class SecretReflector {
       }
       if (failures > 0 && this.running) await sleep(backoffDelay(failures, this.cfg.backoff), this.stopCtl.signal);
     }
+  }
+
+  private call(verb: 'list' | 'watch'): ApiCall {
+    const ns = this.cfg.namespace;
+    return { verb, resource: 'secrets', method: 'GET', path: ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets` : '/api/v1/secrets' };
   }
 
   private async relist(): Promise<void> {
@@ -368,6 +376,7 @@ export class KubeSecretStore implements SecretStore {
       backoff: { initialMs: opts.restartInitialMs ?? 500, maxMs: opts.restartMaxMs ?? 30_000, jitter: 0.2 },
       logger: this.logger,
       onRestart: opts.onRestart,
+      server: apiServerOf(opts.kubeConfig),
     };
     const namespaces = [...new Set(opts.namespaces ?? [])];
     if (namespaces.length === 0) {

@@ -279,7 +279,7 @@ describe.runIf(hasKubectl)('RBAC', () => {
       for (const m of text.matchAll(/\.(read|list|create|replace|patch|delete)Namespaced(Secret|Event|Lease|Pod)\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
       for (const m of text.matchAll(/\.(list|delete)(Secret|Pod)ForAllNamespaces\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
       if (/\.listNamespace\(/.test(text)) needed.add('/namespaces list');
-      for (const m of text.matchAll(/makeInformer<\w+>\([^,]+,\s*'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
+      for (const m of text.matchAll(/(?:makeInformer<\w+>\([^,]+,\s*|new ListWatch<\w+>\()'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
       if (/\.watch\(/.test(text)) for (const m of text.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?(\w+)['`]/g)) needed.add(`/${m[1]} watch`);
       if (/\.listClusterCustomObject\(/.test(text)) needed.add(`${constant('IMAGE_CACHE_GROUP')}/${constant('IMAGE_CACHE_PLURAL')} list`);
     }
