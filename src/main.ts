@@ -9,6 +9,7 @@ import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createRuntime } from './runtime.js';
 import { buildServer } from './server.js';
+import { connectionCloser, exitOnSignals } from './shutdown.js';
 import { ensureSelfSignedCert } from './standalone/self-signed.js';
 
 type Mode = 'standalone' | 'cluster';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
           return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined };
         })();
   const metrics = new Metrics();
+  const closer = connectionCloser();
   let rules: ServingRules;
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
@@ -72,8 +74,10 @@ async function main(): Promise<void> {
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
-    ready: () => runtime.caches.synced(),
+    // Not ready until every cache has synced, nor while draining (the answers still go out).
+    ready: () => runtime.caches.synced() && !closer.closing,
     caches: { synced: () => runtime.caches.synced(), whenSynced: () => runtime.caches.whenSynced(), pending: () => runtime.caches.pending() },
+    connections: closer,
   });
   const runtime = createRuntime({
     config,
@@ -118,24 +122,20 @@ async function main(): Promise<void> {
     );
   }
 
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down: no new reviews, finishing in-flight ones');
-    const force = setTimeout(() => process.exit(1), 25_000);
-    force.unref();
-    // close() stops accepting, answers in-flight requests, then resolves.
-    app
-      .close()
-      .then(() => Promise.allSettled([runtime.stop(), new Promise((r) => metricsServer.close(r)), cloud.emulator?.close()]))
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals({
+    app,
+    closer,
+    log: app.log,
+    stopRest: () =>
+      Promise.allSettled([
+        runtime.stop(),
+        new Promise((r) => {
+          metricsServer.close(r);
+          metricsServer.closeIdleConnections();
+        }),
+        cloud.emulator?.close(),
+      ]),
+  });
 }
 
 /** ConfigMap updates arrive as file changes: re-read, validate, and keep the old rules if the new file is bad. */

@@ -7,6 +7,7 @@ import { handleAdmission, type HandlerDeps, type Outcome } from './admission/han
 import { allow, deny, parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { validateWorkload } from './admission/workloads.js';
 import { LOG_REDACT_PATHS } from './log-redact.js';
+import type { ConnectionCloser } from './shutdown.js';
 
 /** The API server allows 3 MiB objects and a review may carry object and oldObject. */
 export const BODY_LIMIT = 8 * 1024 * 1024;
@@ -34,6 +35,8 @@ export interface ServerOptions extends HandlerDeps {
    * deadline, and is answered 503 (a call failure: the API server applies the failurePolicy) if they do not.
    */
   caches?: { synced(): boolean; whenSynced(): Promise<void>; pending(): string[] };
+  /** Marks answers `Connection: close` while shutting down (src/shutdown.ts). */
+  connections?: ConnectionCloser;
   /** Called once per answered review, for metrics. */
   observe?: (outcome: Outcome, seconds: number) => void;
 }
@@ -63,11 +66,12 @@ export function deadlineFor(start: number, timeoutMs: number): number {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  const responses = opts.connections ? { ServerResponse: opts.connections.ServerResponse } : {};
   const https = opts.tls
-    ? { key: readFileSync(opts.tls.keyFile), cert: readFileSync(opts.tls.certFile), minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true }
+    ? { key: readFileSync(opts.tls.keyFile), cert: readFileSync(opts.tls.certFile), minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true, ...responses }
     : null;
   const app = Fastify({
-    https,
+    ...(https ? { https } : { http: responses }),
     bodyLimit: BODY_LIMIT,
     // A client that trickles its body must not hold a socket forever (idle keep-alive sockets close on their own).
     requestTimeout: MAX_TIMEOUT_MS + 5_000,
@@ -75,8 +79,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // of the same review share one id.
     logController: new LogController({ disableRequestLogging: true }),
     logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
-    return503OnClosing: true,
+    // While draining, a review on an open connection is answered (src/shutdown.ts): a 503 would be a call failure.
+    return503OnClosing: false,
   }) as unknown as FastifyInstance;
+
+  opts.connections?.attach(app.server as import('node:http').Server, Boolean(opts.tls));
 
   // No per-request child logger: with redaction configured, pino's child() costs more than the whole
   // no-annotation decision. Review lines carry the AdmissionReview uid as reqId, added when a line is written.
