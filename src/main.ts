@@ -1,5 +1,6 @@
 // Entry point: reads process settings, picks standalone or cluster mode, wires the parts and serves.
 import { existsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { servingRules, type ServingRules } from './admission/plan.js';
 import { endpointsFromEnv } from './cloud/endpoints.js';
@@ -30,6 +31,31 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+/** An IP address to listen on (all interfaces by default: 0.0.0.0; `::` for IPv6 and dual stack). */
+function bindAddress(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') return '0.0.0.0';
+  if (isIP(value) === 0) throw new Error(`${name} must be an IP address to listen on (0.0.0.0 for all interfaces, 127.0.0.1, ::), got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** What to tell a local curl: loopback when listening on all interfaces. */
+function urlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return isIP(address) === 6 ? `[${address}]` : address;
+}
+
+/** Listens, or says which setting to change. */
+async function listening<T>(what: string, setting: string, address: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const hint = code === 'EADDRINUSE' ? 'the port is taken' : code === 'EADDRNOTAVAIL' ? `${address} is not an address of this host` : code === 'EACCES' ? 'not allowed to use this port' : '';
+    throw new Error(`cannot listen for ${what} on ${urlHost(address)}:${port} (${setting}): ${code}${hint ? `: ${hint}` : ''}`);
+  }
+}
+
 function readConfig(env: NodeJS.ProcessEnv, ctx: ConfigContext): WebhookConfig {
   return env.CONFIG_FILE ? loadConfigFile(env.CONFIG_FILE, ctx) : parseConfig({}, ctx, 'defaults');
 }
@@ -42,6 +68,8 @@ async function main(): Promise<void> {
   const config = readConfig(env, ctx);
   const httpsPort = port(env.PORT, 8443, 'PORT');
   const metricsPort = port(env.METRICS_PORT, 9090, 'METRICS_PORT');
+  const host = bindAddress(env.BIND_ADDRESS, 'BIND_ADDRESS');
+  const metricsHost = bindAddress(env.METRICS_BIND_ADDRESS, 'METRICS_BIND_ADDRESS');
 
   let tls;
   if (env.TLS_CERT_FILE || env.TLS_KEY_FILE) {
@@ -94,15 +122,17 @@ async function main(): Promise<void> {
   // Listening before the caches have synced: /readyz says 503 (with a log line per failed attempt) instead of a
   // process that exits, and the open listener keeps the retries going.
   runtime.start();
-  const metricsServer = await startMetricsServer(metrics, metricsPort);
-  await app.listen({ host: '0.0.0.0', port: httpsPort });
+  const metricsServer = await listening('metrics', 'METRICS_BIND_ADDRESS/METRICS_PORT', metricsHost, metricsPort, () => startMetricsServer(metrics, metricsPort, metricsHost));
+  await listening('reviews', 'BIND_ADDRESS/PORT', host, httpsPort, () => app.listen({ host, port: httpsPort }));
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : httpsPort;
   const metricsAddress = metricsServer.address();
   app.log.info(
     {
       mode,
+      address: host,
       port: actualPort,
+      metricsAddress: metricsHost,
       metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
       namespace: ownNamespace,
       identity: cloud.identity.source,
@@ -115,9 +145,9 @@ async function main(): Promise<void> {
   if (mode === 'standalone') {
     console.error(
       `\nacr-pull-webhook STANDALONE mode: no Kubernetes cluster configured, Secrets are kept in memory.\n` +
-        `  HTTPS on https://0.0.0.0:${actualPort} with a self-signed certificate (${tls.certFile})\n` +
+        `  HTTPS on https://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort} with a self-signed certificate (${tls.certFile})\n` +
         (cloud.emulator ? `  Cloud: the bundled STS/ACR emulator at ${cloud.emulator.url} (demo accounts, roles and instances)\n` : `  Cloud: ${cloud.endpoints.sts}\n`) +
-        `  Try:  curl -sk https://127.0.0.1:${actualPort}/mutate -H 'Content-Type: application/json' \\\n` +
+        `  Try:  curl -sk https://${urlHost(host)}:${actualPort}/mutate -H 'Content-Type: application/json' \\\n` +
         `          --data @test/fixtures/admission-review/standalone-demo-cross-account.json\n`,
     );
   }
