@@ -107,9 +107,19 @@ export interface ShutdownOptions {
   exit?: (code: number) => void;
 }
 
+/**
+ * Exits once the last log lines have had time to be written. pino writes asynchronously and, at exit, flushes
+ * what is still queued synchronously; with stdout a broken pipe (the log reader gone) that flush retries forever
+ * (sonic-boom 4.2), while a write that completes first reports the broken pipe and turns logging off.
+ */
+const EXIT_AFTER_LOGS_MS = 100;
+function exitAfterLogs(code: number): void {
+  setTimeout(() => process.exit(code), EXIT_AFTER_LOGS_MS);
+}
+
 /** Installs the SIGTERM/SIGINT handler: drain, stop the rest, exit 0 (1 when stopping failed or hung). */
 export function exitOnSignals(opts: ShutdownOptions): void {
-  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const exit = opts.exit ?? exitAfterLogs;
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { fixtureText } from '../support/fixtures.js';
-import { startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
+import { spawnCompiledWebhook, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
 let emu: Emulator;
 let world: DemoWorld;
@@ -166,6 +166,22 @@ describe('SIGTERM on the compiled server', () => {
     expect(code).toBe(0);
     expect(Date.now() - lastAnswer).toBeLessThan(5000);
   }, 40_000);
+});
+
+describe('SIGTERM with stdout gone (the log reader exited)', () => {
+  it('still exits 0 within seconds: the last log lines do not keep the process alive', async () => {
+    const w = spawnCompiledWebhook({ LOG_LEVEL: 'info' });
+    try {
+      await w.waitForLine('"msg":"acr-pull-webhook serving"');
+      w.child.stdout!.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      w.child.kill('SIGTERM');
+      const code = await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running 10 s after SIGTERM'), 10_000))]);
+      expect(code).toBe(0);
+    } finally {
+      w.kill();
+    }
+  }, 30_000);
 });
 
 describe('npm start', () => {
