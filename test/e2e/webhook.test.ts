@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import { httpsRequest } from '../support/https.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 
 const ROOT = resolve('.');
@@ -51,18 +52,21 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   }
 }
 
-async function startWebhook(name: string): Promise<ChildProcess> {
+/** Starts a webhook process without waiting for it; `log` fills as it writes. */
+function spawnWebhook(name: string, opts: { port: number; config?: string }): { child: ChildProcess; log: string[] } {
   const log: string[] = [];
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+  // E2E_WEBHOOK_MAIN: another build of the webhook (e.g. an older commit's, to see a test fail without a fix).
+  const child = spawn(process.execPath, [process.env.E2E_WEBHOOK_MAIN ?? join(ROOT, 'dist/src/main.js')], {
     env: {
       PATH: process.env.PATH,
       KUBECONFIG: cluster.kubeconfig,
-      // The second replica cannot share the port: it only proves leader election, it is not called.
-      PORT: String(webhooks.length === 0 ? port : await freePort()),
+      PORT: String(opts.port),
       METRICS_PORT: '0',
+      BIND_ADDRESS: '127.0.0.1',
+      METRICS_BIND_ADDRESS: '127.0.0.1',
       TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
       TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
-      CONFIG_FILE: join(WORK, 'config.yaml'),
+      CONFIG_FILE: opts.config ?? join(WORK, 'config.yaml'),
       POD_NAMESPACE: 'acr-pull-webhook',
       POD_NAME: name,
       LOG_LEVEL: 'info',
@@ -77,7 +81,23 @@ async function startWebhook(name: string): Promise<ChildProcess> {
   child.stderr!.on('data', (d) => log.push(String(d)));
   child.on('exit', () => writeFileSync(join(WORK, `${name}.log`), log.join('')));
   webhooks.push(child);
-  await until(`webhook ${name} to serve`, () => (log.join('').includes('acr-pull-webhook serving') ? true : child.exitCode !== null ? (() => { throw new Error(log.join('')); })() : undefined), 30_000);
+  return { child, log };
+}
+
+/** GET /readyz of the webhook on `p`: the status, or 0 while nothing listens. */
+async function readyz(p: number): Promise<number> {
+  try {
+    return (await httpsRequest(`https://127.0.0.1:${p}/readyz`, { ca: readFileSync(join(WORK, 'certs/ca.crt')), timeoutMs: 2000 })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Starts a webhook and waits until it is ready. The second replica cannot share the port: it only proves leader election, it is not called. */
+async function startWebhook(name: string, opts: { config?: string } = {}): Promise<ChildProcess> {
+  const p = webhooks.length === 0 ? port : await freePort();
+  const { child, log } = spawnWebhook(name, { port: p, ...opts });
+  await until(`webhook ${name} to be ready`, async () => (child.exitCode !== null ? (() => { throw new Error(log.join('')); })() : (await readyz(p)) === 200 ? true : undefined), 60_000);
   return child;
 }
 
@@ -278,5 +298,100 @@ describe('end to end on a real API server', () => {
     const plain = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', namespace: 'team-a' }, spec: { containers: [{ name: 'a', image: 'nginx:1.27' }] } });
     await kubectlOk(['apply', '-f', '-'], plain);
     expect((await getJson(['get', 'pod', 'plain', '-n', 'team-a'])).spec.imagePullSecrets).toBeUndefined();
+  });
+  // Set by test 8 for test 9: a Secret made by a review whose Pod never existed, so nothing references it.
+  let unused: { name: string; createdAt: number } | undefined;
+
+  it('8. restarted with a policy selecting namespaces by label: a review sent the moment /readyz says 200 is allowed', async () => {
+    for (const ns of ['team-label', 'team-label-2']) {
+      await kubectlOk(['create', 'namespace', ns]);
+      await kubectlOk(['label', 'namespace', ns, 'team=blue']);
+      await until(`default ServiceAccount in ${ns}`, async () => ((await kubectl(['get', 'sa', 'default', '-n', ns])).status === 0 ? true : undefined));
+    }
+    const config = join(WORK, 'config-labels.yaml');
+    writeFileSync(
+      config,
+      [
+        'defaultRegion: cn-hangzhou',
+        'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}',
+        'secrets: {refreshInterval: 2s, idleTimeout: 30s}',
+        'policy:',
+        '  rules:',
+        '    - name: blue',
+        '      namespaces: {selector: {matchLabels: {team: blue}}}',
+        `      serviceArns: ["${SVC}"]`,
+        '      instances: ["cn-hangzhou:cri-demo0000000001"]',
+        '',
+      ].join('\n'),
+    );
+    const review = (namespace: string, uid: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid,
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          operation: 'CREATE',
+          namespace,
+          name: 'direct',
+          userInfo: { username: 'e2e' },
+          object: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'direct', namespace, annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC } },
+            spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] },
+          },
+          oldObject: null,
+          dryRun: false,
+        },
+      });
+
+    // Webhooks 1 and 2 were stopped by test 7 (the Lease released): this one starts on the configured port.
+    const { child } = spawnWebhook('webhook-3', { port, config });
+    // Poll far faster than a kubelet would: the first 200 is where the namespace labels used to be missing.
+    const deadline = Date.now() + 60_000;
+    while ((await readyz(port)) !== 200) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error('webhook-3 never became ready');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ca = readFileSync(join(WORK, 'certs/ca.crt'));
+    const res = await httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, { body: review('team-label', 'ready-race-1'), ca });
+    expect(res.status).toBe(200);
+    expect(res.json.response.allowed, res.json.response.status?.message).toBe(true);
+    const ops = JSON.parse(Buffer.from(res.json.response.patch, 'base64').toString());
+    unused = { name: ops[0].value[0].name, createdAt: Date.now() };
+    expect((await getJson(['get', 'secret', unused.name, '-n', 'team-label'])).metadata.name).toBe(unused.name);
+
+    // The selector is what allowed it: a namespace without the label is not covered.
+    const other = await httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, { body: review('team-a', 'ready-race-2'), ca });
+    expect(other.json.response).toMatchObject({ allowed: false, status: { code: 403 } });
+    expect(other.json.response.status.message).toContain('namespace team-a is not covered by any rule');
+  });
+
+  it('9. idleTimeout 30s: the unused Secret is deleted within idleTimeout + one sweep interval (30 s) + the first sweep delay, the referenced one stays', async () => {
+    expect(unused, 'test 8 made the unused Secret').toBeDefined();
+    // A referenced Secret: a Pod admitted through the API server.
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'kept', namespace: 'team-label-2', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC } },
+      spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] },
+    });
+    await kubectlOk(['apply', '-f', '-'], pod);
+    const kept = (await getJson(['get', 'pod', 'kept', '-n', 'team-label-2'])).spec.imagePullSecrets[0].name as string;
+    const keptCreated = Date.parse((await getJson(['get', 'secret', kept, '-n', 'team-label-2'])).metadata.creationTimestamp);
+
+    const exists = async (ns: string, name: string) => (await kubectl(['get', 'secret', name, '-n', ns])).status === 0;
+    // Deleted no sooner than idleTimeout after its last use, and no later than idleTimeout + interval + first delay (+ slack).
+    const deletedAt = await until(`${unused!.name} to be collected`, async () => ((await exists('team-label', unused!.name)) ? undefined : Date.now()), 80_000 + 10_000);
+    const after = deletedAt - unused!.createdAt;
+    expect(after).toBeGreaterThanOrEqual(30_000);
+    expect(after).toBeLessThanOrEqual(80_000);
+    expect(await exists('team-label-2', kept)).toBe(true);
+    // Still there once a full sweep interval has passed since it became old enough to be collected, were it unused.
+    const wait = keptCreated + 30_000 + 30_000 + 2_000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    expect(await exists('team-label-2', kept)).toBe(true);
   });
 });
