@@ -4,13 +4,16 @@ import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
 import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
-import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import type { CredentialHelper } from '../acr/credential-helper.js';
+import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
 import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
+import { podServiceAccountContext, type ServiceAccountLookup } from './service-account-context.js';
 import { isObject } from '../util/is-object.js';
 import { ownString } from '../util/own-string.js';
 
@@ -28,20 +31,37 @@ export interface ServingRules {
   defaultRegion: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
-  registryByDomain: ReadonlyMap<string, RegistryConfig>;
-  registryById: ReadonlyMap<string, RegistryConfig>;
+  /** Registries served without annotations: configured, looked up and discovered. */
+  registries: RegistryIndex;
+  /** Served Enterprise instances by ID alone, for annotations that name an instance without its region. */
+  registryById: ReadonlyMap<string, ServedRegistry>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
+  /** ServiceAccounts from the cluster's cache (cluster mode): their ACR annotations stand in for their Pods'. */
+  serviceAccount?: ServiceAccountLookup;
+  /** The ACK credential helper's configuration in force (its ConfigMap exists and is valid). */
+  credentialHelper?: () => CredentialHelper | undefined;
   /** Decisions already derived from identical annotations and images, under these rules (bounded). */
   memo: Map<string, Derived>;
 }
 
-export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
+export interface ClusterLookups {
+  serviceAccount?: ServiceAccountLookup;
+  credentialHelper?: () => CredentialHelper | undefined;
+}
+
+export function servingRules(
+  config: WebhookConfig,
+  ownNamespace: string,
+  namespaceLabels: NamespaceLabels = () => undefined,
+  registries: RegistryIndex = buildRegistryIndex({ configured: config.registries }),
+  lookups: ClusterLookups = {},
+): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const registryByDomain = new Map<string, RegistryConfig>();
-  for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
+  const registryById = new Map<string, ServedRegistry>();
+  for (const r of registries.byInstance.values()) if (!registryById.has(r.instanceId!)) registryById.set(r.instanceId!, r);
   return {
     ownNamespace,
     defaultRegion: config.defaultRegion,
@@ -51,10 +71,11 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
       globs.some((g) => g.test(ns)) ||
       (include.length > 0 && !include.some((g) => g.test(ns))) ||
       namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
-    registryByDomain,
-    registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+    registries,
+    registryById,
     policy: config.policy,
     namespaceLabels,
+    ...lookups,
     memo: new Map(),
   };
 }
@@ -62,19 +83,46 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
 export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
 
 export type Plan =
-  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | {
+      action: 'allow';
+      reason: AllowReason;
+      warnings?: string[];
+      /** An unannotated image is on an Enterprise default domain of a discovery region that is not known yet. */
+      undiscovered?: boolean;
+    }
   | { action: 'deny'; code: 400 | 403; message: string }
   | {
       action: 'mutate';
       kind: KindHandler['name'];
-      /** Annotated object, or images on a registry the operator configured. */
-      source: 'annotations' | 'configured-registry';
+      /**
+       * Annotated object (or its ServiceAccount), images on registries served without annotations (configured or
+       * discovered), or the ACK credential helper's ConfigMap covering the Pod's ServiceAccount.
+       */
+      source: 'annotations' | 'service-account' | 'served-registry' | 'credential-helper';
       specs: PullSecretSpec[];
+      /**
+       * Names of the specs only the credential helper asked for: they never block the object (the helper never
+       * did), a failure to prepare them is a warning, an Event and a metric.
+       */
+      bestEffort?: ReadonlySet<string>;
       patch: Operation[];
+      /**
+       * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
+       * (with a warning), as ECI would create the Pod and let the pull decide. Names of `specs`.
+       */
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
     };
 
 
-class Denial extends Error {}
+class Denial extends Error {
+  constructor(
+    message: string,
+    readonly noAcrImage = false,
+  ) {
+    super(message);
+  }
+}
 
 export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan {
   const handler = kindHandler(req.kind);
@@ -83,7 +131,9 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   const object = req.object;
   if (!isObject(object)) return { action: 'deny', code: 400, message: 'request.object is missing or not an object' };
   const metadata = isObject(object.metadata) ? object.metadata : {};
-  const annotations = metadata.annotations;
+  let annotations = metadata.annotations;
+  let fromServiceAccount: string | undefined;
+  let helper: CredentialHelper | undefined;
 
   let secretNamespace: string;
   if (handler.name === 'Pod') {
@@ -100,13 +150,20 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       };
     }
     secretNamespace = ns;
+    const ctx = podServiceAccountContext(object, ns, annotations, rules.serviceAccount, rules.credentialHelper?.());
+    annotations = ctx.annotations;
+    fromServiceAccount = ctx.from;
+    helper = ctx.helper;
   } else {
     secretNamespace = rules.imageCacheSecretNamespace;
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated, no registry served and no credential helper for the
+  // ServiceAccount means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
+  // Denials caused by a ServiceAccount's annotations say where to fix them.
+  const where = (message: string) => (fromServiceAccount ? `${fromServiceAccount} (the Pod's ServiceAccount): ${message}` : message);
 
   try {
     const images = handler.images(object);
@@ -121,22 +178,47 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
         rules.memo.set(ownString(key), memo);
       }
     }
-    if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
-    if (memo.kind === 'none') return { action: 'allow', reason: 'no-annotation' };
-    const { bindings, specs, annotated } = memo;
+    // A ServiceAccount's annotations reach every Pod that uses it, also Pods with only public images: those
+    // are left alone rather than refused.
+    if (memo.kind === 'deny' && !(fromServiceAccount && memo.noAcrImage)) return { action: 'deny', code: 400, message: where(memo.message) };
+    if (memo.kind !== 'bindings') {
+      const undiscovered = memo.kind === 'none' && memo.undiscovered ? ({ undiscovered: true } as const) : {};
+      return helper ? { ...helperOnly(object, handler, secretNamespace, helper), ...undiscovered } : { action: 'allow', reason: 'no-annotation', ...undiscovered };
+    }
+    const { bindings, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
     if (rules.policy && annotated) {
       for (const b of bindings) {
         const verdict = checkPolicy(rules.policy, secretNamespace, rules.namespaceLabels(secretNamespace), b, rules.defaultRegion);
-        if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
+        if (!verdict.allowed) return { action: 'deny', code: 403, message: where(verdict.message) };
+      }
+    }
+    const source = !annotated ? 'served-registry' : fromServiceAccount ? 'service-account' : 'annotations';
+    let specs = memo.specs;
+    let bestEffort: Set<string> | undefined;
+    if (helper) {
+      const required = new Set(specs.map((s) => s.name));
+      const extra = helper.specs(secretNamespace).filter((s) => !required.has(s.name));
+      if (extra.length > 0) {
+        specs = [...specs, ...extra];
+        bestEffort = new Set(extra.map((s) => s.name));
       }
     }
     // Without imagePullSecrets of its own, the patch depends on the Secrets alone: built (and encoded) once per
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
-    const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
-    return { action: 'mutate', kind: handler.name, source: annotated ? 'annotations' : 'configured-registry', specs, patch };
+    const patch = own === undefined && !bestEffort ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source,
+      specs,
+      patch,
+      ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(bestEffort ? { bestEffort } : {}),
+      ...(memo.undiscovered ? { undiscovered: true } : {}),
+    };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -146,11 +228,31 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
 const VENDOR_PREFIX = 'k8s.aliyun.com/';
 const MEMO_ENTRIES = 2000;
 
+/**
+ * A Pod of a ServiceAccount the credential helper covers, with nothing else to serve: the helper's Secrets. A Pod
+ * without imagePullSecrets of its own already has them (the ServiceAccount admission plugin copied the
+ * ServiceAccount's), so the patch is empty; a Pod with its own list gets them appended, which the helper could
+ * not do.
+ */
+function helperOnly(object: Record<string, unknown>, handler: KindHandler, namespace: string, helper: CredentialHelper): Extract<Plan, { action: 'mutate' }> {
+  const specs = helper.specs(namespace);
+  return { action: 'mutate', kind: handler.name, source: 'credential-helper', specs, bestEffort: new Set(specs.map((s) => s.name)), patch: handler.patch(object, specs) };
+}
+
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
-  | { kind: 'none' }
-  | { kind: 'deny'; message: string }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+  | { kind: 'none'; undiscovered?: boolean }
+  /** `noAcrImage`: annotations without instance IDs, and no image on an ACR domain to name the registry. */
+  | { kind: 'deny'; message: string; noAcrImage?: boolean }
+  | {
+      kind: 'bindings';
+      bindings: Binding[];
+      specs: PullSecretSpec[];
+      annotated: boolean;
+      patchWhenNone?: Operation[];
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
+    };
 
 /** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
 export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
@@ -181,36 +283,66 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   const parsed = parseAcrAnnotations(annotations);
   if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
   try {
-    let bindings: Binding[];
     if (parsed.kind === 'none') {
-      const registries = configuredRegistries(images, rules);
-      if (registries.length === 0) return { kind: 'none' };
-      bindings = [{ chain: {}, registries }];
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+      const served = servedBindings(images, rules);
+      if (served.bindings.length === 0) return served.undiscovered ? { kind: 'none', undiscovered: true } : { kind: 'none' };
+      const specs = uniqueSpecs(served.bindings, secretNamespace);
+      const optional = new Set(specs.filter((s) => served.discovered.has(s.binding)).map((s) => s.name));
+      return {
+        kind: 'bindings',
+        bindings: served.bindings,
+        specs,
+        annotated: false,
+        ...(optional.size > 0 ? { optional } : {}),
+        ...(served.undiscovered ? { undiscovered: true } : {}),
+      };
     }
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
-    if (e instanceof Denial) return { kind: 'deny', message: e.message };
+    if (e instanceof Denial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
     throw e;
   }
 }
 
-function configuredRegistries(images: string[], rules: ServingRules): RegistryRef[] {
-  const seen = new Map<string, RegistryRef>();
+/**
+ * Unannotated images on served registries: one binding per credential chain (most often the webhook's own), with
+ * discovered registries in bindings of their own so that failing to serve them never costs a configured one.
+ */
+function servedBindings(images: string[], rules: ServingRules): { bindings: Binding[]; discovered: Set<Binding>; undiscovered: boolean } {
+  const byRegistry = new Map<ServedRegistry, Set<string>>();
+  let undiscovered = false;
   for (const image of images) {
-    const r = rules.registryByDomain.get(registryHost(image));
-    if (r && !seen.has(r.instanceId)) seen.set(r.instanceId, instanceRef({ instanceId: r.instanceId }, rules));
+    const host = registryHost(image);
+    const r = servedRegistryFor(rules.registries, host);
+    if (!r) {
+      undiscovered ||= mayBeUndiscovered(rules.registries, host);
+      continue;
+    }
+    const hosts = byRegistry.get(r) ?? new Set<string>();
+    hosts.add(host);
+    byRegistry.set(r, hosts);
   }
-  return [...seen.values()];
+  const byChain = new Map<string, Binding>();
+  const discovered = new Set<Binding>();
+  for (const [r, hosts] of byRegistry) {
+    const key = `${r.origin}|${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
+    let b = byChain.get(key);
+    if (!b) {
+      byChain.set(key, (b = { chain: r.chain, registries: [] }));
+      if (r.origin === 'discovered') discovered.add(b);
+    }
+    b.registries.push(servedRegistryRef(r, [...hosts]));
+  }
+  return { bindings: [...byChain.values()], discovered, undiscovered };
 }
 
 function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
-  const configured = rules.registryById.get(i.instanceId);
-  const region = i.region ?? configured?.region ?? rules.defaultRegion;
-  // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
-  return configured && configured.region === region
-    ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
+  const region = i.region ?? rules.registryById.get(i.instanceId)?.region ?? rules.defaultRegion;
+  // Served domains only apply when the region agrees: an ID in another region is another instance.
+  const served = rules.registries.byInstance.get(instanceKey(region, i.instanceId));
+  return served?.domains && served.domains.length > 0
+    ? { kind: 'instance', instanceId: i.instanceId, region, domains: served.domains }
     : { kind: 'instance', instanceId: i.instanceId, region };
 }
 
@@ -226,6 +358,7 @@ function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images
       'ACR annotations are set but no image is on an ACR default domain (<name>-registry.<region>.cr.aliyuncs.com ' +
         'or a Personal Edition registry) and k8s.aliyun.com/acr-instance-ids names no instance: for custom ' +
         `domains add the instance IDs (first image: ${quote(images[0] ?? '(none)')})`,
+      true,
     );
   }
   return [{ chain: chains[0]!, registries }];
@@ -237,9 +370,16 @@ function registriesFromImages(images: string[], rules: ServingRules): RegistryRe
   const personal = new Map<string, Set<string>>();
   for (const image of images) {
     const host = registryHost(image);
-    const configured = rules.registryByDomain.get(host);
-    if (configured) {
-      out.set(`i:${configured.instanceId}`, instanceRef({ instanceId: configured.instanceId }, rules));
+    const served = rules.registries.byDomain.get(host);
+    if (served?.edition === 'enterprise') {
+      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules));
+      continue;
+    }
+    if (served?.edition === 'personal' && served.domains) {
+      // A Personal Edition registry listed with its own domains: the Secret carries all of them.
+      const hosts = personal.get(served.region) ?? new Set<string>();
+      for (const d of served.domains) hosts.add(d);
+      personal.set(served.region, hosts);
       continue;
     }
     const acr = parseAcrHost(host);
