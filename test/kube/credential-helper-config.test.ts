@@ -131,7 +131,7 @@ describe('the runtime with the helper\'s ConfigMap', () => {
         store: new MemorySecretStore(),
         leader: new AlwaysLeader(),
         usage: { referenced: async () => new Set<string>() },
-        namespaces: { labels: () => ({}), start: async () => {}, stop: async () => {} },
+        namespaces: { name: 'namespaces', labels: () => ({}), start: async () => {}, stop: async () => {}, synced: () => true },
         serviceAccounts: {
           list: () => [],
           get: () => undefined,

@@ -97,6 +97,8 @@ describe('cluster mode when the API server refuses or is unreachable', () => {
     expect(ns.length).toBeGreaterThanOrEqual(2);
     expect(ns[0]).toMatchObject({ call: 'list namespaces (GET /api/v1/namespaces)', status: 403 });
     expect(ns[0]!.check).toContain('RBAC');
+    // Every cache's list says the same (the shared reflector: ServiceAccounts here).
+    expect(w.lines('listing serviceaccounts failed')[0]).toMatchObject({ call: 'list serviceaccounts (GET /api/v1/serviceaccounts)', status: 403 });
 
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);

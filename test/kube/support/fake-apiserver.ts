@@ -63,8 +63,10 @@ export class FakeApiServer {
   pods: Obj[] = [];
   /** undefined: the ImageCache CRD is not installed (404). */
   imageCaches: Obj[] | undefined;
-  /** Namespaces (list and an idle watch; no events), as `{metadata: {name, labels}}`. */
+  /** Namespaces, ServiceAccounts and ConfigMaps: lists and idle watches (no events), as `{metadata: {...}}`. */
   namespaces: Obj[] = [];
+  serviceAccounts: Obj[] = [];
+  configMaps: Obj[] = [];
   /** Requests this returns true for are refused with 403 Forbidden, as RBAC does. */
   forbid: (method: string, path: string) => boolean = () => false;
   private rev = 1000;
@@ -242,11 +244,16 @@ export class FakeApiServer {
         return this.listPaged(res, this.pods.filter((x) => x.metadata?.namespace === ns), q, 'PodList');
       }
     }
-    if (p.join('/') === 'api/v1/namespaces' && method === 'GET') {
-      if (!watch) return this.listPaged(res, this.namespaces, q, 'NamespaceList');
+    const plain = (items: Obj[], kind: string): void => {
+      if (!watch) return this.listPaged(res, items, q, kind);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
-      return;
+    };
+    if (p.join('/') === 'api/v1/namespaces' && method === 'GET') return plain(this.namespaces, 'NamespaceList');
+    if (p.join('/') === 'api/v1/serviceaccounts' && method === 'GET') return plain(this.serviceAccounts, 'ServiceAccountList');
+    if (p.length === 5 && p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'configmaps' && method === 'GET') {
+      const name = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
+      return plain(this.configMaps.filter((c) => c.metadata?.namespace === p[3] && (!name || c.metadata?.name === name)), 'ConfigMapList');
     }
     if (p.length === 3 && p[0] === 'api' && p[2] === 'pods' && method === 'GET') return this.listPaged(res, this.pods, q, 'PodList');
     if (p.join('/') === 'apis/eci.alibabacloud.com/v1/imagecaches' && method === 'GET') {
