@@ -1,13 +1,12 @@
 // The admission decision as a pure function: request and rules in, "allow unchanged", "deny" or
 // "mutate with these Secrets and this patch" out. No I/O, so every case is a fixture away from a test.
-import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
-import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
-import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
+import { parseAcrAnnotations } from '../acr/annotations.js';
+import { annotatedBindings, BindingDenial, configuredRegistries, registryIndex } from '../acr/bindings.js';
+import type { Binding, PullSecretSpec } from '../acr/model.js';
 import { secretNameFor } from '../acr/secret-name.js';
 import type { RegistryConfig, WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
-import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
@@ -40,8 +39,7 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const registryByDomain = new Map<string, RegistryConfig>();
-  for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
+  const { registryByDomain, registryById } = registryIndex(config.registries);
   return {
     ownNamespace,
     defaultRegion: config.defaultRegion,
@@ -52,7 +50,7 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
       (include.length > 0 && !include.some((g) => g.test(ns))) ||
       namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
     registryByDomain,
-    registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+    registryById,
     policy: config.policy,
     namespaceLabels,
     memo: new Map(),
@@ -73,8 +71,6 @@ export type Plan =
       patch: Operation[];
     };
 
-
-class Denial extends Error {}
 
 export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan {
   const handler = kindHandler(req.kind);
@@ -191,68 +187,9 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
     }
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
-    if (e instanceof Denial) return { kind: 'deny', message: e.message };
+    if (e instanceof BindingDenial) return { kind: 'deny', message: e.message };
     throw e;
   }
-}
-
-function configuredRegistries(images: string[], rules: ServingRules): RegistryRef[] {
-  const seen = new Map<string, RegistryRef>();
-  for (const image of images) {
-    const r = rules.registryByDomain.get(registryHost(image));
-    if (r && !seen.has(r.instanceId)) seen.set(r.instanceId, instanceRef({ instanceId: r.instanceId }, rules));
-  }
-  return [...seen.values()];
-}
-
-function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
-  const configured = rules.registryById.get(i.instanceId);
-  const region = i.region ?? configured?.region ?? rules.defaultRegion;
-  // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
-  return configured && configured.region === region
-    ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
-    : { kind: 'instance', instanceId: i.instanceId, region };
-}
-
-function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images: string[], rules: ServingRules): Binding[] {
-  if (instances.length > 0) {
-    const refs = instances.map((i) => instanceRef(i, rules));
-    if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
-    return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
-  }
-  const registries = registriesFromImages(images, rules);
-  if (registries.length === 0) {
-    throw new Denial(
-      'ACR annotations are set but no image is on an ACR default domain (<name>-registry.<region>.cr.aliyuncs.com ' +
-        'or a Personal Edition registry) and k8s.aliyun.com/acr-instance-ids names no instance: for custom ' +
-        `domains add the instance IDs (first image: ${quote(images[0] ?? '(none)')})`,
-    );
-  }
-  return [{ chain: chains[0]!, registries }];
-}
-
-/** Default-domain images name their instance (Enterprise) or region (Personal); configured domains their instance. */
-function registriesFromImages(images: string[], rules: ServingRules): RegistryRef[] {
-  const out = new Map<string, RegistryRef>();
-  const personal = new Map<string, Set<string>>();
-  for (const image of images) {
-    const host = registryHost(image);
-    const configured = rules.registryByDomain.get(host);
-    if (configured) {
-      out.set(`i:${configured.instanceId}`, instanceRef({ instanceId: configured.instanceId }, rules));
-      continue;
-    }
-    const acr = parseAcrHost(host);
-    if (acr?.kind === 'enterprise') {
-      out.set(`n:${acr.region}:${acr.instanceName}`, { kind: 'instance-name', instanceName: acr.instanceName, region: acr.region });
-    } else if (acr?.kind === 'personal') {
-      const hosts = personal.get(acr.region) ?? new Set<string>();
-      hosts.add(host);
-      personal.set(acr.region, hosts);
-    }
-  }
-  for (const [region, hosts] of personal) out.set(`p:${region}`, { kind: 'personal', region, domains: [...hosts].sort() });
-  return [...out.values()];
 }
 
 function uniqueSpecs(bindings: Binding[], namespace: string): PullSecretSpec[] {

@@ -5,12 +5,12 @@ import type { Binding, RegistryRef, RoleChain } from '../acr/model.js';
 import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pull-secrets/types.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
-import { ExpiringCache, type CacheOutcome } from './cache.js';
+import { ExpiringCache, type CacheOutcome, type PersistentStore } from './cache.js';
 import { denialFor, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
-import { assumeRole, roleSessionName, type SessionCredentials } from './sts.js';
+import { assumeRole, assumeRoleWithOidc, roleSessionName, type SessionCredentials } from './sts.js';
 
 export interface TokenSourceOptions {
   identity: Identity;
@@ -26,6 +26,30 @@ export interface TokenSourceOptions {
   negativeTtlMs?: number;
   now?: () => number;
   observeCache?: (cache: string, outcome: CacheOutcome) => void;
+  /** A cache that outlives the process (the credential provider's disk cache); memory only when absent. */
+  persistent?: PersistentStore;
+  /** Whose identity a chain without service ARN uses, for messages: "the webhook" (default), "the node". */
+  self?: string;
+}
+
+/**
+ * A workload's own identity (KEP-4412): the first hop of its chain is assumed with its Kubernetes
+ * ServiceAccount token through RRSA (AssumeRoleWithOIDC) instead of with the front end's identity.
+ */
+export interface WorkloadIdentity {
+  /** The RAM OIDC provider that trusts the cluster's service-account issuer. */
+  oidcProviderArn: string;
+  /** The ServiceAccount token; sent to STS only, never cached or logged. */
+  token: string;
+  issuer: string;
+  /** `system:serviceaccount:<namespace>:<name>` */
+  subject: string;
+  audiences: string[];
+  /**
+   * Who the token speaks for (issuer, subject and ServiceAccount UID): the partition of the cached sessions,
+   * so that one ServiceAccount's sessions never serve another.
+   */
+  partition: string;
 }
 
 /** Instance domains and name lookups change rarely; tokens do not decide how long they stay. */
@@ -48,14 +72,21 @@ export class AcrTokenSource implements TokenSource {
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
-    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
+    const common = {
+      maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES,
+      negativeTtlMs: opts.negativeTtlMs ?? 5000,
+      now: this.now,
+      observe: opts.observeCache,
+      persistent: opts.persistent,
+    };
     this.sessions = new ExpiringCache({ name: 'sts', ...common });
     this.tokens = new ExpiringCache({ name: 'token', ...common });
     this.metadata = new ExpiringCache({ name: 'instance', ...common });
   }
 
-  async dockerAuths(binding: Binding, requester: string, budget: Budget): Promise<DockerAuths> {
-    const chain = await this.chainCredentials(binding.chain, requester, budget);
+  /** `workload`: the service hop is assumed with this ServiceAccount token (the credential provider's workload mode). */
+  async dockerAuths(binding: Binding, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<DockerAuths> {
+    const chain = await this.chainCredentials(binding.chain, requester, budget, workload);
     const parts = await Promise.all(binding.registries.map((r) => this.registry(r, chain, budget)));
     const auths: Record<string, RegistryCredential> = {};
     let expiresAt = Number.POSITIVE_INFINITY;
@@ -67,37 +98,29 @@ export class AcrTokenSource implements TokenSource {
   }
 
   /** Final credentials of a chain plus a key naming them (for caching what they obtain) and a label for messages. */
-  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<{ creds: Credentials; key: string; as: string }> {
-    if (!chain.serviceArn) {
-      try {
-        return { creds: await this.opts.identity.credentials(), key: 'self', as: "the webhook's own identity" };
-      } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
-      }
-    }
-    const sessionName = roleSessionName(requester, sha);
-    const service = await this.assume(`${chain.serviceArn}|${sessionName}`, async () => {
+  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<{ creds: Credentials; key: string; as: string }> {
+    const self = this.opts.self ?? 'the webhook';
+    const ownCredentials = async () => {
       try {
         return await this.opts.identity.credentials();
       } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
+        throw denialFor({ kind: 'identity', self }, e);
       }
-    }, chain.serviceArn, sessionName, { kind: 'assume-service', roleArn: chain.serviceArn }, budget);
-    if (!chain.userArn) return { creds: service, key: `${chain.serviceArn}|${sessionName}`, as: chain.serviceArn };
-    const key = `${chain.serviceArn}|${chain.userArn}|${sessionName}`;
-    const user = await this.assume(key, async () => service, chain.userArn, sessionName, { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn }, budget);
-    return { creds: user, key, as: chain.userArn };
-  }
-
-  private assume(key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
-    return this.sessions.get(key, async () => {
-      const creds = await from();
+    };
+    if (!chain.serviceArn) return { creds: await ownCredentials(), key: 'self', as: `${self}'s own identity` };
+    const sessionName = roleSessionName(requester, sha);
+    const serviceArn = chain.serviceArn;
+    // Sessions obtained with a workload's token are that workload's: their keys carry its partition.
+    const partition = workload ? `oidc|${workload.oidcProviderArn}|${workload.partition}|` : '';
+    const serviceKey = `${partition}${serviceArn}|${sessionName}`;
+    const service = await this.sessions.get(serviceKey, async () => {
+      if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, { kind: 'assume-service', roleArn: serviceArn }, budget);
+      const step: Step = { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences };
       try {
-        const session = await assumeRole(
+        const session = await assumeRoleWithOidc(
           this.opts.caller,
           this.opts.endpoints.sts,
-          creds,
-          { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
+          { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
           budget,
         );
         return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
@@ -105,6 +128,26 @@ export class AcrTokenSource implements TokenSource {
         throw denialFor(step, e);
       }
     });
+    if (!chain.userArn) return { creds: service, key: serviceKey, as: serviceArn };
+    const userArn = chain.userArn;
+    const key = `${partition}${serviceArn}|${userArn}|${sessionName}`;
+    const user = await this.sessions.get(key, () => this.assume(service, userArn, sessionName, { kind: 'assume-user', roleArn: userArn, serviceArn }, budget));
+    return { creds: user, key, as: userArn };
+  }
+
+  private async assume(creds: Credentials, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<{ value: SessionCredentials; usableUntil: number }> {
+    try {
+      const session = await assumeRole(
+        this.opts.caller,
+        this.opts.endpoints.sts,
+        creds,
+        { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
+        budget,
+      );
+      return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+    } catch (e) {
+      throw denialFor(step, e);
+    }
   }
 
   private async registry(r: RegistryRef, chain: { creds: Credentials; key: string; as: string }, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
