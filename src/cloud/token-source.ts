@@ -64,6 +64,13 @@ export const DEFAULT_CACHE_ENTRIES = 1000;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
+interface ChainCredentials {
+  /** Resolved on demand, through the session caches. */
+  creds: () => Promise<Credentials>;
+  key: string;
+  as: string;
+}
+
 export class AcrTokenSource implements TokenSource {
   private readonly sessions: ExpiringCache<SessionCredentials>;
   private readonly tokens: ExpiringCache<RegistryToken>;
@@ -86,7 +93,7 @@ export class AcrTokenSource implements TokenSource {
 
   /** `workload`: the service hop is assumed with this ServiceAccount token (the credential provider's workload mode). */
   async dockerAuths(binding: Binding, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<DockerAuths> {
-    const chain = await this.chainCredentials(binding.chain, requester, budget, workload);
+    const chain = this.chainCredentials(binding.chain, requester, budget, workload);
     const parts = await Promise.all(binding.registries.map((r) => this.registry(r, chain, budget)));
     const auths: Record<string, RegistryCredential> = {};
     let expiresAt = Number.POSITIVE_INFINITY;
@@ -97,8 +104,11 @@ export class AcrTokenSource implements TokenSource {
     return { auths, expiresAt };
   }
 
-  /** Final credentials of a chain plus a key naming them (for caching what they obtain) and a label for messages. */
-  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<{ creds: Credentials; key: string; as: string }> {
+  /**
+   * A key naming a chain's final credentials (for caching what they obtain), a label for messages, and the
+   * credentials themselves, obtained only when a cache miss needs them: a cached token costs no hop at all.
+   */
+  private chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): ChainCredentials {
     const self = this.opts.self ?? 'the webhook';
     const ownCredentials = async () => {
       try {
@@ -107,31 +117,32 @@ export class AcrTokenSource implements TokenSource {
         throw denialFor({ kind: 'identity', self }, e);
       }
     };
-    if (!chain.serviceArn) return { creds: await ownCredentials(), key: 'self', as: `${self}'s own identity` };
+    if (!chain.serviceArn) return { creds: ownCredentials, key: 'self', as: `${self}'s own identity` };
     const sessionName = roleSessionName(requester, sha);
     const serviceArn = chain.serviceArn;
     // Sessions obtained with a workload's token are that workload's: their keys carry its partition.
     const partition = workload ? `oidc|${workload.oidcProviderArn}|${workload.partition}|` : '';
     const serviceKey = `${partition}${serviceArn}|${sessionName}`;
-    const service = await this.sessions.get(serviceKey, async () => {
-      if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, { kind: 'assume-service', roleArn: serviceArn }, budget);
-      const step: Step = { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences };
-      try {
-        const session = await assumeRoleWithOidc(
-          this.opts.caller,
-          this.opts.endpoints.sts,
-          { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
-          budget,
-        );
-        return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
-      } catch (e) {
-        throw denialFor(step, e);
-      }
-    });
+    const service = () =>
+      this.sessions.get(serviceKey, async () => {
+        if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, { kind: 'assume-service', roleArn: serviceArn }, budget);
+        const step: Step = { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences };
+        try {
+          const session = await assumeRoleWithOidc(
+            this.opts.caller,
+            this.opts.endpoints.sts,
+            { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
+            budget,
+          );
+          return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+        } catch (e) {
+          throw denialFor(step, e);
+        }
+      });
     if (!chain.userArn) return { creds: service, key: serviceKey, as: serviceArn };
     const userArn = chain.userArn;
     const key = `${partition}${serviceArn}|${userArn}|${sessionName}`;
-    const user = await this.sessions.get(key, () => this.assume(service, userArn, sessionName, { kind: 'assume-user', roleArn: userArn, serviceArn }, budget));
+    const user = () => this.sessions.get(key, async () => this.assume(await service(), userArn, sessionName, { kind: 'assume-user', roleArn: userArn, serviceArn }, budget));
     return { creds: user, key, as: userArn };
   }
 
@@ -150,10 +161,10 @@ export class AcrTokenSource implements TokenSource {
     }
   }
 
-  private async registry(r: RegistryRef, chain: { creds: Credentials; key: string; as: string }, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
+  private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
       const step: Step = { kind: 'personal', region: r.region, as: chain.as };
-      const token = await this.token(`p|${r.region}|${chain.key}`, step, () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), chain.creds, budget));
+      const token = await this.token(`p|${r.region}|${chain.key}`, step, async () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), await chain.creds(), budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
@@ -162,7 +173,7 @@ export class AcrTokenSource implements TokenSource {
     let instanceId: string;
     if (r.kind === 'instance-name') {
       const found = await this.meta(`name|${region}|${r.instanceName}|${chain.key}`, stepFor('looking up the instance by name', r.instanceName), async () => {
-        const id = await instanceIdByName(this.opts.caller, endpoint, chain.creds, r.instanceName, budget);
+        const id = await instanceIdByName(this.opts.caller, endpoint, await chain.creds(), r.instanceName, budget);
         return id ? [id] : [];
       });
       if (!found[0]) {
@@ -179,9 +190,9 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), () =>
-        getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
+        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), async () => instanceDomains(this.opts.caller, endpoint, await chain.creds(), instanceId, budget)),
+      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), async () =>
+        getAuthorizationToken(this.opts.caller, endpoint, await chain.creds(), instanceId, budget),
       ),
     ]);
     return { domains, token };
