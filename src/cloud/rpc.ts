@@ -1,6 +1,5 @@
 // Signed calls through @alicloud/pop-core with a deadline, bounded retries and per-call metrics.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { createRequire } from 'node:module';
 import type PopCoreType from '@alicloud/pop-core';
 import type { Budget } from '../pull-secrets/types.js';
@@ -30,10 +29,11 @@ export interface CallerOptions {
   lazyLoad?: boolean;
 }
 
+const require = createRequire(import.meta.url);
 let popCore: typeof PopCoreType | undefined;
 /** pop-core is CommonJS: a synchronous require, once per process. */
 function loadPopCore(): typeof PopCoreType {
-  popCore ??= createRequire(import.meta.url)('@alicloud/pop-core') as typeof PopCoreType;
+  popCore ??= require('@alicloud/pop-core') as typeof PopCoreType;
   return popCore;
 }
 
@@ -85,7 +85,9 @@ export class CloudCaller {
     let agent = this.agents.get(origin);
     if (!agent) {
       // Keep-alive: a cold admission should not pay a TLS handshake per call.
-      agent = origin.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+      // Loaded here, at the first call: the credential provider usually answers without one.
+      const mod = (origin.startsWith('https:') ? require('node:https') : require('node:http')) as typeof http;
+      agent = new mod.Agent({ keepAlive: true, maxSockets: 64 });
       this.agents.set(origin, agent);
     }
     return agent;
