@@ -15,8 +15,8 @@ import { readServiceAccountToken } from './sa-token.js';
 import { providerRules } from './rules.js';
 
 export const CONFIG_ENV = 'ACR_CREDENTIAL_PROVIDER_CONFIG';
-/** Read when neither --config nor the environment names a file, if it exists. */
-export const DEFAULT_CONFIG_FILE = '/etc/acr-credential-provider/config.yaml';
+/** Read when neither --config nor the environment names a file: the first that exists. */
+export const DEFAULT_CONFIG_FILES = ['/etc/acr-credential-provider/config.json', '/etc/acr-credential-provider/config.yaml'];
 /** The kubelet kills a plugin after one minute: answer (or deny) well before. */
 const BUDGET_MS = 45_000;
 
@@ -46,7 +46,7 @@ function configPath(argv: string[], env: NodeJS.ProcessEnv): string | undefined 
     else throw new RequestError(`unknown argument ${JSON.stringify(a)}; ${USAGE}`);
   }
   path ??= env[CONFIG_ENV] || undefined;
-  if (path === undefined && existsSync(DEFAULT_CONFIG_FILE)) path = DEFAULT_CONFIG_FILE;
+  path ??= DEFAULT_CONFIG_FILES.find((f) => existsSync(f));
   return path;
 }
 
