@@ -7,6 +7,9 @@ import { planAdmission, servingRules, type ServingRules } from './admission/plan
 import { kindHandler } from './admission/kinds.js';
 import { parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { isWorkload, validateWorkload } from './admission/workloads.js';
+import { isServiceAccount, planServiceAccount } from './admission/service-accounts.js';
+import { toServiceAccountInfo } from './kube/service-account-info.js';
+import type { ServiceAccountInfo } from './pull-secrets/service-account-sync.js';
 import { loadConfigFile, parseConfig } from './config/config.js';
 import { isObject } from './util/is-object.js';
 
@@ -47,6 +50,11 @@ export function reviewDocument(req: AdmissionRequest, rules: ServingRules, sourc
     const v = validateWorkload(req, rules);
     if (v.action === 'deny') return { source, object, allowed: false, message: v.message, warnings: [], patch: [] };
     return { source, object, allowed: true, warnings: v.action === 'allow' ? v.warnings : [], patch: [] };
+  }
+  if (isServiceAccount(req.kind)) {
+    const sa = planServiceAccount({ ...req, dryRun: true }, rules);
+    if (sa.action === 'deny') return { source, object, allowed: false, message: sa.message, warnings: [], patch: [] };
+    return { source, object, allowed: true, message: 'annotations accepted', warnings: sa.action === 'allow' ? (sa.warnings ?? []) : [], patch: [] };
   }
   // Offline means dry run: the plan is the whole answer, no Secret is written.
   const plan = planAdmission({ ...req, dryRun: true }, rules);
@@ -92,16 +100,23 @@ export function main(argv: string[]): number {
   const ctx = { ownNamespace: process.env.POD_NAMESPACE || 'acr-pull-webhook', regionFromEnv: process.env.ALIBABA_CLOUD_REGION_ID };
   let reports: ReviewReport[];
   try {
-    const rules = servingRules(configFile ? loadConfigFile(configFile, ctx) : parseConfig({}, ctx, 'defaults'), ctx.ownNamespace);
     const text = readFileSync(file === '-' ? 0 : file, 'utf8');
     const docs = parseAllDocuments(text);
-    reports = [];
+    const requests: { r: AdmissionRequest; i: number }[] = [];
     docs.forEach((d, i) => {
       if (d.errors.length > 0) throw new TransportError(`document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
       const value: unknown = d.toJS();
-      if (value === null || value === undefined) return;
-      reports.push(reviewDocument(requestFor(value, namespace, i), rules, `${file}#${i + 1}`));
+      if (value !== null && value !== undefined) requests.push({ r: requestFor(value, namespace, i), i });
     });
+    // ServiceAccounts in the same input (a chart's, say) lend their annotations to the Pods that use them.
+    const accounts = new Map<string, ServiceAccountInfo>();
+    for (const { r } of requests) {
+      const sa = isServiceAccount(r.kind) && isObject(r.object) ? toServiceAccountInfo({ ...r.object, metadata: { ...(isObject(r.object.metadata) ? r.object.metadata : {}), namespace: r.namespace } }) : undefined;
+      if (sa) accounts.set(`${sa.namespace}/${sa.name}`, sa);
+    }
+    const config = configFile ? loadConfigFile(configFile, ctx) : parseConfig({}, ctx, 'defaults');
+    const rules = servingRules(config, ctx.ownNamespace, undefined, undefined, { serviceAccount: (ns, name) => accounts.get(`${ns}/${name}`) });
+    reports = requests.map(({ r, i }) => reviewDocument(r, rules, `${file}#${i + 1}`));
     if (reports.length === 0) throw new TransportError('no documents found');
   } catch (e) {
     console.error(`acr-pull-webhook review: ${(e as Error).message}`);

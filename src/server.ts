@@ -1,5 +1,6 @@
 // The HTTPS face of the webhook: transport checks, deadlines, health, certificate reload. Decisions live in
 // src/admission; this file only moves bytes and measures.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import type { SecureVersion } from 'node:tls';
@@ -31,6 +32,8 @@ export interface ServerOptions extends HandlerDeps {
   ready?: () => boolean;
   /** Called once per answered review, for metrics. */
   observe?: (outcome: Outcome, seconds: number) => void;
+  /** Called with the serving certificate's expiry when it is loaded and on every reload, for metrics. */
+  onCertificate?: (notAfter: Date) => void;
 }
 
 /** Modern AEAD suites only; TLS 1.3 suites are always on. */
@@ -57,10 +60,16 @@ export function deadlineFor(start: number, timeoutMs: number): number {
   return start + timeoutMs - Math.max(150, timeoutMs * 0.1);
 }
 
+/** The expiry of the first (leaf) certificate of a PEM file's contents. */
+export function certificateNotAfter(pem: Buffer | string): Date {
+  return new Date(new X509Certificate(pem).validTo);
+}
+
 export function buildServer(opts: ServerOptions): FastifyInstance {
   const https = opts.tls
     ? { key: readFileSync(opts.tls.keyFile), cert: readFileSync(opts.tls.certFile), minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true }
     : null;
+  if (https) opts.onCertificate?.(certificateNotAfter(https.cert));
   const app = Fastify({
     https,
     bodyLimit: BODY_LIMIT,
@@ -98,7 +107,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const answer = (review: AdmissionRequest, outcome: Outcome, start: number, reply: FastifyReply) => {
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);
-    const level = outcome.result === 'error' ? 'error' : outcome.result === 'denied' ? 'info' : 'debug';
+    // An admitted review with an error: a discovered registry's Secret was left out (handler.ts).
+    const level = outcome.result === 'error' ? 'error' : outcome.result === 'denied' ? 'info' : outcome.error ? 'warn' : 'debug';
     if ((app.log as typeof app.log & { isLevelEnabled(level: string): boolean }).isLevelEnabled(level)) {
       const fields = {
         reqId: review.uid,
@@ -112,6 +122,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       };
       if (level === 'error') app.log.error({ ...fields, err: outcome.error }, 'admission failed');
       else if (level === 'info') app.log.info({ ...fields, message: outcome.review.response.status?.message }, 'admission denied');
+      else if (level === 'warn') app.log.warn({ ...fields, err: outcome.error }, 'admitted without the pull Secret of a registry found by discovery');
       else app.log.debug(fields, 'admission');
     }
     return reply.code(200).send(outcome.review);
@@ -147,12 +158,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
-  if (opts.tls) watchCertificates(app, opts.tls);
+  if (opts.tls) watchCertificates(app, opts.tls, opts.onCertificate);
   return app;
 }
 
 /** Swaps the serving certificate when its files change; open connections keep the context they started with. */
-function watchCertificates(app: FastifyInstance, tls: TlsFiles): void {
+function watchCertificates(app: FastifyInstance, tls: TlsFiles, onCertificate?: (notAfter: Date) => void): void {
   const stamp = () => {
     try {
       return `${statSync(tls.certFile).mtimeMs}:${statSync(tls.keyFile).mtimeMs}`;
@@ -166,8 +177,10 @@ function watchCertificates(app: FastifyInstance, tls: TlsFiles): void {
     if (now === undefined || now === last) return;
     try {
       const server = app.server as unknown as import('node:tls').Server;
-      server.setSecureContext({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile), minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+      const cert = readFileSync(tls.certFile);
+      server.setSecureContext({ key: readFileSync(tls.keyFile), cert, minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
       last = now;
+      onCertificate?.(certificateNotAfter(cert));
       app.log.info('reloaded TLS certificate');
     } catch (err) {
       // A half-written pair (cert updated, key not yet): keep serving the old one and try again next tick.

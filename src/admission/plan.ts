@@ -1,15 +1,18 @@
 // The admission decision as a pure function: request and rules in, "allow unchanged", "deny" or
 // "mutate with these Secrets and this patch" out. No I/O, so every case is a fixture away from a test.
 import { parseAcrAnnotations } from '../acr/annotations.js';
-import { annotatedBindings, BindingDenial, configuredRegistries, registryIndex } from '../acr/bindings.js';
+import { annotatedBindings, BindingDenial, registriesById, servedBindings } from '../acr/bindings.js';
 import type { Binding, PullSecretSpec } from '../acr/model.js';
 import { secretNameFor } from '../acr/secret-name.js';
-import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import type { CredentialHelper } from '../acr/credential-helper.js';
+import { buildRegistryIndex, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
+import { podServiceAccountContext, type ServiceAccountLookup } from './service-account-context.js';
 import { isObject } from '../util/is-object.js';
 import { ownString } from '../util/own-string.js';
 
@@ -27,19 +30,36 @@ export interface ServingRules {
   defaultRegion: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
-  registryByDomain: ReadonlyMap<string, RegistryConfig>;
-  registryById: ReadonlyMap<string, RegistryConfig>;
+  /** Registries served without annotations: configured, looked up and discovered. */
+  registries: RegistryIndex;
+  /** Served Enterprise instances by ID alone, for annotations that name an instance without its region. */
+  registryById: ReadonlyMap<string, ServedRegistry>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
+  /** ServiceAccounts from the cluster's cache (cluster mode): their ACR annotations stand in for their Pods'. */
+  serviceAccount?: ServiceAccountLookup;
+  /** The ACK credential helper's configuration in force (its ConfigMap exists and is valid). */
+  credentialHelper?: () => CredentialHelper | undefined;
   /** Decisions already derived from identical annotations and images, under these rules (bounded). */
   memo: Map<string, Derived>;
 }
 
-export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
+export interface ClusterLookups {
+  serviceAccount?: ServiceAccountLookup;
+  credentialHelper?: () => CredentialHelper | undefined;
+}
+
+export function servingRules(
+  config: WebhookConfig,
+  ownNamespace: string,
+  namespaceLabels: NamespaceLabels = () => undefined,
+  registries: RegistryIndex = buildRegistryIndex({ configured: config.registries }),
+  lookups: ClusterLookups = {},
+): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const { registryByDomain, registryById } = registryIndex(config.registries);
+  const registryById = registriesById(registries);
   return {
     ownNamespace,
     defaultRegion: config.defaultRegion,
@@ -49,10 +69,11 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
       globs.some((g) => g.test(ns)) ||
       (include.length > 0 && !include.some((g) => g.test(ns))) ||
       namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
-    registryByDomain,
+    registries,
     registryById,
     policy: config.policy,
     namespaceLabels,
+    ...lookups,
     memo: new Map(),
   };
 }
@@ -60,15 +81,35 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
 export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
 
 export type Plan =
-  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | {
+      action: 'allow';
+      reason: AllowReason;
+      warnings?: string[];
+      /** An unannotated image is on an Enterprise default domain of a discovery region that is not known yet. */
+      undiscovered?: boolean;
+    }
   | { action: 'deny'; code: 400 | 403; message: string }
   | {
       action: 'mutate';
       kind: KindHandler['name'];
-      /** Annotated object, or images on a registry the operator configured. */
-      source: 'annotations' | 'configured-registry';
+      /**
+       * Annotated object (or its ServiceAccount), images on registries served without annotations (configured or
+       * discovered), or the ACK credential helper's ConfigMap covering the Pod's ServiceAccount.
+       */
+      source: 'annotations' | 'service-account' | 'served-registry' | 'credential-helper';
       specs: PullSecretSpec[];
+      /**
+       * Names of the specs only the credential helper asked for: they never block the object (the helper never
+       * did), a failure to prepare them is a warning, an Event and a metric.
+       */
+      bestEffort?: ReadonlySet<string>;
       patch: Operation[];
+      /**
+       * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
+       * (with a warning), as ECI would create the Pod and let the pull decide. Names of `specs`.
+       */
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
     };
 
 
@@ -79,7 +120,9 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   const object = req.object;
   if (!isObject(object)) return { action: 'deny', code: 400, message: 'request.object is missing or not an object' };
   const metadata = isObject(object.metadata) ? object.metadata : {};
-  const annotations = metadata.annotations;
+  let annotations = metadata.annotations;
+  let fromServiceAccount: string | undefined;
+  let helper: CredentialHelper | undefined;
 
   let secretNamespace: string;
   if (handler.name === 'Pod') {
@@ -96,13 +139,20 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       };
     }
     secretNamespace = ns;
+    const ctx = podServiceAccountContext(object, ns, annotations, rules.serviceAccount, rules.credentialHelper?.());
+    annotations = ctx.annotations;
+    fromServiceAccount = ctx.from;
+    helper = ctx.helper;
   } else {
     secretNamespace = rules.imageCacheSecretNamespace;
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated, no registry served and no credential helper for the
+  // ServiceAccount means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
+  // Denials caused by a ServiceAccount's annotations say where to fix them.
+  const where = (message: string) => (fromServiceAccount ? `${fromServiceAccount} (the Pod's ServiceAccount): ${message}` : message);
 
   try {
     const images = handler.images(object);
@@ -117,22 +167,47 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
         rules.memo.set(ownString(key), memo);
       }
     }
-    if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
-    if (memo.kind === 'none') return { action: 'allow', reason: 'no-annotation' };
-    const { bindings, specs, annotated } = memo;
+    // A ServiceAccount's annotations reach every Pod that uses it, also Pods with only public images: those
+    // are left alone rather than refused.
+    if (memo.kind === 'deny' && !(fromServiceAccount && memo.noAcrImage)) return { action: 'deny', code: 400, message: where(memo.message) };
+    if (memo.kind !== 'bindings') {
+      const undiscovered = memo.kind === 'none' && memo.undiscovered ? ({ undiscovered: true } as const) : {};
+      return helper ? { ...helperOnly(object, handler, secretNamespace, helper), ...undiscovered } : { action: 'allow', reason: 'no-annotation', ...undiscovered };
+    }
+    const { bindings, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
     if (rules.policy && annotated) {
       for (const b of bindings) {
         const verdict = checkPolicy(rules.policy, secretNamespace, rules.namespaceLabels(secretNamespace), b, rules.defaultRegion);
-        if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
+        if (!verdict.allowed) return { action: 'deny', code: 403, message: where(verdict.message) };
+      }
+    }
+    const source = !annotated ? 'served-registry' : fromServiceAccount ? 'service-account' : 'annotations';
+    let specs = memo.specs;
+    let bestEffort: Set<string> | undefined;
+    if (helper) {
+      const required = new Set(specs.map((s) => s.name));
+      const extra = helper.specs(secretNamespace).filter((s) => !required.has(s.name));
+      if (extra.length > 0) {
+        specs = [...specs, ...extra];
+        bestEffort = new Set(extra.map((s) => s.name));
       }
     }
     // Without imagePullSecrets of its own, the patch depends on the Secrets alone: built (and encoded) once per
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
-    const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
-    return { action: 'mutate', kind: handler.name, source: annotated ? 'annotations' : 'configured-registry', specs, patch };
+    const patch = own === undefined && !bestEffort ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source,
+      specs,
+      patch,
+      ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(bestEffort ? { bestEffort } : {}),
+      ...(memo.undiscovered ? { undiscovered: true } : {}),
+    };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -142,11 +217,31 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
 const VENDOR_PREFIX = 'k8s.aliyun.com/';
 const MEMO_ENTRIES = 2000;
 
+/**
+ * A Pod of a ServiceAccount the credential helper covers, with nothing else to serve: the helper's Secrets. A Pod
+ * without imagePullSecrets of its own already has them (the ServiceAccount admission plugin copied the
+ * ServiceAccount's), so the patch is empty; a Pod with its own list gets them appended, which the helper could
+ * not do.
+ */
+function helperOnly(object: Record<string, unknown>, handler: KindHandler, namespace: string, helper: CredentialHelper): Extract<Plan, { action: 'mutate' }> {
+  const specs = helper.specs(namespace);
+  return { action: 'mutate', kind: handler.name, source: 'credential-helper', specs, bestEffort: new Set(specs.map((s) => s.name)), patch: handler.patch(object, specs) };
+}
+
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
-  | { kind: 'none' }
-  | { kind: 'deny'; message: string }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+  | { kind: 'none'; undiscovered?: boolean }
+  /** `noAcrImage`: annotations without instance IDs, and no image on an ACR domain to name the registry. */
+  | { kind: 'deny'; message: string; noAcrImage?: boolean }
+  | {
+      kind: 'bindings';
+      bindings: Binding[];
+      specs: PullSecretSpec[];
+      annotated: boolean;
+      patchWhenNone?: Operation[];
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
+    };
 
 /** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
 export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
@@ -177,17 +272,24 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   const parsed = parseAcrAnnotations(annotations);
   if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
   try {
-    let bindings: Binding[];
     if (parsed.kind === 'none') {
-      const registries = configuredRegistries(images, rules);
-      if (registries.length === 0) return { kind: 'none' };
-      bindings = [{ chain: {}, registries }];
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+      const served = servedBindings(images, rules);
+      if (served.bindings.length === 0) return served.undiscovered ? { kind: 'none', undiscovered: true } : { kind: 'none' };
+      const specs = uniqueSpecs(served.bindings, secretNamespace);
+      const optional = new Set(specs.filter((s) => served.discovered.has(s.binding)).map((s) => s.name));
+      return {
+        kind: 'bindings',
+        bindings: served.bindings,
+        specs,
+        annotated: false,
+        ...(optional.size > 0 ? { optional } : {}),
+        ...(served.undiscovered ? { undiscovered: true } : {}),
+      };
     }
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
-    if (e instanceof BindingDenial) return { kind: 'deny', message: e.message };
+    if (e instanceof BindingDenial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
     throw e;
   }
 }

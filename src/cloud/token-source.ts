@@ -6,7 +6,7 @@ import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pu
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
 import { ExpiringCache, type CacheOutcome, type PersistentStore } from './cache.js';
-import { denialFor, type Step } from './denials.js';
+import { denialFor, isServiceRoleRefusal, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
@@ -17,8 +17,10 @@ export interface TokenSourceOptions {
   endpoints: Endpoints;
   caller: CloudCaller;
   sessionDurationSeconds: number;
-  /** Cached credentials and tokens are renewed this long before they expire. */
-  refreshThresholdMs: number;
+  /** Cached credentials and tokens are renewed this long before they expire (a function when it can change). */
+  refreshThresholdMs: number | (() => number);
+  /** Why a service role refused the webhook (trust-explainer.ts); called only after such a refusal. */
+  explainRefusal?: (roleArn: string, deniedAction: string | undefined, budget: Budget) => Promise<string>;
   /** ExternalId to send when assuming a role, if the operator configured one. */
   externalIdFor?: (roleArn: string) => string | undefined;
   /** Entries per cache (sessions, registry tokens, instance metadata); default DEFAULT_CACHE_ENTRIES. */
@@ -76,9 +78,12 @@ export class AcrTokenSource implements TokenSource {
   private readonly tokens: ExpiringCache<RegistryToken>;
   private readonly metadata: ExpiringCache<string[]>;
   private readonly now: () => number;
+  private readonly threshold: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
+    const t = opts.refreshThresholdMs;
+    this.threshold = typeof t === 'function' ? t : () => t;
     const common = {
       maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES,
       negativeTtlMs: opts.negativeTtlMs ?? 5000,
@@ -102,6 +107,11 @@ export class AcrTokenSource implements TokenSource {
       expiresAt = Math.min(expiresAt, part.token.expiresAt);
     }
     return { auths, expiresAt };
+  }
+
+  /** Credentials of a chain's last hop (the webhook's own for {}), cached like the admission path's. */
+  async credentialsFor(chain: RoleChain, requester: string, budget: Budget): Promise<Credentials> {
+    return this.chainCredentials(chain, requester, budget).creds();
   }
 
   /**
@@ -134,7 +144,7 @@ export class AcrTokenSource implements TokenSource {
             { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
             budget,
           );
-          return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+          return { value: session, usableUntil: session.expiresAt - this.threshold() };
         } catch (e) {
           throw denialFor(step, e);
         }
@@ -155,8 +165,11 @@ export class AcrTokenSource implements TokenSource {
         { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
         budget,
       );
-      return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+      return { value: session, usableUntil: session.expiresAt - this.threshold() };
     } catch (e) {
+      if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
+        throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+      }
       throw denialFor(step, e);
     }
   }
@@ -202,7 +215,7 @@ export class AcrTokenSource implements TokenSource {
     return this.tokens.get(key, async () => {
       try {
         const token = await load();
-        return { value: token, usableUntil: token.expiresAt - this.opts.refreshThresholdMs };
+        return { value: token, usableUntil: token.expiresAt - this.threshold() };
       } catch (e) {
         throw denialFor(step, e);
       }

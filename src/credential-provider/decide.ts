@@ -3,13 +3,15 @@
 // that can serve the image's registry out. The same annotation grammar, binding rules and policy as the
 // webhook's admission path (src/admission/plan.ts).
 import { parseAcrAnnotations } from '../acr/annotations.js';
-import { annotatedBindings, BindingDenial, configuredRegistries, servesHost, type RegistryRules } from '../acr/bindings.js';
+import { annotatedBindings, BindingDenial, servedBindings, servesHost, type BindingRules } from '../acr/bindings.js';
 import type { Binding } from '../acr/model.js';
 import { registryHost } from '../acr/registry-hosts.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import type { ServiceAccountToken } from './sa-token.js';
 
-export interface ProviderRules extends RegistryRules {
+export interface ProviderRules extends BindingRules {
+  /** Configured Enterprise instances without listed domains: candidates for any host, until their domains are listed. */
+  unlisted: Binding[];
   policy?: Policy;
   /** RRSA provider of the cluster; without it a service ARN cannot be assumed with a ServiceAccount token. */
   oidcProviderArn?: string;
@@ -20,8 +22,9 @@ export type Decision =
   | { kind: 'none'; host: string; why: string }
   | { kind: 'deny'; message: string }
   /**
-   * Ask the chain of each binding in turn for the registry `host`. `workload`: the service hop is assumed with
-   * the ServiceAccount token (it is there whenever a binding has a service ARN).
+   * Ask the chain of each binding in turn for the registry `host`. `workload` (annotated ServiceAccounts only):
+   * the service hop is assumed with the ServiceAccount token. Without it a service ARN (a configured registry's
+   * chain) is assumed with the node's identity.
    */
   | { kind: 'fetch'; host: string; bindings: Binding[]; requester: string; workload?: ServiceAccountToken };
 
@@ -38,11 +41,12 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
   if (parsed.kind === 'invalid') return { kind: 'deny', message: `ServiceAccount annotations: ${parsed.message}` };
 
   let bindings: Binding[];
+  let workload: ServiceAccountToken | undefined;
   if (parsed.kind === 'none') {
-    // Node identity: the operator's registries, like the webhook's unannotated Pods.
-    const registries = configuredRegistries([input.image], rules);
-    if (registries.length === 0) return { kind: 'none', host, why: `${host} is not a registry this node is configured to serve and the ServiceAccount has no ACR annotations` };
-    bindings = [{ chain: {}, registries }];
+    // Node identity: the operator's registries with their chains, like the webhook's unannotated Pods.
+    bindings = servedBindings([input.image], rules).bindings;
+    if (bindings.length === 0) bindings = rules.unlisted;
+    if (bindings.length === 0) return { kind: 'none', host, why: `${host} is not a registry this node is configured to serve and the ServiceAccount has no ACR annotations` };
   } else {
     const token = input.token;
     if (!token) {
@@ -66,6 +70,7 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
         if (!verdict.allowed) return { kind: 'deny', message: verdict.message };
       }
     }
+    workload = token;
     if (!rules.oidcProviderArn && bindings.some((b) => b.chain.serviceArn)) {
       return {
         kind: 'deny',
@@ -82,6 +87,8 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
     const registries = b.registries.filter((r) => servesHost(r, host) !== 'no');
     if (registries.length > 0) candidates.push({ chain: b.chain, registries });
   }
-  if (candidates.length === 0) return { kind: 'none', host, why: `none of the instances in the ServiceAccount's annotations serves ${host}` };
-  return { kind: 'fetch', host, bindings: candidates, requester: input.token?.namespace ?? 'node', ...(input.token ? { workload: input.token } : {}) };
+  if (candidates.length === 0) {
+    return { kind: 'none', host, why: workload ? `none of the instances in the ServiceAccount's annotations serves ${host}` : `${host} is not a registry this node is configured to serve` };
+  }
+  return { kind: 'fetch', host, bindings: candidates, requester: input.token?.namespace ?? 'node', ...(workload ? { workload } : {}) };
 }

@@ -80,7 +80,7 @@ export async function run(io: RunIO): Promise<RunResult> {
 
   let endpoints;
   try {
-    endpoints = endpointsFromEnv(io.env);
+    endpoints = endpointsFromEnv(io.env, config.endpoints);
   } catch (e) {
     return { code: 2, stdout: '', stderr: [(e as Error).message] };
   }
@@ -124,7 +124,7 @@ export async function run(io: RunIO): Promise<RunResult> {
   } finally {
     caller.close();
   }
-  stderr.push(`no credentials for ${decision.host}: it is not among the domains of the instances the ServiceAccount's annotations name`);
+  stderr.push(`no credentials for ${decision.host}: it is not among the domains of the instances ${decision.workload ? "the ServiceAccount's annotations name" : 'this node is configured to serve'}`);
   return { code: 0, stdout: empty(), stderr };
 }
 
