@@ -110,6 +110,20 @@ describe('node identity', () => {
     expect(emu.calls.count({ action: 'GetAuthorizationToken' })).toBe(2);
   });
 
+  it('lists the domains of a configured instance given without domains, with the node identity', async () => {
+    const n = node({ registries: [{ instanceId: w.world.demo.hangzhouInstanceId, region: 'cn-hangzhou' }] });
+    const r = await plugin(n, request('registry.example.com/team/app:1'));
+    expect(r.code).toBe(0);
+    expect(Object.keys(r.response!.auth!)).toEqual(['registry.example.com']);
+    expect(issued(r.response!.auth!['registry.example.com']!.password)!.principal).toContain(':user/node');
+    expect(emu.calls.count({ action: 'ListInstanceEndpoint', caller: NODE_KEY.id })).toBe(1);
+    // Not one of its domains: an empty answer (its token was fetched alongside the list, and is cached).
+    const other = await plugin(n, request('other.example.com/a'));
+    expect(other.response!.auth).toBeUndefined();
+    expect(other.stderr).toContain('no credentials for other.example.com');
+    expect(emu.calls.count({ action: 'ListInstanceEndpoint' })).toBe(1);
+  });
+
   it('reads a YAML configuration too', async () => {
     const n = node({}, '');
     writeFileSync(

@@ -193,6 +193,29 @@ describe('decision', () => {
     expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-abc' }, token }, noProvider).kind).toBe('fetch');
   });
 
+  it("assumes a configured registry's own chain with the node identity, never with the workload's token", () => {
+    const r = rules({ registries: [{ instanceId: 'cri-chained0001', region: 'cn-hangzhou', domains: ['chained.example.com'], serviceArn: SVC }] });
+    const d = decide({ image: 'chained.example.com/a', token }, r);
+    expect(d).toMatchObject({ kind: 'fetch', bindings: [{ chain: { serviceArn: SVC } }], requester: 'team-a' });
+    expect(d).not.toHaveProperty('workload');
+  });
+
+  it('lists the domains of configured instances given without domains (candidates for any host)', () => {
+    const r = rules({ registries: [{ instanceId: 'cri-unlisted0001', region: 'cn-shanghai' }] });
+    expect(decide({ image: 'some.example.com/a' }, r)).toEqual({
+      kind: 'fetch',
+      host: 'some.example.com',
+      bindings: [{ chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-unlisted0001', region: 'cn-shanghai' }] }],
+      requester: 'node',
+    });
+  });
+
+  it('serves Personal Edition hosts of the discovery regions when the configuration turns that on', () => {
+    const r = rules({ registries: [], discovery: { enabled: true, regions: ['cn-hangzhou'], personalEdition: true } });
+    expect(decide({ image: 'registry-vpc.cn-hangzhou.aliyuncs.com/ns/a' }, r)).toMatchObject({ kind: 'fetch', bindings: [{ chain: {}, registries: [{ kind: 'personal', region: 'cn-hangzhou' }] }] });
+    expect(decide({ image: 'registry.cn-beijing.aliyuncs.com/ns/a' }, r).kind).toBe('none');
+  });
+
   it('takes discovered registries next to configured ones, the configured winning a shared domain', () => {
     const config = parseConfig({ registries: [{ instanceId: 'cri-configured0001', region: 'cn-hangzhou', domains: ['shared.example.com'] }] }, ctx);
     const r = providerRules(config, [
