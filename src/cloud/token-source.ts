@@ -5,12 +5,12 @@ import type { Binding, RegistryRef, RoleChain } from '../acr/model.js';
 import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pull-secrets/types.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
-import { ExpiringCache, type CacheOutcome } from './cache.js';
+import { ExpiringCache, type CacheOutcome, type PersistentStore } from './cache.js';
 import { denialFor, isServiceRoleRefusal, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
-import { assumeRole, roleSessionName, type SessionCredentials } from './sts.js';
+import { assumeRole, assumeRoleWithOidc, roleSessionName, type SessionCredentials } from './sts.js';
 
 export interface TokenSourceOptions {
   identity: Identity;
@@ -28,6 +28,30 @@ export interface TokenSourceOptions {
   negativeTtlMs?: number;
   now?: () => number;
   observeCache?: (cache: string, outcome: CacheOutcome) => void;
+  /** A cache that outlives the process (the credential provider's disk cache); memory only when absent. */
+  persistent?: PersistentStore;
+  /** Whose identity a chain without service ARN uses, for messages: "the webhook" (default), "the node". */
+  self?: string;
+}
+
+/**
+ * A workload's own identity (KEP-4412): the first hop of its chain is assumed with its Kubernetes
+ * ServiceAccount token through RRSA (AssumeRoleWithOIDC) instead of with the front end's identity.
+ */
+export interface WorkloadIdentity {
+  /** The RAM OIDC provider that trusts the cluster's service-account issuer. */
+  oidcProviderArn: string;
+  /** The ServiceAccount token; sent to STS only, never cached or logged. */
+  token: string;
+  issuer: string;
+  /** `system:serviceaccount:<namespace>:<name>` */
+  subject: string;
+  audiences: string[];
+  /**
+   * Who the token speaks for (issuer, subject and ServiceAccount UID): the partition of the cached sessions,
+   * so that one ServiceAccount's sessions never serve another.
+   */
+  partition: string;
 }
 
 /** Instance domains and name lookups change rarely; tokens do not decide how long they stay. */
@@ -42,6 +66,13 @@ export const DEFAULT_CACHE_ENTRIES = 1000;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
+interface ChainCredentials {
+  /** Resolved on demand, through the session caches. */
+  creds: () => Promise<Credentials>;
+  key: string;
+  as: string;
+}
+
 export class AcrTokenSource implements TokenSource {
   private readonly sessions: ExpiringCache<SessionCredentials>;
   private readonly tokens: ExpiringCache<RegistryToken>;
@@ -53,14 +84,21 @@ export class AcrTokenSource implements TokenSource {
     this.now = opts.now ?? Date.now;
     const t = opts.refreshThresholdMs;
     this.threshold = typeof t === 'function' ? t : () => t;
-    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
+    const common = {
+      maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES,
+      negativeTtlMs: opts.negativeTtlMs ?? 5000,
+      now: this.now,
+      observe: opts.observeCache,
+      persistent: opts.persistent,
+    };
     this.sessions = new ExpiringCache({ name: 'sts', ...common });
     this.tokens = new ExpiringCache({ name: 'token', ...common });
     this.metadata = new ExpiringCache({ name: 'instance', ...common });
   }
 
-  async dockerAuths(binding: Binding, requester: string, budget: Budget): Promise<DockerAuths> {
-    const chain = await this.chainCredentials(binding.chain, requester, budget);
+  /** `workload`: the service hop is assumed with this ServiceAccount token (the credential provider's workload mode). */
+  async dockerAuths(binding: Binding, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<DockerAuths> {
+    const chain = this.chainCredentials(binding.chain, requester, budget, workload);
     const parts = await Promise.all(binding.registries.map((r) => this.registry(r, chain, budget)));
     const auths: Record<string, RegistryCredential> = {};
     let expiresAt = Number.POSITIVE_INFINITY;
@@ -73,57 +111,73 @@ export class AcrTokenSource implements TokenSource {
 
   /** Credentials of a chain's last hop (the webhook's own for {}), cached like the admission path's. */
   async credentialsFor(chain: RoleChain, requester: string, budget: Budget): Promise<Credentials> {
-    return (await this.chainCredentials(chain, requester, budget)).creds;
+    return this.chainCredentials(chain, requester, budget).creds();
   }
 
-  /** Final credentials of a chain plus a key naming them (for caching what they obtain) and a label for messages. */
-  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<{ creds: Credentials; key: string; as: string }> {
-    if (!chain.serviceArn) {
-      try {
-        return { creds: await this.opts.identity.credentials(), key: 'self', as: "the webhook's own identity" };
-      } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
-      }
-    }
-    const sessionName = roleSessionName(requester, sha);
-    const service = await this.assume(`${chain.serviceArn}|${sessionName}`, async () => {
+  /**
+   * A key naming a chain's final credentials (for caching what they obtain), a label for messages, and the
+   * credentials themselves, obtained only when a cache miss needs them: a cached token costs no hop at all.
+   */
+  private chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): ChainCredentials {
+    const self = this.opts.self ?? 'the webhook';
+    const ownCredentials = async () => {
       try {
         return await this.opts.identity.credentials();
       } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
+        throw denialFor({ kind: 'identity', self }, e);
       }
-    }, chain.serviceArn, sessionName, { kind: 'assume-service', roleArn: chain.serviceArn }, budget);
-    if (!chain.userArn) return { creds: service, key: `${chain.serviceArn}|${sessionName}`, as: chain.serviceArn };
-    const key = `${chain.serviceArn}|${chain.userArn}|${sessionName}`;
-    const user = await this.assume(key, async () => service, chain.userArn, sessionName, { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn }, budget);
-    return { creds: user, key, as: chain.userArn };
-  }
-
-  private assume(key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
-    return this.sessions.get(key, async () => {
-      const creds = await from();
-      try {
-        const session = await assumeRole(
-          this.opts.caller,
-          this.opts.endpoints.sts,
-          creds,
-          { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
-          budget,
-        );
-        return { value: session, usableUntil: session.expiresAt - this.threshold() };
-      } catch (e) {
-        if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
-          throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+    };
+    if (!chain.serviceArn) return { creds: ownCredentials, key: 'self', as: `${self}'s own identity` };
+    const sessionName = roleSessionName(requester, sha);
+    const serviceArn = chain.serviceArn;
+    // Sessions obtained with a workload's token are that workload's: their keys carry its partition.
+    const partition = workload ? `oidc|${workload.oidcProviderArn}|${workload.partition}|` : '';
+    const serviceKey = `${partition}${serviceArn}|${sessionName}`;
+    const service = () =>
+      this.sessions.get(serviceKey, async () => {
+        if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, { kind: 'assume-service', roleArn: serviceArn }, budget);
+        const step: Step = { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences };
+        try {
+          const session = await assumeRoleWithOidc(
+            this.opts.caller,
+            this.opts.endpoints.sts,
+            { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
+            budget,
+          );
+          return { value: session, usableUntil: session.expiresAt - this.threshold() };
+        } catch (e) {
+          throw denialFor(step, e);
         }
-        throw denialFor(step, e);
-      }
-    });
+      });
+    if (!chain.userArn) return { creds: service, key: serviceKey, as: serviceArn };
+    const userArn = chain.userArn;
+    const key = `${partition}${serviceArn}|${userArn}|${sessionName}`;
+    const user = () => this.sessions.get(key, async () => this.assume(await service(), userArn, sessionName, { kind: 'assume-user', roleArn: userArn, serviceArn }, budget));
+    return { creds: user, key, as: userArn };
   }
 
-  private async registry(r: RegistryRef, chain: { creds: Credentials; key: string; as: string }, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
+  private async assume(creds: Credentials, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<{ value: SessionCredentials; usableUntil: number }> {
+    try {
+      const session = await assumeRole(
+        this.opts.caller,
+        this.opts.endpoints.sts,
+        creds,
+        { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
+        budget,
+      );
+      return { value: session, usableUntil: session.expiresAt - this.threshold() };
+    } catch (e) {
+      if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
+        throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+      }
+      throw denialFor(step, e);
+    }
+  }
+
+  private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
       const step: Step = { kind: 'personal', region: r.region, as: chain.as };
-      const token = await this.token(`p|${r.region}|${chain.key}`, step, () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), chain.creds, budget));
+      const token = await this.token(`p|${r.region}|${chain.key}`, step, async () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), await chain.creds(), budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
@@ -132,7 +186,7 @@ export class AcrTokenSource implements TokenSource {
     let instanceId: string;
     if (r.kind === 'instance-name') {
       const found = await this.meta(`name|${region}|${r.instanceName}|${chain.key}`, stepFor('looking up the instance by name', r.instanceName), async () => {
-        const id = await instanceIdByName(this.opts.caller, endpoint, chain.creds, r.instanceName, budget);
+        const id = await instanceIdByName(this.opts.caller, endpoint, await chain.creds(), r.instanceName, budget);
         return id ? [id] : [];
       });
       if (!found[0]) {
@@ -149,9 +203,9 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), () =>
-        getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
+        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), async () => instanceDomains(this.opts.caller, endpoint, await chain.creds(), instanceId, budget)),
+      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), async () =>
+        getAuthorizationToken(this.opts.caller, endpoint, await chain.creds(), instanceId, budget),
       ),
     ]);
     return { domains, token };
