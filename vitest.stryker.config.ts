@@ -13,7 +13,6 @@ export default mergeConfig(
       exclude: [
         'test/manifests/**',
         'test/chart/**',
-        'test/monitoring/**',
         'test/package/**',
         'test/release/**',
         'test/smoke/**',
