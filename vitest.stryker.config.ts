@@ -18,6 +18,8 @@ export default mergeConfig(
         'test/smoke/**',
         'test/cli/review-command.test.ts',
         'test/tools/**',
+        'test/credential-provider/bin.test.ts',
+        'test/credential-provider/manifests.test.ts',
       ],
     },
   }),
