@@ -79,6 +79,9 @@ options:
   -o, --output <format>    text (default), json or yaml
   -h, --help               this help
 
+Instance IDs without a region prefix take the configuration's defaultRegion, else ALIBABA_CLOUD_REGION_ID, as in
+the webhook; with neither they are denied.
+
 exit code: 0 everything allowed, 1 something denied, 2 unreadable input or a usage error`;
 
 const OPTIONS = {

@@ -29,6 +29,8 @@ export interface AcrAnnotations {
   chains: RoleChain[];
   /** Instances named by ID; empty when the images' default domains decide. */
   instances: InstanceRef[];
+  /** The annotation the instances were read from, for messages about them. */
+  instanceKey: string;
 }
 
 export type AnnotationResult =
@@ -104,7 +106,7 @@ function readKnown(raw: Record<string, unknown>): AcrAnnotations {
         'chain is for, in the same order',
     );
   }
-  return { chains, instances: allInstances };
+  return { chains, instances: allInstances, instanceKey };
 }
 
 function pairChains(services: string[], users: string[]): RoleChain[] {

@@ -25,7 +25,8 @@ export type NamespaceLabels = (namespace: string) => Record<string, string> | un
 /** The configuration in the shape the hot path wants: lookups, not scans. */
 export interface ServingRules {
   ownNamespace: string;
-  defaultRegion: string;
+  /** Region of unprefixed instance IDs; undefined when neither the file nor ALIBABA_CLOUD_REGION_ID gives one. */
+  defaultRegion?: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
   registryByDomain: ReadonlyMap<string, RegistryConfig>;
@@ -44,7 +45,7 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
   for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
   return {
     ownNamespace,
-    defaultRegion: config.defaultRegion,
+    ...(config.defaultRegion === undefined ? {} : { defaultRegion: config.defaultRegion }),
     imageCacheSecretNamespace: config.imageCacheSecretNamespace,
     isExcludedNamespace: (ns) =>
       exact.has(ns) ||
@@ -187,7 +188,7 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
       if (registries.length === 0) return { kind: 'none' };
       bindings = [{ chain: {}, registries }];
     } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, parsed.value.instanceKey, images, rules);
     }
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
@@ -205,18 +206,26 @@ function configuredRegistries(images: string[], rules: ServingRules): RegistryRe
   return [...seen.values()];
 }
 
-function instanceRef(i: InstanceRef, rules: ServingRules): RegistryRef {
+/** `key` names the annotation the ID came from (operator-configured IDs always have a region). */
+function instanceRef(i: InstanceRef, rules: ServingRules, key = 'registries'): RegistryRef {
   const configured = rules.registryById.get(i.instanceId);
   const region = i.region ?? configured?.region ?? rules.defaultRegion;
+  if (region === undefined) {
+    throw new Denial(
+      `${key}: ${quote(i.instanceId)} has no region prefix and acr-pull-webhook has no default region: write it as ` +
+        `<region>:${i.instanceId} (e.g. cn-beijing:${i.instanceId}), or ask the cluster operator to set ` +
+        'ALIBABA_CLOUD_REGION_ID or defaultRegion',
+    );
+  }
   // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
   return configured && configured.region === region
     ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
     : { kind: 'instance', instanceId: i.instanceId, region };
 }
 
-function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images: string[], rules: ServingRules): Binding[] {
+function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], instanceKey: string, images: string[], rules: ServingRules): Binding[] {
   if (instances.length > 0) {
-    const refs = instances.map((i) => instanceRef(i, rules));
+    const refs = instances.map((i) => instanceRef(i, rules, instanceKey));
     if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
     return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
   }

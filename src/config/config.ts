@@ -14,7 +14,12 @@ export interface RegistryConfig {
 }
 
 export interface WebhookConfig {
-  defaultRegion: string;
+  /**
+   * Region of instance IDs written without a region prefix: the file's value, else ALIBABA_CLOUD_REGION_ID.
+   * No built-in default: a guessed region would look instances up in the wrong place; without one, unprefixed
+   * IDs are denied with the fix, and configuration entries that need a region must give it.
+   */
+  defaultRegion?: string;
   registries: RegistryConfig[];
   /** Globs; an empty include list serves every namespace not excluded. */
   namespaces: { include: string[]; exclude: string[] };
@@ -39,7 +44,7 @@ const HOST = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:
 export interface ConfigContext {
   /** The webhook's own namespace (POD_NAMESPACE). */
   ownNamespace: string;
-  /** ALIBABA_CLOUD_REGION_ID, the default when the file sets none. */
+  /** ALIBABA_CLOUD_REGION_ID, the default region when the file sets none. */
   regionFromEnv?: string;
 }
 
@@ -67,8 +72,11 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const root = object(doc, '(root)', fail);
   allowKeys(root, '(root)', ['defaultRegion', 'registries', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy'], fail);
 
-  const defaultRegion = str(root.defaultRegion ?? ctx.regionFromEnv ?? 'cn-hangzhou', 'defaultRegion', fail);
-  if (!REGION.test(defaultRegion)) fail('defaultRegion', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
+  const fromFile = root.defaultRegion !== undefined;
+  const defaultRegion = fromFile ? str(root.defaultRegion, 'defaultRegion', fail) : ctx.regionFromEnv || undefined;
+  if (defaultRegion !== undefined && !REGION.test(defaultRegion)) {
+    fail(fromFile ? 'defaultRegion' : 'defaultRegion (from ALIBABA_CLOUD_REGION_ID)', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
+  }
 
   const registries = array(root.registries ?? [], 'registries', fail).map((r, i) => {
     const at = `registries[${i}]`;
@@ -76,14 +84,15 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     allowKeys(o, at, ['instanceId', 'region', 'domains'], fail);
     const instanceId = str(o.instanceId, `${at}.instanceId`, fail);
     if (!INSTANCE_ID.test(instanceId)) fail(`${at}.instanceId`, `${JSON.stringify(instanceId)} is not an instance ID (cri-...)`);
-    const region = str(o.region ?? defaultRegion, `${at}.region`, fail);
-    if (!REGION.test(region)) fail(`${at}.region`, `${JSON.stringify(region)} is not a region ID`);
     const domains = array(o.domains, `${at}.domains`, fail).map((d, j) => {
       const host = str(d, `${at}.domains[${j}]`, fail).toLowerCase();
       if (!HOST.test(host)) fail(`${at}.domains[${j}]`, `${JSON.stringify(host)} is not a host name`);
       return host;
     });
     if (domains.length === 0) fail(`${at}.domains`, 'list at least one domain the instance is reached by');
+    if (o.region === undefined && defaultRegion === undefined) fail(`${at}.region`, `required: ${NO_REGION}`);
+    const region = str(o.region ?? defaultRegion, `${at}.region`, fail);
+    if (!REGION.test(region)) fail(`${at}.region`, `${JSON.stringify(region)} is not a region ID`);
     return { instanceId, region, domains };
   });
   const owner = new Map<string, number>();
@@ -126,7 +135,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const refreshIntervalMs = duration(sec.refreshInterval ?? '30s', 'secrets.refreshInterval', fail);
 
   return {
-    defaultRegion,
+    ...(defaultRegion === undefined ? {} : { defaultRegion }),
     registries,
     namespaces: { include, exclude },
     imageCacheSecretNamespace,
@@ -136,7 +145,9 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   };
 }
 
-function parsePolicy(doc: unknown, defaultRegion: string, fail: Fail): Policy {
+const NO_REGION = 'no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set';
+
+function parsePolicy(doc: unknown, defaultRegion: string | undefined, fail: Fail): Policy {
   const p = object(doc, 'policy', fail);
   allowKeys(p, 'policy', ['rules'], fail);
   const names = new Set<string>();
@@ -165,7 +176,11 @@ function parsePolicy(doc: unknown, defaultRegion: string, fail: Fail): Policy {
     const instances = o.instances === undefined ? undefined : strings(o.instances, `${at}.instances`).map((x, j) => {
       if (x === '*') return x;
       const m = /^(?:([a-z0-9-]+):)?(cri-[a-z0-9]+)$/.exec(x);
-      if (m) return `${m[1] ?? defaultRegion}:${m[2]}`;
+      if (m) {
+        const region = m[1] ?? defaultRegion;
+        if (region === undefined) fail(`${at}.instances[${j}]`, `${JSON.stringify(x)} has no region prefix (cn-beijing:${x}), and there is ${NO_REGION}`);
+        return `${region}:${m[2]}`;
+      }
       if (HOST.test(x.toLowerCase())) return x.toLowerCase();
       return fail(`${at}.instances[${j}]`, `${JSON.stringify(x)} is not region:cri-..., a registry host or "*"`);
     });

@@ -44,7 +44,7 @@ afterAll(() => {
 });
 
 const bin = (...args: string[]) =>
-  spawnSync(join(consumer, 'node_modules/.bin/acr-pull-webhook'), args, { cwd: consumer, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH } });
+  spawnSync(join(consumer, 'node_modules/.bin/acr-pull-webhook'), args, { cwd: consumer, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, ALIBABA_CLOUD_REGION_ID: 'cn-hangzhou' } });
 
 describe('the packed package', () => {
   it('holds the compiled program, the README and package.json; no tests, bench, fixtures, emulator, sources or maps', () => {

@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 const CLI = resolve('dist/src/bin.js');
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+// The region of unprefixed instance IDs comes from the environment, as in the webhook (mixed.yaml has one).
+const run = (...args: string[]) => runWith({ ALIBABA_CLOUD_REGION_ID: 'cn-hangzhou' }, ...args);
+const runWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
 
 describe('acr-pull-webhook review', () => {
   it('reports every document of a YAML file and exits 0 when all are allowed', () => {
@@ -104,5 +107,12 @@ describe('acr-pull-webhook review', () => {
     const other = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-o', 'wide');
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('--output must be text, json or yaml, got "wide"');
+  });
+
+  it('without a default region, an unprefixed instance ID is denied as the webhook would deny it', () => {
+    const r = runWith({}, 'review', '-f', 'test/fixtures/cli/mixed.yaml');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('ImageCache web-cache: DENIED: k8s.aliyun.com/acr-instance-ids: "cri-abc123def4567890" has no region prefix');
+    expect(runWith({ ALIBABA_CLOUD_REGION_ID: 'cn-beijing' }, 'review', '-f', 'test/fixtures/cli/mixed.yaml').status).toBe(0);
   });
 });

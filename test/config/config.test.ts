@@ -10,14 +10,32 @@ const ctx = { ownNamespace: 'acr-pull-webhook' };
 describe('configuration file', () => {
   it('fills defaults', () => {
     expect(parseConfig({}, ctx)).toEqual({
-      defaultRegion: 'cn-hangzhou',
       registries: [],
       namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
     });
+  });
+
+  it('region: the file\'s defaultRegion wins, ALIBABA_CLOUD_REGION_ID is the default, and there is no built-in one', () => {
+    expect(parseConfig({ defaultRegion: 'cn-shanghai' }, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-shanghai');
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
+    expect(parseConfig({}, { ...ctx, regionFromEnv: '' }).defaultRegion).toBeUndefined();
+    expect(parseConfig({}, ctx).defaultRegion).toBeUndefined();
+    expect(() => parseConfig({}, { ...ctx, regionFromEnv: 'Beijing' }, 'config.yaml')).toThrow(
+      'config.yaml: defaultRegion (from ALIBABA_CLOUD_REGION_ID): "Beijing" is not a region ID such as cn-hangzhou',
+    );
+    // What needs a region and has none is refused at load, naming the field and both ways to give one.
+    const registry = { registries: [{ instanceId: 'cri-abc123', domains: ['reg.example.com'] }] };
+    expect(() => parseConfig(registry, ctx, 'config.yaml')).toThrow(
+      'config.yaml: registries[0].region: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
+    expect(parseConfig(registry, { ...ctx, regionFromEnv: 'cn-beijing' }).registries[0]!.region).toBe('cn-beijing');
+    const policy = { policy: { rules: [{ name: 'a', namespaces: { names: ['a'] }, instances: ['cri-abc123'] }] } };
+    expect(() => parseConfig(policy, ctx, 'config.yaml')).toThrow(
+      'config.yaml: policy.rules[0].instances[0]: "cri-abc123" has no region prefix (cn-beijing:cri-abc123), and there is no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
   });
 
   it('reads a full YAML file, lower-casing domains', () => {
@@ -50,7 +68,7 @@ describe('configuration file', () => {
     [{ registries: [{ instanceId: 'abc', domains: ['a.example.com'] }] }, 'registries[0].instanceId: "abc" is not an instance ID'],
     [{ registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
     [{ registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
-    [{ registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
     [{ registries: [{ instanceId: 'cri-a', domain: ['x.io'] }] }, 'registries[0].domain: unknown field'],
     [{ registry: [] }, 'registry: unknown field'],
     [{ credentials: { sessionDurationSeconds: 600 } }, 'credentials.sessionDurationSeconds: expected a whole number from 900 to 43200, got 600'],
