@@ -40,6 +40,14 @@ export const DEFAULT_CACHE_ENTRIES = 1000;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
+interface ChainCredentials {
+  creds: Credentials;
+  key: string;
+  as: string;
+  /** ms since epoch; Infinity for the webhook's own identity. */
+  expiresAt: number;
+}
+
 export class AcrTokenSource implements TokenSource {
   private readonly sessions: ExpiringCache<SessionCredentials>;
   private readonly tokens: ExpiringCache<RegistryToken>;
@@ -58,6 +66,7 @@ export class AcrTokenSource implements TokenSource {
     const chain = await this.chainCredentials(binding.chain, requester, budget);
     const parts = await Promise.all(binding.registries.map((r) => this.registry(r, chain, budget)));
     const auths: Record<string, RegistryCredential> = {};
+    // Tokens are already capped at the session that obtained them (see token()).
     let expiresAt = Number.POSITIVE_INFINITY;
     for (const part of parts) {
       for (const domain of part.domains) auths[domain] = { username: part.token.username, password: part.token.password };
@@ -66,11 +75,15 @@ export class AcrTokenSource implements TokenSource {
     return { auths, expiresAt };
   }
 
-  /** Final credentials of a chain plus a key naming them (for caching what they obtain) and a label for messages. */
-  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<{ creds: Credentials; key: string; as: string }> {
+  /**
+   * Final credentials of a chain plus a key naming them (for caching what they obtain), a label for messages and
+   * when they expire (what they obtain must not outlive them).
+   */
+  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<ChainCredentials> {
     if (!chain.serviceArn) {
       try {
-        return { creds: await this.opts.identity.credentials(), key: 'self', as: "the webhook's own identity" };
+        // The webhook's own identity is renewed by its provider; it puts no bound on tokens.
+        return { creds: await this.opts.identity.credentials(), key: 'self', as: "the webhook's own identity", expiresAt: Number.POSITIVE_INFINITY };
       } catch (e) {
         throw denialFor({ kind: 'identity' }, e);
       }
@@ -83,10 +96,10 @@ export class AcrTokenSource implements TokenSource {
         throw denialFor({ kind: 'identity' }, e);
       }
     }, chain.serviceArn, sessionName, { kind: 'assume-service', roleArn: chain.serviceArn }, budget);
-    if (!chain.userArn) return { creds: service, key: `${chain.serviceArn}|${sessionName}`, as: chain.serviceArn };
+    if (!chain.userArn) return { creds: service, key: `${chain.serviceArn}|${sessionName}`, as: chain.serviceArn, expiresAt: service.expiresAt };
     const key = `${chain.serviceArn}|${chain.userArn}|${sessionName}`;
     const user = await this.assume(key, async () => service, chain.userArn, sessionName, { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn }, budget);
-    return { creds: user, key, as: chain.userArn };
+    return { creds: user, key, as: chain.userArn, expiresAt: user.expiresAt };
   }
 
   private assume(key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
@@ -107,10 +120,10 @@ export class AcrTokenSource implements TokenSource {
     });
   }
 
-  private async registry(r: RegistryRef, chain: { creds: Credentials; key: string; as: string }, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
+  private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
       const step: Step = { kind: 'personal', region: r.region, as: chain.as };
-      const token = await this.token(`p|${r.region}|${chain.key}`, step, () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), chain.creds, budget));
+      const token = await this.token(`p|${r.region}|${chain.key}`, step, chain, () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), chain.creds, budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
@@ -137,17 +150,19 @@ export class AcrTokenSource implements TokenSource {
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
         : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), () =>
+      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), chain, () =>
         getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
       ),
     ]);
     return { domains, token };
   }
 
-  private token(key: string, step: Step, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
+  /** A token never outlives the session that obtained it, whatever ExpireTime the registry gave it. */
+  private token(key: string, step: Step, chain: ChainCredentials, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
     return this.tokens.get(key, async () => {
       try {
-        const token = await load();
+        const loaded = await load();
+        const token = loaded.expiresAt > chain.expiresAt ? { ...loaded, expiresAt: chain.expiresAt } : loaded;
         return { value: token, usableUntil: token.expiresAt - this.opts.refreshThresholdMs };
       } catch (e) {
         throw denialFor(step, e);

@@ -97,6 +97,30 @@ describe('credential chain against the emulator', () => {
     expect(count('AssumeRole')).toBe(4);
   });
 
+  it('a registry token never outlives the STS session that obtained it, in the Secret or in the cache', async () => {
+    // A service that hands out 2 h tokens to a 30 min session: the webhook caps them itself.
+    emu.state.settings.tokenOutlivesSession = true;
+    emu.state.settings.tokenTtlSeconds = 7200;
+    try {
+      let now = Date.now();
+      const src = source({ now: () => now, sessionDurationSeconds: 1800 });
+      const t0 = Date.now();
+      const auths = await src.dockerAuths(crossAccount(), 'team-a', budget());
+      const issued = emu.state.registryTokens.get(Object.values(auths.auths)[0]!.password)!;
+      expect(issued.expiresAt).toBeGreaterThan(t0 + 7000_000);
+      expect(auths.expiresAt).toBeGreaterThan(t0 + 1790_000);
+      expect(auths.expiresAt).toBeLessThanOrEqual(Date.now() + 1800_000 + 1000);
+      // 16 min later the session is inside the 15 min threshold: the token it obtained is not served again.
+      now += 16 * 60_000;
+      await src.dockerAuths(crossAccount(), 'team-a', budget());
+      expect(count('GetAuthorizationToken')).toBe(2);
+      expect(count('AssumeRole')).toBe(4);
+    } finally {
+      emu.state.settings.tokenOutlivesSession = false;
+      emu.state.settings.tokenTtlSeconds = 3600;
+    }
+  });
+
   it('default domain: the instance is found by name with ListInstance', async () => {
     const auths = await source().dockerAuths(
       { chain: { serviceArn: world.demo.serviceRoleArn }, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] },
