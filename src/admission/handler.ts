@@ -1,5 +1,6 @@
 // Turns one AdmissionReview into its answer: the pure plan, then (outside dry runs) the Secrets it needs.
 import { DenialError, type Budget, type EnsurePath, type PullSecretProvider } from '../pull-secrets/types.js';
+import { Progress } from '../pull-secrets/progress.js';
 import { withDeadline } from '../pull-secrets/util.js';
 import { kindHandler } from './kinds.js';
 import { planAdmission, type Plan, type ServingRules } from './plan.js';
@@ -48,6 +49,10 @@ export function handleAdmission(req: AdmissionRequest, budget: Budget, deps: Han
   return ensureSecrets(req, plan, kind, result, budget, deps);
 }
 
+/** When no step recorded anything (a provider that does not report progress). */
+const NOTHING_RECORDED =
+  'obtaining registry credentials before the admission deadline; the cloud API may be slow or unreachable from the webhook: retry, and check the webhook log';
+
 async function ensureSecrets(
   req: AdmissionRequest,
   plan: Extract<Plan, { action: 'mutate' }>,
@@ -57,11 +62,14 @@ async function ensureSecrets(
   deps: HandlerDeps,
 ): Promise<Outcome> {
   try {
-    // Answer before the API server gives up: a late answer is worth nothing, a clear timeout message is.
+    // The one owner of the admission's deadline: answer before the API server gives up (a late answer is worth
+    // nothing), naming the step that was still waiting, which the Secret manager and the credential chain record.
+    const progress = new Progress();
+    const tracked: Budget = { ...budget, progress };
     const paths = await withDeadline(
-      Promise.all(plan.specs.map((s) => deps.secrets.ensure(s, budget))),
+      Promise.all(plan.specs.map((s) => deps.secrets.ensure(s, tracked))),
       budget,
-      'obtaining registry credentials before the admission deadline; the cloud API may be slow or unreachable from the webhook: retry, and check the webhook log',
+      () => progress.timedOut(NOTHING_RECORDED),
     );
     const path: EnsurePath = paths.includes('cold') ? 'cold' : 'cached';
     return { review: allow(req.uid, plan.patch), kind, result, path, plan };

@@ -5,12 +5,12 @@ import { CloudError } from './errors.js';
 
 export type Step =
   | { kind: 'identity' }
-  | { kind: 'assume-service'; roleArn: string }
-  | { kind: 'assume-user'; roleArn: string; serviceArn: string }
-  | { kind: 'instance'; what: string; instanceId: string; region: string; as: string }
-  | { kind: 'personal'; region: string; as: string };
+  | { kind: 'assume-service'; roleArn: string; endpoint?: string }
+  | { kind: 'assume-user'; roleArn: string; serviceArn: string; endpoint?: string }
+  | { kind: 'instance'; what: string; instanceId: string; region: string; as: string; endpoint?: string }
+  | { kind: 'personal'; region: string; as: string; endpoint?: string };
 
-function stepName(step: Step): string {
+export function stepName(step: Step): string {
   switch (step.kind) {
     case 'identity':
       return "loading the webhook's own Alibaba Cloud credentials";
@@ -24,6 +24,37 @@ function stepName(step: Step): string {
       return `getting a Personal Edition registry token in ${step.region} as ${step.as}`;
   }
 }
+
+/** The service a step calls, with its endpoint when known: what the operator checks. */
+function serviceOf(step: Step): string {
+  const at = 'endpoint' in step && step.endpoint ? ` (${step.endpoint})` : '';
+  switch (step.kind) {
+    case 'identity':
+      return "the webhook's credential provider (RRSA token exchange or ECS metadata)";
+    case 'assume-service':
+    case 'assume-user':
+      return `STS${at}`;
+    case 'instance':
+    case 'personal':
+      return `Container Registry${at}`;
+  }
+}
+
+/** A denied Pod is not retried by the API server, but its controller makes it again. */
+const RETRY_ADVICE = 'Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again';
+
+/** The denial when the admission deadline passes while `step` is in flight (or its call timed out). */
+export function timeoutDenial(step: Step): DenialError {
+  return new DenialError(
+    `acr-pull-webhook timed out ${stepName(step)}: ${serviceOf(step)} did not answer before the admission deadline. ` +
+      `Check that the webhook reaches that endpoint (network policy, proxy, VPC endpoint settings). ${RETRY_ADVICE}`,
+    503,
+    'Timeout',
+  );
+}
+
+/** 5xx and their codes: the service failed, not the request; retrying later is the fix. */
+const TRANSIENT = /^(ServiceUnavailable|InternalError|InternalFailure|SYSTEM_ERROR|ServiceBusy|BadResponse)/i;
 
 export function denialFor(step: Step, e: unknown): DenialError {
   if (e instanceof DenialError) return e;
@@ -53,10 +84,20 @@ export function denialFor(step: Step, e: unknown): DenialError {
   if (code === 'INSTANCE_NOT_EXIST' || code === 'InstanceNotExist' || code === 'INSTANCE_NOT_FOUND') {
     return new DenialError(`${what}. No such instance in that region: check the instance ID and its region prefix (cn-beijing:cri-...)`, 400, 'BadRequest');
   }
-  if (code === 'Timeout' || code === 'Unreachable' || code === 'BadResponse') {
-    return new DenialError(`${what}. The Alibaba Cloud endpoint did not answer in time; it may be unreachable from the webhook. Retry, and check the webhook's network and endpoint settings`, 503, 'ServiceUnavailable');
+  if (code === 'Timeout') return timeoutDenial(step);
+  if (code === 'Unreachable') {
+    return new DenialError(`${what}. ${serviceOf(step)} could not be reached from the webhook: check its network and endpoint settings. ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
   }
-  if (code.startsWith('Throttling')) return new DenialError(`${what}. Alibaba Cloud is throttling the webhook; retry shortly`, 503, 'ServiceUnavailable');
+  if (code.startsWith('Throttling')) {
+    return new DenialError(`${what}. Alibaba Cloud is throttling the webhook on this step (retried while the admission deadline allowed). ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
+  }
+  if (TRANSIENT.test(code) || (err.httpStatus !== undefined && err.httpStatus >= 500)) {
+    return new DenialError(
+      `${what}. This is a transient Alibaba Cloud service error of ${serviceOf(step)} on this step (retried while the admission deadline allowed). ${RETRY_ADVICE}`,
+      503,
+      'ServiceUnavailable',
+    );
+  }
   if (/^(InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken|MissingSecurityToken|InvalidTimeStamp)/.test(code)) {
     return new DenialError(`${what}. The credentials used for this step were rejected; the cluster operator must check the webhook's identity and clock`, 500, 'InternalError');
   }

@@ -5,8 +5,8 @@ import type { Binding, RegistryRef, RoleChain } from '../acr/model.js';
 import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pull-secrets/types.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
-import { ExpiringCache, type CacheOutcome } from './cache.js';
-import { denialFor, type Step } from './denials.js';
+import { ExpiringCache, type CacheOutcome, type Expiring } from './cache.js';
+import { denialFor, stepName, timeoutDenial, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
@@ -42,7 +42,10 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 interface ChainCredentials {
   creds: Credentials;
+  /** Names these credentials: the role chain and the namespace's session (what they obtain is cached under it). */
   key: string;
+  /** The role chain alone, without the session: failures are remembered per group, not per namespace. */
+  group: string;
   as: string;
   /** ms since epoch; Infinity for the webhook's own identity. */
   expiresAt: number;
@@ -52,14 +55,18 @@ export class AcrTokenSource implements TokenSource {
   private readonly sessions: ExpiringCache<SessionCredentials>;
   private readonly tokens: ExpiringCache<RegistryToken>;
   private readonly metadata: ExpiringCache<string[]>;
+  /** Per group (role chain, and call): recently worked (true) or failed (the denial, for negativeTtlMs). */
+  private readonly health: ExpiringCache<true>;
   private readonly now: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
-    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, negativeTtlMs: opts.negativeTtlMs ?? 5000, now: this.now, observe: opts.observeCache };
-    this.sessions = new ExpiringCache({ name: 'sts', ...common });
-    this.tokens = new ExpiringCache({ name: 'token', ...common });
-    this.metadata = new ExpiringCache({ name: 'instance', ...common });
+    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, now: this.now, observe: opts.observeCache };
+    // Failures are remembered in `health`, per group; the value caches only hold successes.
+    this.sessions = new ExpiringCache({ name: 'sts', negativeTtlMs: 0, ...common });
+    this.tokens = new ExpiringCache({ name: 'token', negativeTtlMs: 0, ...common });
+    this.metadata = new ExpiringCache({ name: 'instance', negativeTtlMs: 0, ...common });
+    this.health = new ExpiringCache({ name: 'role', negativeTtlMs: opts.negativeTtlMs ?? 5000, ...common });
   }
 
   async dockerAuths(binding: Binding, requester: string, budget: Budget): Promise<DockerAuths> {
@@ -80,30 +87,34 @@ export class AcrTokenSource implements TokenSource {
    * when they expire (what they obtain must not outlive them).
    */
   private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<ChainCredentials> {
+    const own = () =>
+      tracked(budget, { kind: 'identity' }, async () => {
+        try {
+          return await this.opts.identity.credentials();
+        } catch (e) {
+          throw denialFor({ kind: 'identity' }, e);
+        }
+      });
     if (!chain.serviceArn) {
-      try {
-        // The webhook's own identity is renewed by its provider; it puts no bound on tokens.
-        return { creds: await this.opts.identity.credentials(), key: 'self', as: "the webhook's own identity", expiresAt: Number.POSITIVE_INFINITY };
-      } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
-      }
+      // The webhook's own identity is renewed by its provider; it puts no bound on tokens.
+      return { creds: await own(), key: 'self', group: 'self', as: "the webhook's own identity", expiresAt: Number.POSITIVE_INFINITY };
     }
+    const sts = this.opts.endpoints.sts;
     const sessionName = roleSessionName(requester, sha);
-    const service = await this.assume(`${chain.serviceArn}|${sessionName}`, async () => {
-      try {
-        return await this.opts.identity.credentials();
-      } catch (e) {
-        throw denialFor({ kind: 'identity' }, e);
-      }
-    }, chain.serviceArn, sessionName, { kind: 'assume-service', roleArn: chain.serviceArn }, budget);
-    if (!chain.userArn) return { creds: service, key: `${chain.serviceArn}|${sessionName}`, as: chain.serviceArn, expiresAt: service.expiresAt };
-    const key = `${chain.serviceArn}|${chain.userArn}|${sessionName}`;
-    const user = await this.assume(key, async () => service, chain.userArn, sessionName, { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn }, budget);
-    return { creds: user, key, as: chain.userArn, expiresAt: user.expiresAt };
+    const serviceStep: Step = { kind: 'assume-service', roleArn: chain.serviceArn, endpoint: sts };
+    const service = await this.assume(chain.serviceArn, `${chain.serviceArn}|${sessionName}`, own, chain.serviceArn, sessionName, serviceStep, budget);
+    if (!chain.userArn) {
+      return { creds: service, key: `${chain.serviceArn}|${sessionName}`, group: chain.serviceArn, as: chain.serviceArn, expiresAt: service.expiresAt };
+    }
+    const group = `${chain.serviceArn}|${chain.userArn}`;
+    const key = `${group}|${sessionName}`;
+    const userStep: Step = { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn, endpoint: sts };
+    const user = await this.assume(group, key, async () => service, chain.userArn, sessionName, userStep, budget);
+    return { creds: user, key, group, as: chain.userArn, expiresAt: user.expiresAt };
   }
 
-  private assume(key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
-    return this.sessions.get(key, async () => {
+  private assume(group: string, key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
+    const load = async (): Promise<Expiring<SessionCredentials>> => {
       const creds = await from();
       try {
         const session = await assumeRole(
@@ -117,21 +128,49 @@ export class AcrTokenSource implements TokenSource {
       } catch (e) {
         throw denialFor(step, e);
       }
+    };
+    // The service hop's identity load records its own step; AssumeRole is this one.
+    return this.gated(`assume|${group}`, this.sessions, key, load, (s) => s.expiresAt - this.opts.refreshThresholdMs, step, budget);
+  }
+
+  /**
+   * `cache.get(key, load)` for one namespace, through the health of its group (the role chain without the
+   * namespace's session name, and the call): a failure is remembered for the whole group, so one broken or
+   * throttled role used from many namespaces is not called again per namespace; and while a group has no recent
+   * success, concurrent namespaces wait for the first one's answer instead of each calling (and retrying).
+   * Successes stay per namespace (its own RoleSessionName in the account owner's audit trail).
+   */
+  private async gated<V>(group: string, cache: ExpiringCache<V>, key: string, load: () => Promise<Expiring<V>>, healthyUntil: (v: V) => number, step: Step, budget: Budget): Promise<V> {
+    return tracked(budget, step, async () => {
+      let probe: { value: V } | undefined;
+      await this.health.get(group, async () => {
+        const value = await cache.get(key, load);
+        probe = { value };
+        return { value: true, usableUntil: healthyUntil(value) };
+      });
+      if (probe) return probe.value;
+      try {
+        return await cache.get(key, load);
+      } catch (e) {
+        this.health.fail(group, e);
+        throw e;
+      }
     });
   }
 
   private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
-      const step: Step = { kind: 'personal', region: r.region, as: chain.as };
-      const token = await this.token(`p|${r.region}|${chain.key}`, step, chain, () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), chain.creds, budget));
+      const endpoint = this.opts.endpoints.cr(r.region);
+      const step: Step = { kind: 'personal', region: r.region, as: chain.as, endpoint };
+      const token = await this.token(`p|${r.region}`, chain, step, budget, () => personalToken(this.opts.caller, endpoint, chain.creds, budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
     const endpoint = this.opts.endpoints.cr(region);
-    const stepFor = (what: string, instanceId: string): Step => ({ kind: 'instance', what, instanceId, region, as: chain.as });
+    const stepFor = (what: string, instanceId: string): Step => ({ kind: 'instance', what, instanceId, region, as: chain.as, endpoint });
     let instanceId: string;
     if (r.kind === 'instance-name') {
-      const found = await this.meta(`name|${region}|${r.instanceName}|${chain.key}`, stepFor('looking up the instance by name', r.instanceName), async () => {
+      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', r.instanceName), budget, async () => {
         const id = await instanceIdByName(this.opts.caller, endpoint, chain.creds, r.instanceName, budget);
         return id ? [id] : [];
       });
@@ -149,8 +188,8 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), chain, () =>
+        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', instanceId), budget, () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
+      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', instanceId), budget, () =>
         getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
       ),
     ]);
@@ -158,30 +197,39 @@ export class AcrTokenSource implements TokenSource {
   }
 
   /** A token never outlives the session that obtained it, whatever ExpireTime the registry gave it. */
-  private token(key: string, step: Step, chain: ChainCredentials, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
-    return this.tokens.get(key, async () => {
+  private token(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
+    const usable = (t: RegistryToken) => t.expiresAt - this.opts.refreshThresholdMs;
+    const loadCapped = async (): Promise<Expiring<RegistryToken>> => {
       try {
         const loaded = await load();
         const token = loaded.expiresAt > chain.expiresAt ? { ...loaded, expiresAt: chain.expiresAt } : loaded;
-        return { value: token, usableUntil: token.expiresAt - this.opts.refreshThresholdMs };
+        return { value: token, usableUntil: usable(token) };
       } catch (e) {
         throw denialFor(step, e);
       }
-    });
+    };
+    return this.gated(`${call}|${chain.group}`, this.tokens, `${call}|${chain.key}`, loadCapped, usable, step, budget);
   }
 
-  private meta(key: string, step: Step, load: () => Promise<string[]>): Promise<string[]> {
-    return this.metadata.get(key, async () => {
+  private meta(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: () => Promise<string[]>): Promise<string[]> {
+    const until = () => this.now() + METADATA_TTL_MS;
+    const loadWrapped = async (): Promise<Expiring<string[]>> => {
       try {
-        return { value: await load(), usableUntil: this.now() + METADATA_TTL_MS };
+        return { value: await load(), usableUntil: until() };
       } catch (e) {
         throw denialFor(step, e);
       }
-    });
+    };
+    return this.gated(`${call}|${chain.group}`, this.metadata, `${call}|${chain.key}`, loadWrapped, until, step, budget);
   }
 
   /** Entries held, for the memory benchmark. */
   get cachedEntries(): number {
-    return this.sessions.size + this.tokens.size + this.metadata.size;
+    return this.sessions.size + this.tokens.size + this.metadata.size + this.health.size;
   }
+}
+
+/** Runs `work` as `step` of the budget's progress record, so a deadline passing meanwhile names it. */
+function tracked<T>(budget: Budget, step: Step, work: () => Promise<T>): Promise<T> {
+  return budget.progress ? budget.progress.step({ label: stepName(step), timedOut: () => timeoutDenial(step) }, work) : work();
 }
