@@ -7,7 +7,8 @@ export type Step =
   | { kind: 'identity' }
   | { kind: 'assume-service'; roleArn: string; endpoint?: string }
   | { kind: 'assume-user'; roleArn: string; serviceArn: string; endpoint?: string }
-  | { kind: 'instance'; what: string; instanceId: string; region: string; as: string; endpoint?: string }
+  /** `actions`: the RAM actions the step's calls need, for a NoPermission denial. */
+  | { kind: 'instance'; what: string; actions: string; instanceId: string; region: string; as: string; endpoint?: string }
   | { kind: 'personal'; region: string; as: string; endpoint?: string };
 
 export function stepName(step: Step): string {
@@ -71,7 +72,12 @@ export function denialFor(step: Step, e: unknown): DenialError {
       return new DenialError(`${what}. The role's trust policy must allow the webhook's identity (its account or RAM role), and that identity needs sts:AssumeRole`, 403, 'Forbidden');
     }
     if (step.kind === 'instance' || step.kind === 'personal') {
-      return new DenialError(`${what}. Grant cr:GetAuthorizationToken, cr:ListInstanceEndpoint and cr:PullRepository on the instance to that identity in RAM`, 403, 'Forbidden');
+      const actions = step.kind === 'instance' ? step.actions : 'cr:GetAuthorizationToken';
+      return new DenialError(
+        `${what}. Grant ${actions} to that identity in RAM, and cr:PullRepository for the pull itself (the webhook's README lists every action under "RAM permissions")`,
+        403,
+        'Forbidden',
+      );
     }
   }
   if (code === 'EntityNotExist.Role') {

@@ -167,10 +167,10 @@ export class AcrTokenSource implements TokenSource {
     }
     const region = r.region ?? '';
     const endpoint = this.opts.endpoints.cr(region);
-    const stepFor = (what: string, instanceId: string): Step => ({ kind: 'instance', what, instanceId, region, as: chain.as, endpoint });
+    const stepFor = (what: string, actions: string, instanceId: string): Step => ({ kind: 'instance', what, actions, instanceId, region, as: chain.as, endpoint });
     let instanceId: string;
     if (r.kind === 'instance-name') {
-      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', r.instanceName), budget, async () => {
+      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', 'cr:ListInstance (on all instances of the account)', r.instanceName), budget, async () => {
         const id = await instanceIdByName(this.opts.caller, endpoint, chain.creds, r.instanceName, budget);
         return id ? [id] : [];
       });
@@ -188,8 +188,8 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', instanceId), budget, () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', instanceId), budget, () =>
+        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', 'cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint on the instance', instanceId), budget, () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
+      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', 'cr:GetAuthorizationToken on the instance', instanceId), budget, () =>
         getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
       ),
     ]);

@@ -163,6 +163,15 @@ describe('credential chain against the emulator', () => {
     expect(count('AssumeRole')).toBe(0);
   });
 
+  it('a NoPermission names the RAM action of the step that was refused', async () => {
+    const d = await denial(
+      source().dockerAuths({ chain: {}, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] }, 'team-a', budget()),
+    );
+    expect(d.code).toBe(403);
+    expect(d.message).toContain("failed looking up the instance by name for ACR instance demo in cn-hangzhou as the webhook's own identity: NoPermission");
+    expect(d.message).toContain('Grant cr:ListInstance (on all instances of the account) to that identity in RAM');
+  });
+
   it('retries throttling while budget remains', async () => {
     emu.injectThrottle({ action: 'AssumeRole', times: 2 });
     await source().dockerAuths(crossAccount(), 'team-a', budget());
