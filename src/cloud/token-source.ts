@@ -142,17 +142,28 @@ export class AcrTokenSource implements TokenSource {
    */
   private async gated<V>(group: string, cache: ExpiringCache<V>, key: string, load: () => Promise<Expiring<V>>, healthyUntil: (v: V) => number, step: Step, budget: Budget): Promise<V> {
     return tracked(budget, step, async () => {
-      let probe: { value: V } | undefined;
+      let probe: { ok: true; value: V } | { ok: false; error: unknown } | undefined;
       await this.health.get(group, async () => {
-        const value = await cache.get(key, load);
-        probe = { value };
-        return { value: true, usableUntil: healthyUntil(value) };
+        try {
+          const value = await cache.get(key, load);
+          probe = { ok: true, value };
+          return { value: true, usableUntil: healthyUntil(value) };
+        } catch (e) {
+          if (!ranOutOfTime(e)) throw e;
+          // The probe's own deadline says nothing about the role: not remembered, and whoever waited on this probe
+          // tries with their own time.
+          probe = { ok: false, error: e };
+          return { value: true, usableUntil: 0 };
+        }
       });
-      if (probe) return probe.value;
+      if (probe) {
+        if (probe.ok) return probe.value;
+        throw probe.error;
+      }
       try {
         return await cache.get(key, load);
       } catch (e) {
-        this.health.fail(group, e);
+        if (!ranOutOfTime(e)) this.health.fail(group, e);
         throw e;
       }
     });
@@ -228,6 +239,9 @@ export class AcrTokenSource implements TokenSource {
     return this.sessions.size + this.tokens.size + this.metadata.size + this.health.size;
   }
 }
+
+/** A denial because one review's deadline passed (not something the role or service said). */
+const ranOutOfTime = (e: unknown) => e instanceof DenialError && e.reason === 'Timeout';
 
 /** Runs `work` as `step` of the budget's progress record, so a deadline passing meanwhile names it. */
 function tracked<T>(budget: Budget, step: Step, work: () => Promise<T>): Promise<T> {

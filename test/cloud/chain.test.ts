@@ -231,6 +231,16 @@ describe('credential chain against the emulator', () => {
     expect(count('AssumeRole')).toBe(afterFirst);
   });
 
+  it('a review that ran out of its own time is not remembered against the role for reviews with more time', async () => {
+    emu.injectLatency(800, { action: 'AssumeRole', times: 1 });
+    const src = source();
+    const short = await denial(src.dockerAuths(crossAccount(), 'team-a', budget(400)));
+    expect(short.reason).toBe('Timeout');
+    expect(short.message).toContain('timed out assuming service role');
+    await src.dockerAuths(crossAccount(), 'team-b', budget());
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+  });
+
   it('a role chain\'s failure is remembered briefly; successes keep one session per namespace', async () => {
     emu.injectThrottle({ action: 'AssumeRole', times: 4 });
     const src = source({ negativeTtlMs: 150 });
