@@ -6,7 +6,8 @@ export interface CallRecord {
   seq: number;
   /** Gateway (wall) time the request arrived, epoch ms. */
   at: number;
-  product: Product | 'unknown';
+  /** `registry-auth`: the registry token service (not subject to injected faults). */
+  product: Product | 'registry-auth' | 'unknown';
   action: string;
   method: string;
   /** As presented (unverified). */
@@ -22,7 +23,7 @@ export interface CallRecord {
 }
 
 export interface CallFilter {
-  product?: Product;
+  product?: Product | 'registry-auth';
   action?: string;
   /** Matches the presented AccessKeyId or the verified principal ARN. */
   caller?: string;

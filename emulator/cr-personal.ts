@@ -28,6 +28,7 @@ export function handleCrPersonal(state: EmulatorState, region: string, method: s
     region,
     accountId: caller.accountId,
     principal: caller.arn,
+    holder: caller,
     expiresAt,
   });
   return { data: { authorizationToken: password, tempUserName: TEMP_USERNAME, expireDate: expiresAt }, requestId };

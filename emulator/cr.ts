@@ -73,6 +73,7 @@ function getAuthorizationToken(state: EmulatorState, region: string, params: Par
     region,
     accountId: caller.accountId,
     principal: caller.arn,
+    holder: caller,
     expiresAt,
   });
   return { ...SUCCESS, AuthorizationToken: password, TempUsername: TEMP_USERNAME, ExpireTime: expiresAt };

@@ -1,5 +1,6 @@
 // Public surface of the STS / Container Registry emulator.
-export { startEmulator, type Emulator, type EmulatorOptions } from './server.js';
+export { startEmulator, type Emulator, type EmulatorOptions, type RegistryAuth } from './server.js';
+export { registryServiceName, REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_PATH, type Jwk } from './registry-auth.js';
 export { demoState, DEMO_ACCOUNT_ID, DEMO_OWNER_ACCOUNT_ID, type DemoInfo, type DemoWorld } from './demo.js';
 export type * from './model.js';
 export { createState, type EmulatorState, type EmulatorSettings, type IssuedRegistryToken, type StateOptions } from './state.js';

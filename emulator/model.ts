@@ -15,6 +15,10 @@ export interface Permissions {
   crReadInstance?: Grant;
   /** Personal Edition `cr:GetAuthorizationToken`, by region ID. */
   crPersonalRegions?: Grant;
+  /** `cr:PullRepository` by instance ID: what a registry login (temporary token) may pull. */
+  crPullRepository?: Grant;
+  /** `cr:PushRepository` by instance ID: what a registry login may push. */
+  crPushRepository?: Grant;
 }
 
 export interface AccessKeySpec {

@@ -2,8 +2,10 @@
 // (ROA, `/cr/<region>/tokens`). pop-core's RPCClient keeps the endpoint's path and requests
 // `<endpoint>/` (POST) or `<endpoint>/?<query>` (GET), so `/sts/` and `/cr/<region>/` are what arrive;
 // RPC signing ignores the path. ROAClient requests `<endpoint><uriPattern>` but signs only uriPattern,
-// so the `/cr/<region>` prefix is stripped before the ROA signature is checked.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// so the `/cr/<region>` prefix is stripped before the ROA signature is checked. `/auth` is the registry token
+// service (registry-auth.ts); with `tls` the same routes are also served over HTTPS on a second port.
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CallLog, type CallRecord } from './calls.js';
 import type { Caller } from './caller.js';
@@ -17,6 +19,7 @@ import { authenticateRoa, authenticateRpc } from './gateway.js';
 import { BodyTooLarge, flatHeaders, isFormBody, parseForm, readBody, send, sendJson } from './http-io.js';
 import { newRequestId } from './ids.js';
 import type { WorldSpec } from './model.js';
+import { handleRegistryToken, REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_PATH, RegistryTokenSigner, registryServiceName, type Jwk } from './registry-auth.js';
 import { createState, type EmulatorState, type StateOptions } from './state.js';
 import { handleSts, STS_ACTIONS, STS_ANONYMOUS_ACTIONS, STS_VERSION } from './sts.js';
 
@@ -31,6 +34,23 @@ export interface EmulatorOptions extends StateOptions {
   maxBodyBytes?: number;
   /** Size of the retained call log. Default 10 000. */
   maxCallRecords?: number;
+  /**
+   * Also serve HTTPS with this certificate (PEM) on another port, for clients that insist on it: a registry's
+   * token realm must be https for go-containerregistry and the container runtimes.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+/** What a registry (distribution's `auth.token`) needs to trust the emulator's token service. */
+export interface RegistryAuth {
+  /** Path of the token endpoint on either listener: the realm is `<scheme>://<host>:<port>/auth`. */
+  path: string;
+  /** `auth.token.issuer`. */
+  issuer: string;
+  /** `auth.token.service` of an instance's registry (also the JWT audience). */
+  service(instanceId: string): string;
+  /** `auth.token.jwks` file content: the key the JWTs are signed with. */
+  jwks(): { keys: Jwk[] };
 }
 
 export interface Emulator {
@@ -43,6 +63,11 @@ export interface Emulator {
   crEndpointTemplate: string;
   /** The CR endpoint for one region. */
   crEndpoint(region: string): string;
+  /** `https://127.0.0.1:<port>` when started with `tls`. */
+  tlsUrl?: string;
+  tlsPort?: number;
+  /** The registry token service (registry-auth.ts). */
+  registryAuth: RegistryAuth;
   state: EmulatorState;
   clock: EmulatorClock;
   calls: CallLog;
@@ -92,6 +117,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const state = createState(options.world ?? demoState(), options);
   const calls = new CallLog(options.maxCallRecords);
   const faults = new FaultInjector();
+  const signer = new RegistryTokenSigner();
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const pendingDelays = new Set<{ timer: NodeJS.Timeout; resolve: (ok: boolean) => void }>();
   let closed = false;
@@ -213,6 +239,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       sendJson(res, tooLarge ? 413 : 400, { RequestId: requestId, Code: tooLarge ? 'RequestEntityTooLarge' : 'InvalidRequest', Message: 'request body rejected' }, requestId);
       return;
     }
+    if (path === REGISTRY_TOKEN_PATH) {
+      const record = calls.start({ at: state.clock.gatewayNow(), product: 'registry-auth', action: 'Token', method });
+      const answer = handleRegistryToken(state, signer, method, rawQuery, req.headers.authorization);
+      record.status = answer.status;
+      if (answer.code) record.code = answer.code;
+      if (answer.principal) record.principal = answer.principal;
+      sendJson(res, answer.status, answer.body, requestId);
+      return;
+    }
     const route = routeFor(path);
     if (!route) {
       const record = calls.start({ at: state.clock.gatewayNow(), product: 'unknown', action: `${method} ${path}`, method });
@@ -225,22 +260,30 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     else await handleRoa(req, res, route, method, rawQuery, body, requestId);
   };
 
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     onRequest(req, res).catch(() => {
       if (!res.headersSent && !res.destroyed) sendJson(res, 500, errorBody(errors.internalError(), newRequestId(), 'emulator', 'unknown'), 'emulator');
     });
-  });
+  };
+  const servers: Server[] = [createServer(listener)];
+  if (options.tls) servers.push(createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener));
 
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (s: Server, p: number) =>
+    new Promise<number>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(p, host, () => {
+        s.off('error', reject);
+        resolve((s.address() as AddressInfo).port);
+      });
     });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const port = await listen(servers[0]!, options.port ?? 0);
+  const url = `http://${hostPart}:${port}`;
+  const tlsPort = servers[1] ? await listen(servers[1], 0).catch(async (e: unknown) => {
+    servers[0]!.close();
+    throw e;
+  }) : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -251,8 +294,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         entry.resolve(false);
       }
       pendingDelays.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
+      let open = servers.length;
+      for (const s of servers) {
+        s.close(() => --open === 0 && resolve());
+        s.closeAllConnections();
+      }
     });
     return closing;
   };
@@ -263,6 +309,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     stsEndpoint: `${url}/sts`,
     crEndpointTemplate: `${url}/cr/{region}`,
     crEndpoint: (region) => `${url}/cr/${region}`,
+    ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `https://${hostPart}:${tlsPort}` } : {}),
+    registryAuth: {
+      path: REGISTRY_TOKEN_PATH,
+      issuer: REGISTRY_TOKEN_ISSUER,
+      service: (instanceId) => {
+        const inst = (state.world.instances ?? []).find((i) => i.id === instanceId);
+        if (!inst) throw new Error(`emulator: no instance ${instanceId}`);
+        return registryServiceName(inst);
+      },
+      jwks: () => signer.jwks(),
+    },
     state,
     clock: state.clock,
     calls,

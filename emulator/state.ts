@@ -1,4 +1,5 @@
 // Everything the request handlers share: the world, the clock, issued secrets and replay memory.
+import type { Caller } from './caller.js';
 import { createClock, type EmulatorClock } from './clock.js';
 import { validateWorld } from './directory.js';
 import type { WorldSpec } from './model.js';
@@ -27,6 +28,8 @@ export interface IssuedRegistryToken {
   accountId: string;
   /** ARN of the identity that asked. */
   principal: string;
+  /** That identity: the registry's token service asks RAM what it may do with the token now. */
+  holder: Exclude<Caller, { kind: 'anonymous' }>;
   expiresAt: number;
 }
 

@@ -1,13 +1,13 @@
 // End to end against a real kube-apiserver: the local overlay is applied, the webhook runs on the host in
 // cluster mode against the cloud emulator, and kubectl is used as users do.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
+import { Kubectl, ROOT, startWebhook as startWebhookProcess, until } from './support/harness.js';
 
-const ROOT = resolve('.');
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
 const WORK = join(ROOT, 'test/e2e/.work', `run-${Date.now()}`);
@@ -19,43 +19,16 @@ let port = 0;
 let applyOutput = '';
 const webhooks: ChildProcess[] = [];
 
-/** Asynchronous on purpose: the emulator lives in this process and must keep answering while kubectl waits. */
-function kubectl(args: string[], input?: string): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn('kubectl', ['--kubeconfig', cluster.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => (out.stdout += d));
-    child.stderr.on('data', (d) => (out.stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ status: code ?? 1, ...out });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-const getJson = async (args: string[]) => JSON.parse(await kubectlOk([...args, '-o', 'json']));
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+let k: Kubectl;
+const kubectl = (args: string[], input?: string) => k.run(args, input);
+const kubectlOk = (args: string[], input?: string) => k.ok(args, input);
+const getJson = (args: string[]) => k.json(args);
 
 async function startWebhook(name: string): Promise<ChildProcess> {
-  const log: string[] = [];
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+  const { child } = await startWebhookProcess({
+    name,
+    workDir: WORK,
     env: {
-      PATH: process.env.PATH,
       KUBECONFIG: cluster.kubeconfig,
       // The second replica cannot share the port: it only proves leader election, it is not called.
       PORT: String(webhooks.length === 0 ? port : await freePort()),
@@ -63,21 +36,13 @@ async function startWebhook(name: string): Promise<ChildProcess> {
       TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
       TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
       CONFIG_FILE: join(WORK, 'config.yaml'),
-      POD_NAMESPACE: 'acr-pull-webhook',
-      POD_NAME: name,
-      LOG_LEVEL: 'info',
       ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
       ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
       ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d) => log.push(String(d)));
-  child.stderr!.on('data', (d) => log.push(String(d)));
-  child.on('exit', () => writeFileSync(join(WORK, `${name}.log`), log.join('')));
   webhooks.push(child);
-  await until(`webhook ${name} to serve`, () => (log.join('').includes('acr-pull-webhook serving') ? true : child.exitCode !== null ? (() => { throw new Error(log.join('')); })() : undefined), 30_000);
   return child;
 }
 
@@ -112,6 +77,7 @@ beforeAll(async () => {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run test/e2e/build-control-plane.sh (npm run e2e does)`);
   mkdirSync(WORK, { recursive: true });
   cluster = await startCluster(BINARY, join(WORK, 'cluster'));
+  k = new Kubectl(cluster.kubeconfig);
   world = demoState();
   // Short-lived tokens so the refresher has work during the suite.
   emu = await startEmulator({ world, tokenTtlSeconds: 60 });
