@@ -62,7 +62,7 @@ export class Progress {
     if (slowest) {
       return new DenialError(
         `acr-pull-webhook timed out: ${slowest.label} took ${(slowest.ms / 1000).toFixed(1)} s, and no time was left before the admission deadline. ` +
-          'The API server retries the Pod (controllers do by themselves); if this repeats, check that step\'s latency from the webhook',
+          'Controllers create the Pod again by themselves; if this repeats, check that step\'s latency from the webhook',
         503,
         'Timeout',
       );
