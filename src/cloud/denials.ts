@@ -26,9 +26,19 @@ export function stepName(step: Step): string {
   }
 }
 
+/** An endpoint as shown in a message: scheme, host and path only (never userinfo or a query). */
+function shownEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.origin}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(endpoint)';
+  }
+}
+
 /** The service a step calls, with its endpoint when known: what the operator checks. */
 function serviceOf(step: Step): string {
-  const at = 'endpoint' in step && step.endpoint ? ` (${step.endpoint})` : '';
+  const at = 'endpoint' in step && step.endpoint ? ` (${shownEndpoint(step.endpoint)})` : '';
   switch (step.kind) {
     case 'identity':
       return "the webhook's credential provider (RRSA token exchange or ECS metadata)";

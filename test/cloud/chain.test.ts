@@ -296,3 +296,12 @@ describe('credential chain against the emulator', () => {
     expect(a).not.toBe(b);
   });
 });
+
+describe('endpoints in denials', () => {
+  it('show scheme, host and path only, never userinfo or a query', async () => {
+    const { timeoutDenial } = await import('../../src/cloud/denials.js');
+    const d = timeoutDenial({ kind: 'assume-service', roleArn: 'acs:ram::1:role/x', endpoint: 'https://user:s3cret@sts.example.com/sts?token=abc' });
+    expect(d.message).toContain('STS (https://sts.example.com/sts) did not answer');
+    expect(d.message).not.toMatch(/s3cret|token=abc/);
+  });
+});
