@@ -52,6 +52,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, ou
   out(`ACR/STS emulator listening on ${emulator.url}`);
   out(`ALIBABA_CLOUD_STS_ENDPOINT=${emulator.stsEndpoint}`);
   out(`ALIBABA_CLOUD_CR_ENDPOINT=${emulator.crEndpointTemplate}`);
+  out(`ALIBABA_CLOUD_RAM_ENDPOINT=${emulator.ramEndpoint}`);
   out(`service role: ${d.serviceRoleArn}`);
   out(`user role:    ${d.userRoleArn}`);
   out(`instances:    ${d.hangzhouInstanceId} (cn-hangzhou, demo, registry.example.com), ${d.beijingInstanceId} (cn-beijing)`);

@@ -82,7 +82,8 @@ export function validateWorld(world: WorldSpec): void {
   }
   const instanceIds = new Set<string>();
   for (const inst of world.instances ?? []) {
-    if (!/^cri-[a-z0-9]+$/.test(inst.id)) fail(`instance id ${JSON.stringify(inst.id)} is not cri-...`);
+    // Apsara Stack's one instance per deployment is `default` (seed 001).
+    if (!/^cri-[a-z0-9]+$/.test(inst.id) && inst.id !== 'default') fail(`instance id ${JSON.stringify(inst.id)} is not cri-... or default`);
     if (instanceIds.has(inst.id)) fail(`duplicate instance ${inst.id}`);
     instanceIds.add(inst.id);
     if (!accountIds.has(inst.accountId)) fail(`instance ${inst.id}: unknown account ${inst.accountId}`);

@@ -94,6 +94,8 @@ export const errors = {
     }),
   trustDenied: () => new ApiError(403, 'NoPermission', 'No permission perform sts:AssumeRole on this Role'),
   rootCannotAssume: () => new ApiError(403, 'NoPermission', 'Roles may not be assumed by root accounts.'),
+  /** RAM GetRole on a name the caller's account does not have. */
+  ramRoleNotFound: (name: string) => new ApiError(404, 'EntityNotExist.Role', `The role does not exist: ${name}.`),
   roleNotFound: (arn: string) => new ApiError(404, 'EntityNotExist.Role', `The role not exists: ${arn}.`),
   durationOutOfRange: (maxSeconds: number) =>
     new ApiError(

@@ -2,7 +2,7 @@
 // next N matching calls or for good. Faults act after the request is read and counted, before any
 // gateway check, which is where a real front end throttles or fails.
 
-export type Product = 'sts' | 'cr' | 'cr-personal';
+export type Product = 'sts' | 'cr' | 'cr-personal' | 'ram';
 
 export type FaultEffect =
   /** Delay the answer (adds up with other latency faults; the call then proceeds normally or with another fault). */

@@ -15,6 +15,8 @@ export interface Permissions {
   crReadInstance?: Grant;
   /** Personal Edition `cr:GetAuthorizationToken`, by region ID. */
   crPersonalRegions?: Grant;
+  /** RAM `ram:GetRole`, by role ARN (RAM's GetRole only looks in the caller's own account). */
+  ramGetRole?: Grant;
   /** `cr:PullRepository` by instance ID: what a registry login (temporary token) may pull. */
   crPullRepository?: Grant;
   /** `cr:PushRepository` by instance ID: what a registry login may push. */
@@ -40,6 +42,13 @@ export type TrustPrincipal =
   | { account: string; externalId?: string }
   /** Sessions of this specific role (`acs:ram::<id>:role/<name>`). */
   | { role: string; externalId?: string }
+  /** This RAM user (`acs:ram::<id>:user/<name>`). */
+  | { user: string; externalId?: string }
+  /**
+   * A cloud service (`"Service": ["eci.aliyuncs.com"]`): a "normal service role" as the ECI docs create it.
+   * Only that service can assume it; no AccessKey, role session or OIDC token of a customer ever matches.
+   */
+  | { service: string }
   /** Tokens from this OIDC provider (`acs:ram::<id>:oidc-provider/<name>`), optionally only these `sub`s. */
   | { oidcProvider: string; subjects?: string[] };
 
@@ -50,6 +59,8 @@ export interface RoleSpec {
   id?: string;
   /** 3600-43200, default 3600. */
   maxSessionDuration?: number;
+  /** Shown by RAM GetRole. */
+  description?: string;
   trust: TrustPrincipal[];
   permissions?: Permissions;
 }
@@ -79,7 +90,7 @@ export interface LinkedVpc {
 }
 
 export interface InstanceSpec {
-  /** `cri-` + lower-case alphanumerics. */
+  /** `cri-` + lower-case alphanumerics; `default` for Apsara Stack's instance. */
   id: string;
   /** Default domains derive from it: `<name>-registry[-vpc].<region>.cr.aliyuncs.com`. */
   name: string;

@@ -1,4 +1,4 @@
-// One HTTP server for STS (RPC, `/sts`), CR Enterprise (RPC, `/cr/<region>`) and CR Personal Edition
+// One HTTP server for STS (RPC, `/sts`), RAM (RPC, `/ram`), CR Enterprise (RPC, `/cr/<region>`) and CR Personal Edition
 // (ROA, `/cr/<region>/tokens`). pop-core's RPCClient keeps the endpoint's path and requests
 // `<endpoint>/` (POST) or `<endpoint>/?<query>` (GET), so `/sts/` and `/cr/<region>/` are what arrive;
 // RPC signing ignores the path. ROAClient requests `<endpoint><uriPattern>` but signs only uriPattern,
@@ -21,6 +21,7 @@ import { newRequestId } from './ids.js';
 import type { WorldSpec } from './model.js';
 import { handleRegistryToken, REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_PATH, RegistryTokenSigner, registryServiceName, type Jwk } from './registry-auth.js';
 import { createState, type EmulatorState, type StateOptions } from './state.js';
+import { handleRam, RAM_ACTIONS, RAM_VERSION } from './ram.js';
 import { handleSts, STS_ACTIONS, STS_ANONYMOUS_ACTIONS, STS_VERSION } from './sts.js';
 
 export interface EmulatorOptions extends StateOptions {
@@ -59,6 +60,8 @@ export interface Emulator {
   port: number;
   /** `<url>/sts`: ALIBABA_CLOUD_STS_ENDPOINT. */
   stsEndpoint: string;
+  /** `<url>/ram`: ALIBABA_CLOUD_RAM_ENDPOINT. */
+  ramEndpoint: string;
   /** `<url>/cr/{region}`: ALIBABA_CLOUD_CR_ENDPOINT. */
   crEndpointTemplate: string;
   /** The CR endpoint for one region. */
@@ -86,6 +89,7 @@ export interface Emulator {
 
 type Route =
   | { style: 'rpc'; product: 'sts'; hostId: string }
+  | { style: 'rpc'; product: 'ram'; hostId: string }
   | { style: 'rpc'; product: 'cr'; region: string; hostId: string }
   | { style: 'roa'; product: 'cr-personal'; region: string; resource: string; hostId: string };
 
@@ -93,6 +97,7 @@ const REGION = /^[a-z]{2,}(?:-[a-z0-9]+)+$/;
 
 function routeFor(path: string): Route | undefined {
   if (path === '/sts' || path === '/sts/') return { style: 'rpc', product: 'sts', hostId: 'sts.aliyuncs.com' };
+  if (path === '/ram' || path === '/ram/') return { style: 'rpc', product: 'ram', hostId: 'ram.aliyuncs.com' };
   const m = /^\/cr\/([^/]+)(\/.*)?$/.exec(path);
   if (!m || !REGION.test(m[1]!)) return undefined;
   const region = m[1]!;
@@ -102,7 +107,12 @@ function routeFor(path: string): Route | undefined {
   return { style: 'roa', product: 'cr-personal', region, resource: rest, hostId };
 }
 
-const RECOMMEND_PRODUCT: Record<Product, string> = { sts: 'Sts', cr: 'cr', 'cr-personal': 'cr' };
+const RECOMMEND_PRODUCT: Record<Product, string> = { sts: 'Sts', cr: 'cr', 'cr-personal': 'cr', ram: 'Ram' };
+const RPC_PRODUCTS = {
+  sts: { actions: STS_ACTIONS, version: STS_VERSION },
+  ram: { actions: RAM_ACTIONS, version: RAM_VERSION },
+  cr: { actions: CR_ACTIONS, version: CR_VERSION },
+} as const;
 
 function callerArn(caller: Caller): string | undefined {
   return caller.kind === 'anonymous' ? undefined : caller.arn;
@@ -178,14 +188,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (await applyFaults(res, record, route, requestId)) return;
     try {
       const sts = route.product === 'sts';
+      const product = RPC_PRODUCTS[route.product];
       if (!params.Action) throw errors.missingParameter('Action');
-      if (!(sts ? STS_ACTIONS : CR_ACTIONS).has(action)) throw errors.apiNotFound();
+      if (!product.actions.has(action)) throw errors.apiNotFound();
       if (!params.Version) throw errors.missingParameter('Version');
-      if (params.Version !== (sts ? STS_VERSION : CR_VERSION)) throw errors.invalidVersion();
+      if (params.Version !== product.version) throw errors.invalidVersion();
       const caller = authenticateRpc(state, method, params, sts && STS_ANONYMOUS_ACTIONS.has(action));
       const principal = callerArn(caller);
       if (principal) record.principal = principal;
-      const result = route.product === 'sts' ? handleSts(state, action, params, caller) : handleCr(state, route.region, action, params, caller);
+      const result =
+        route.product === 'sts'
+          ? handleSts(state, action, params, caller)
+          : route.product === 'ram'
+            ? handleRam(state.world, action, params, caller)
+            : handleCr(state, route.region, action, params, caller);
       record.status = 200;
       sendJson(res, 200, { RequestId: requestId, ...result }, requestId);
     } catch (err) {
@@ -307,6 +323,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     url,
     port,
     stsEndpoint: `${url}/sts`,
+    ramEndpoint: `${url}/ram`,
     crEndpointTemplate: `${url}/cr/{region}`,
     crEndpoint: (region) => `${url}/cr/${region}`,
     ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `https://${hostPart}:${tlsPort}` } : {}),

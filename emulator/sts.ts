@@ -86,10 +86,14 @@ function assumeRole(state: EmulatorState, params: Params, caller: Caller) {
   requirePermission(state.world, caller, 'assumeRole', roleArnValue, 'sts:AssumeRole');
   const { account, role } = lookupRole(state, roleArnValue);
   const trusted = role.trust.some((p) => {
-    if ('oidcProvider' in p) return false;
-    const principalOk = 'account' in p
-      ? p.account === caller.accountId
-      : caller.kind === 'session' && sameRole(p.role, caller.session.role);
+    // A service principal is the cloud service's own identity: nothing a customer signs with matches it.
+    if ('oidcProvider' in p || 'service' in p) return false;
+    const principalOk =
+      'account' in p
+        ? p.account === caller.accountId
+        : 'user' in p
+          ? caller.kind === 'user' && p.user.toLowerCase() === caller.arn.toLowerCase()
+          : caller.kind === 'session' && sameRole(p.role, caller.session.role);
     return principalOk && (p.externalId === undefined || p.externalId === externalId);
   });
   if (!trusted) throw errors.trustDenied();

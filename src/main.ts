@@ -58,17 +58,19 @@ async function main(): Promise<void> {
   // Each mode loads only what it uses: the emulator in standalone mode, client-node in cluster mode.
   const cloud =
     mode === 'standalone'
-      ? await (await import('./standalone/cloud.js')).standaloneCloud(env)
+      ? await (await import('./standalone/cloud.js')).standaloneCloud(env, config.endpoints)
       : (() => {
-          const endpoints = endpointsFromEnv(env);
+          const endpoints = endpointsFromEnv(env, config.endpoints);
           return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined };
         })();
   const metrics = new Metrics();
   let rules: ServingRules;
+  let current = config;
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
     secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.manager.ready() },
+    discovery: { refreshForMiss: (budget) => runtime.discovery.refreshForMiss(budget) },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
@@ -81,9 +83,16 @@ async function main(): Promise<void> {
     logger: app.log,
     metrics,
     cluster: mode === 'cluster' ? (await import('./kube/cluster.js')).clusterParts(env, { ownNamespace, replica: env.POD_NAME, logger: app.log }) : undefined,
+    // Discovery and domain look-ups publish a new index: the rules (and their memo) are rebuilt around it.
+    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index)),
   });
-  rules = servingRules(config, ownNamespace, runtime.namespaceLabels);
-  if (env.CONFIG_FILE) watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => (rules = servingRules(next, ownNamespace, runtime.namespaceLabels)), app.log);
+  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current);
+  if (env.CONFIG_FILE) {
+    watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => {
+      current = next;
+      runtime.discovery.setConfig(next);
+    }, app.log);
+  }
 
   await runtime.start();
   const metricsServer = await startMetricsServer(metrics, metricsPort);
@@ -102,6 +111,7 @@ async function main(): Promise<void> {
       sts: cloud.endpoints.sts,
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,
+      discovery: config.discovery.enabled ? `on: ${config.discovery.regions.join(', ')}` : 'off',
     },
     'acr-pull-webhook serving',
   );

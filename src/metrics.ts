@@ -32,6 +32,22 @@ export class Metrics {
     help: 'Background renewals of managed Secrets that failed',
     registers: [this.registry],
   });
+  readonly discoveredInstances = new Gauge({
+    name: 'acr_webhook_discovered_instances',
+    help: "Enterprise Edition instances of the webhook's own account found by discovery and served without annotations",
+    registers: [this.registry],
+  });
+  readonly discoveryErrors = new Counter({
+    name: 'acr_webhook_discovery_errors_total',
+    help: 'Failed discovery and domain look-up calls by step (list, endpoints, domains) and error code',
+    labelNames: ['step', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly discoveryLastSuccess = new Gauge({
+    name: 'acr_webhook_discovery_last_success_timestamp_seconds',
+    help: 'When a discovery refresh last completed without any failed call (Unix time)',
+    registers: [this.registry],
+  });
   /** Set by the runtime: ms since epoch of the soonest managed token expiry, read at scrape time. */
   soonestTokenExpiry: () => number | undefined = () => undefined;
   readonly oldestTokenSeconds = (() => {

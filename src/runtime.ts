@@ -5,6 +5,10 @@ import { CloudCaller } from './cloud/rpc.js';
 import type { Endpoints } from './cloud/endpoints.js';
 import type { Identity } from './cloud/identity.js';
 import { AcrTokenSource } from './cloud/token-source.js';
+import { RegistryDiscovery } from './cloud/discovery.js';
+import { DEFAULT_RAM_ENDPOINT } from './cloud/endpoints.js';
+import { TrustExplainer } from './cloud/trust-explainer.js';
+import type { RegistryIndex } from './acr/served-registries.js';
 import type { Metrics } from './metrics.js';
 import { SecretCollector, MemoryUsageSource } from './pull-secrets/collector.js';
 import { AlwaysLeader, type Leadership } from './pull-secrets/leadership.js';
@@ -27,6 +31,9 @@ export interface ClusterParts {
 export interface Runtime {
   manager: PullSecretManager;
   tokens: AcrTokenSource;
+  /** The registries served without annotations, kept current (configured domains, look-ups, discovery). */
+  discovery: RegistryDiscovery;
+  explainer: TrustExplainer;
   namespaceLabels: NamespaceLabels;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -41,12 +48,16 @@ export interface RuntimeOptions {
   metrics?: Metrics;
   /** Cluster mode when given; memory otherwise. */
   cluster?: ClusterParts;
+  /** Called whenever the registry index changes (the caller rebuilds its serving rules). */
+  onIndex?: (index: RegistryIndex) => void;
 }
 
 export function createRuntime(opts: RuntimeOptions): Runtime {
   const { config, metrics, logger } = opts;
   const caller = new CloudCaller({ observe: (api, code, s) => metrics?.cloudCalls.labels(api, code).observe(s) });
+  const explainer = new TrustExplainer({ identity: opts.identity, caller, stsEndpoint: opts.endpoints.sts, ramEndpoint: opts.endpoints.ram ?? DEFAULT_RAM_ENDPOINT });
   const tokens = new AcrTokenSource({
+    explainRefusal: (roleArn, deniedAction, budget) => explainer.explain(roleArn, deniedAction, budget),
     identity: opts.identity,
     endpoints: opts.endpoints,
     caller,
@@ -55,6 +66,21 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     externalIdFor: (arn) => config.credentials.externalIds[arn],
     maxEntries: config.credentials.cacheEntries,
     observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
+  });
+
+  const discovery = new RegistryDiscovery({
+    config,
+    caller,
+    endpoints: opts.endpoints,
+    tokens,
+    requester: opts.ownNamespace,
+    onIndex: (index) => opts.onIndex?.(index),
+    logger,
+    metrics: metrics && {
+      discovered: (n) => metrics.discoveredInstances.set(n),
+      error: (step, code) => metrics.discoveryErrors.labels(step, code).inc(),
+      success: (at) => metrics.discoveryLastSuccess.set(at / 1000),
+    },
   });
 
   const store: SecretStore = opts.cluster?.store ?? new MemorySecretStore();
@@ -92,6 +118,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   return {
     manager,
     tokens,
+    discovery,
+    explainer,
     namespaceLabels: namespaces ? namespaces.labels : () => undefined,
     async start() {
       await store.start();
@@ -100,8 +128,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       manager.start();
       refresher.start();
       collector.start();
+      discovery.start();
+      // Found once, in the background: it names the webhook in denials and in this log line.
+      void explainer.principal({ deadline: Date.now() + 10_000 }).then((p) =>
+        p ? logger.info({ principal: p.arn, trustAs: p.trustArn }, "the webhook's own Alibaba Cloud principal") : logger.warn({}, 'GetCallerIdentity failed: denials will not name the webhook\'s principal until it succeeds'),
+      );
     },
     async stop() {
+      discovery.stop();
       await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop()]);
       await leader.stop();
       await Promise.allSettled([store.stop(), namespaces?.stop()]);

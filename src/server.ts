@@ -105,7 +105,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const answer = (review: AdmissionRequest, outcome: Outcome, start: number, reply: FastifyReply) => {
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);
-    const level = outcome.result === 'error' ? 'error' : outcome.result === 'denied' ? 'info' : 'debug';
+    // An admitted review with an error: a discovered registry's Secret was left out (handler.ts).
+    const level = outcome.result === 'error' ? 'error' : outcome.result === 'denied' ? 'info' : outcome.error ? 'warn' : 'debug';
     if ((app.log as typeof app.log & { isLevelEnabled(level: string): boolean }).isLevelEnabled(level)) {
       const fields = {
         reqId: review.uid,
@@ -119,6 +120,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       };
       if (level === 'error') app.log.error({ ...fields, err: outcome.error }, 'admission failed');
       else if (level === 'info') app.log.info({ ...fields, message: outcome.review.response.status?.message }, 'admission denied');
+      else if (level === 'warn') app.log.warn({ ...fields, err: outcome.error }, 'admitted without the pull Secret of a registry found by discovery');
       else app.log.debug(fields, 'admission');
     }
     return reply.code(200).send(outcome.review);

@@ -30,7 +30,7 @@ export interface AcrAnnotations {
   /** Instances named by ID; empty when the images' default domains decide. */
   instances: InstanceRef[];
   /** The annotation the instances were read from, for messages about them. */
-  instanceKey: string;
+  instancesFrom: string;
 }
 
 export type AnnotationResult =
@@ -92,11 +92,11 @@ function readKnown(raw: Record<string, unknown>): AcrAnnotations {
   const chains = pairChains(services, users);
   // Which keys the chains came from, so a count mismatch names what to edit.
   const chainKeys = users.length > 0 ? `${ANNOTATION.serviceArns}, ${ANNOTATION.userArns}` : ANNOTATION.serviceArns;
-  const instanceKey = instances ? ANNOTATION.instanceIds : ANNOTATION.instanceId;
+  const instancesFrom = instances ? ANNOTATION.instanceIds : ANNOTATION.instanceId;
 
   if (allInstances.length > 0 && chains.length > 1 && chains.length !== allInstances.length) {
     throw new Invalid(
-      `${chains.length} credential chains (${chainKeys}) but ${allInstances.length} instance IDs in ${instanceKey}: ` +
+      `${chains.length} credential chains (${chainKeys}) but ${allInstances.length} instance IDs in ${instancesFrom}: ` +
         `give one chain for all instances, or one chain per instance (paired by position in ${ANNOTATION.instanceIds})`,
     );
   }
@@ -106,7 +106,7 @@ function readKnown(raw: Record<string, unknown>): AcrAnnotations {
         'chain is for, in the same order',
     );
   }
-  return { chains, instances: allInstances, instanceKey };
+  return { chains, instances: allInstances, instancesFrom };
 }
 
 function pairChains(services: string[], users: string[]): RoleChain[] {

@@ -4,7 +4,8 @@ import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
 import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
-import type { RegistryConfig, WebhookConfig } from '../config/config.js';
+import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
 import { quote } from '../util/quote.js';
@@ -29,20 +30,27 @@ export interface ServingRules {
   defaultRegion?: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
-  registryByDomain: ReadonlyMap<string, RegistryConfig>;
-  registryById: ReadonlyMap<string, RegistryConfig>;
+  /** Registries served without annotations: configured, looked up and discovered. */
+  registries: RegistryIndex;
+  /** Served Enterprise instances by ID alone, for annotations that name an instance without its region. */
+  registryById: ReadonlyMap<string, ServedRegistry>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
   /** Decisions already derived from identical annotations and images, under these rules (bounded). */
   memo: Map<string, Derived>;
 }
 
-export function servingRules(config: WebhookConfig, ownNamespace: string, namespaceLabels: NamespaceLabels = () => undefined): ServingRules {
+export function servingRules(
+  config: WebhookConfig,
+  ownNamespace: string,
+  namespaceLabels: NamespaceLabels = () => undefined,
+  registries: RegistryIndex = buildRegistryIndex({ configured: config.registries }),
+): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const registryByDomain = new Map<string, RegistryConfig>();
-  for (const r of config.registries) for (const d of r.domains) registryByDomain.set(d, r);
+  const registryById = new Map<string, ServedRegistry>();
+  for (const r of registries.byInstance.values()) if (!registryById.has(r.instanceId!)) registryById.set(r.instanceId!, r);
   return {
     ownNamespace,
     ...(config.defaultRegion === undefined ? {} : { defaultRegion: config.defaultRegion }),
@@ -52,8 +60,8 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
       globs.some((g) => g.test(ns)) ||
       (include.length > 0 && !include.some((g) => g.test(ns))) ||
       namespaceLabels(ns)?.[OPT_OUT_LABEL] === 'true',
-    registryByDomain,
-    registryById: new Map(config.registries.map((r) => [r.instanceId, r])),
+    registries,
+    registryById,
     policy: config.policy,
     namespaceLabels,
     memo: new Map(),
@@ -63,15 +71,27 @@ export function servingRules(config: WebhookConfig, ownNamespace: string, namesp
 export type AllowReason = 'unhandled-kind' | 'not-create' | 'excluded-namespace' | 'mirror-pod' | 'no-annotation';
 
 export type Plan =
-  | { action: 'allow'; reason: AllowReason; warnings?: string[] }
+  | {
+      action: 'allow';
+      reason: AllowReason;
+      warnings?: string[];
+      /** An unannotated image is on an Enterprise default domain of a discovery region that is not known yet. */
+      undiscovered?: boolean;
+    }
   | { action: 'deny'; code: 400 | 403; message: string }
   | {
       action: 'mutate';
       kind: KindHandler['name'];
-      /** Annotated object, or images on a registry the operator configured. */
-      source: 'annotations' | 'configured-registry';
+      /** Annotated object, or images on registries served without annotations (configured or discovered). */
+      source: 'annotations' | 'served-registry';
       specs: PullSecretSpec[];
       patch: Operation[];
+      /**
+       * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
+       * (with a warning), as ECI would create the Pod and let the pull decide. Names of `specs`.
+       */
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
     };
 
 
@@ -106,8 +126,8 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry configured means nothing to look at.
-  if (vendor === '' && rules.registryByDomain.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated and no registry served means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0) return { action: 'allow', reason: 'no-annotation' };
 
   try {
     const images = handler.images(object);
@@ -123,7 +143,7 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       }
     }
     if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
-    if (memo.kind === 'none') return { action: 'allow', reason: 'no-annotation' };
+    if (memo.kind === 'none') return memo.undiscovered ? { action: 'allow', reason: 'no-annotation', undiscovered: true } : { action: 'allow', reason: 'no-annotation' };
     const { bindings, specs, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
@@ -137,7 +157,15 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
     const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
-    return { action: 'mutate', kind: handler.name, source: annotated ? 'annotations' : 'configured-registry', specs, patch };
+    return {
+      action: 'mutate',
+      kind: handler.name,
+      source: annotated ? 'annotations' : 'served-registry',
+      specs,
+      patch,
+      ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(memo.undiscovered ? { undiscovered: true } : {}),
+    };
   } catch (e) {
     if (e instanceof ObjectShapeError) return { action: 'deny', code: 400, message: `${handler.name} ${e.message}` };
     throw e;
@@ -149,9 +177,17 @@ const MEMO_ENTRIES = 2000;
 
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
-  | { kind: 'none' }
+  | { kind: 'none'; undiscovered?: boolean }
   | { kind: 'deny'; message: string }
-  | { kind: 'bindings'; bindings: Binding[]; specs: PullSecretSpec[]; annotated: boolean; patchWhenNone?: Operation[] };
+  | {
+      kind: 'bindings';
+      bindings: Binding[];
+      specs: PullSecretSpec[];
+      annotated: boolean;
+      patchWhenNone?: Operation[];
+      optional?: ReadonlySet<string>;
+      undiscovered?: boolean;
+    };
 
 /** Length-prefixed, so distinct inputs never share a key whatever characters they hold. */
 export function memoKey(kind: string, namespace: string, vendor: string, images: string[]): string {
@@ -182,14 +218,21 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   const parsed = parseAcrAnnotations(annotations);
   if (parsed.kind === 'invalid') return { kind: 'deny', message: parsed.message };
   try {
-    let bindings: Binding[];
     if (parsed.kind === 'none') {
-      const registries = configuredRegistries(images, rules);
-      if (registries.length === 0) return { kind: 'none' };
-      bindings = [{ chain: {}, registries }];
-    } else {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, parsed.value.instanceKey, images, rules);
+      const served = servedBindings(images, rules);
+      if (served.bindings.length === 0) return served.undiscovered ? { kind: 'none', undiscovered: true } : { kind: 'none' };
+      const specs = uniqueSpecs(served.bindings, secretNamespace);
+      const optional = new Set(specs.filter((s) => served.discovered.has(s.binding)).map((s) => s.name));
+      return {
+        kind: 'bindings',
+        bindings: served.bindings,
+        specs,
+        annotated: false,
+        ...(optional.size > 0 ? { optional } : {}),
+        ...(served.undiscovered ? { undiscovered: true } : {}),
+      };
     }
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, parsed.value.instancesFrom, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
     if (e instanceof Denial) return { kind: 'deny', message: e.message };
@@ -197,19 +240,41 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
   }
 }
 
-function configuredRegistries(images: string[], rules: ServingRules): RegistryRef[] {
-  const seen = new Map<string, RegistryRef>();
+/**
+ * Unannotated images on served registries: one binding per credential chain (most often the webhook's own), with
+ * discovered registries in bindings of their own so that failing to serve them never costs a configured one.
+ */
+function servedBindings(images: string[], rules: ServingRules): { bindings: Binding[]; discovered: Set<Binding>; undiscovered: boolean } {
+  const byRegistry = new Map<ServedRegistry, Set<string>>();
+  let undiscovered = false;
   for (const image of images) {
-    const r = rules.registryByDomain.get(registryHost(image));
-    if (r && !seen.has(r.instanceId)) seen.set(r.instanceId, instanceRef({ instanceId: r.instanceId }, rules));
+    const host = registryHost(image);
+    const r = servedRegistryFor(rules.registries, host);
+    if (!r) {
+      undiscovered ||= mayBeUndiscovered(rules.registries, host);
+      continue;
+    }
+    const hosts = byRegistry.get(r) ?? new Set<string>();
+    hosts.add(host);
+    byRegistry.set(r, hosts);
   }
-  return [...seen.values()];
+  const byChain = new Map<string, Binding>();
+  const discovered = new Set<Binding>();
+  for (const [r, hosts] of byRegistry) {
+    const key = `${r.origin}|${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
+    let b = byChain.get(key);
+    if (!b) {
+      byChain.set(key, (b = { chain: r.chain, registries: [] }));
+      if (r.origin === 'discovered') discovered.add(b);
+    }
+    b.registries.push(servedRegistryRef(r, [...hosts]));
+  }
+  return { bindings: [...byChain.values()], discovered, undiscovered };
 }
 
-/** `key` names the annotation the ID came from (operator-configured IDs always have a region). */
+/** `key` names the annotation the ID came from (served registries always have a region). */
 function instanceRef(i: InstanceRef, rules: ServingRules, key = 'registries'): RegistryRef {
-  const configured = rules.registryById.get(i.instanceId);
-  const region = i.region ?? configured?.region ?? rules.defaultRegion;
+  const region = i.region ?? rules.registryById.get(i.instanceId)?.region ?? rules.defaultRegion;
   if (region === undefined) {
     throw new Denial(
       `${key}: ${quote(i.instanceId)} has no region prefix and acr-pull-webhook has no default region: write it as ` +
@@ -217,15 +282,16 @@ function instanceRef(i: InstanceRef, rules: ServingRules, key = 'registries'): R
         'ALIBABA_CLOUD_REGION_ID or defaultRegion',
     );
   }
-  // Operator-listed domains only apply when the region agrees: an ID in another region is another instance.
-  return configured && configured.region === region
-    ? { kind: 'instance', instanceId: i.instanceId, region, domains: configured.domains }
+  // Served domains only apply when the region agrees: an ID in another region is another instance.
+  const served = rules.registries.byInstance.get(instanceKey(region, i.instanceId));
+  return served?.domains && served.domains.length > 0
+    ? { kind: 'instance', instanceId: i.instanceId, region, domains: served.domains }
     : { kind: 'instance', instanceId: i.instanceId, region };
 }
 
-function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], instanceKey: string, images: string[], rules: ServingRules): Binding[] {
+function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], instancesFrom: string, images: string[], rules: ServingRules): Binding[] {
   if (instances.length > 0) {
-    const refs = instances.map((i) => instanceRef(i, rules, instanceKey));
+    const refs = instances.map((i) => instanceRef(i, rules, instancesFrom));
     if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
     return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
   }
@@ -246,9 +312,16 @@ function registriesFromImages(images: string[], rules: ServingRules): RegistryRe
   const personal = new Map<string, Set<string>>();
   for (const image of images) {
     const host = registryHost(image);
-    const configured = rules.registryByDomain.get(host);
-    if (configured) {
-      out.set(`i:${configured.instanceId}`, instanceRef({ instanceId: configured.instanceId }, rules));
+    const served = rules.registries.byDomain.get(host);
+    if (served?.edition === 'enterprise') {
+      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules));
+      continue;
+    }
+    if (served?.edition === 'personal' && served.domains) {
+      // A Personal Edition registry listed with its own domains: the Secret carries all of them.
+      const hosts = personal.get(served.region) ?? new Set<string>();
+      for (const d of served.domains) hosts.add(d);
+      personal.set(served.region, hosts);
       continue;
     }
     const acr = parseAcrHost(host);

@@ -54,3 +54,31 @@ export async function personalToken(caller: CloudCaller, endpoint: string, creds
   if (!d?.tempUserName || !d.authorizationToken || !Number.isFinite(expiresAt)) throw new CloudError('GetAuthorizationToken(Personal)', 'BadResponse', true);
   return { username: ownString(d.tempUserName), password: ownString(d.authorizationToken), expiresAt };
 }
+
+export interface InstanceSummary {
+  instanceId: string;
+  instanceName: string;
+  status: string;
+}
+
+/** ListInstance pages are asked this big; the API's documented maximum is not published (100 for its siblings). */
+const LIST_PAGE_SIZE = 30;
+/** Bounds the walk whatever TotalCount says: 3,000 instances in one region is far beyond any quota. */
+const LIST_MAX_PAGES = 100;
+
+/** Every Enterprise Edition instance of the caller's account in the endpoint's region (ListInstance, paginated). */
+export async function listInstances(caller: CloudCaller, endpoint: string, creds: Credentials, budget: Budget): Promise<InstanceSummary[]> {
+  const out: InstanceSummary[] = [];
+  for (let page = 1; page <= LIST_MAX_PAGES; page++) {
+    const res = await caller.rpc<{ Instances?: { InstanceId?: string; InstanceName?: string; InstanceStatus?: string }[]; TotalCount?: number | string; PageNo?: number | string }>(
+      endpoint, EE, creds, 'ListInstance', { PageNo: page, PageSize: LIST_PAGE_SIZE }, budget,
+    );
+    const items = res.Instances ?? [];
+    for (const i of items) {
+      if (i.InstanceId) out.push({ instanceId: ownString(i.InstanceId), instanceName: ownString(i.InstanceName ?? ''), status: ownString(i.InstanceStatus ?? '') });
+    }
+    const total = Number(res.TotalCount);
+    if (items.length === 0 || (Number.isFinite(total) ? page * LIST_PAGE_SIZE >= total : items.length < LIST_PAGE_SIZE)) break;
+  }
+  return out;
+}

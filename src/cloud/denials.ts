@@ -67,7 +67,13 @@ export function timeoutDenial(step: Step): DenialError {
 /** 5xx and their codes: the service failed, not the request; retrying later is the fix. */
 const TRANSIENT = /^(ServiceUnavailable|InternalError|InternalFailure|SYSTEM_ERROR|ServiceBusy|BadResponse)/i;
 
-export function denialFor(step: Step, e: unknown): DenialError {
+/** True for a refusal that trust-explainer.ts can explain: AssumeRole of a service role with the webhook's identity. */
+export function isServiceRoleRefusal(step: Step, e: unknown): e is CloudError {
+  return step.kind === 'assume-service' && e instanceof CloudError && e.code === 'NoPermission';
+}
+
+/** `advice` (from trust-explainer.ts) replaces the generic fix of a refused service-role AssumeRole. */
+export function denialFor(step: Step, e: unknown, advice?: string): DenialError {
   if (e instanceof DenialError) return e;
   const err = e instanceof CloudError ? e : new CloudError('unknown', 'Unknown', false);
   const ref = err.requestId ? ` (request ID ${err.requestId})` : '';
@@ -79,6 +85,7 @@ export function denialFor(step: Step, e: unknown): DenialError {
       return new DenialError(`${what}. The user role's trust policy must name the service role as a RAM principal (${step.serviceArn}), and the service role needs sts:AssumeRole on it`, 403, 'Forbidden');
     }
     if (step.kind === 'assume-service') {
+      if (advice) return new DenialError(`${what}. ${advice}`, 403, 'Forbidden');
       return new DenialError(`${what}. The role's trust policy must allow the webhook's identity (its account or RAM role), and that identity needs sts:AssumeRole`, 403, 'Forbidden');
     }
     if (step.kind === 'instance' || step.kind === 'personal') {

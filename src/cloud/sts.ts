@@ -49,3 +49,18 @@ export function roleSessionName(requester: string, hash: (s: string) => string):
   const name = `acr-pull@${requester}`.replace(SESSION_NAME_CHARS, '-');
   return name.length <= 64 ? name : `${name.slice(0, 55)}.${hash(requester).slice(0, 8)}`;
 }
+
+export interface CallerIdentity {
+  accountId: string;
+  /** `acs:ram::<account>:user/<name>`, `acs:ram::<account>:root`, or a role session's ARN. */
+  arn: string;
+  /** Account, RAMUser or AssumedRoleUser. */
+  identityType: string;
+}
+
+/** GetCallerIdentity: who the given credentials are. No RAM permission is needed for it. */
+export async function getCallerIdentity(caller: CloudCaller, endpoint: string, creds: Credentials, budget: Budget): Promise<CallerIdentity> {
+  const res = await caller.rpc<{ AccountId?: string; Arn?: string; IdentityType?: string; RequestId?: string }>(endpoint, '2015-04-01', creds, 'GetCallerIdentity', {}, budget);
+  if (!res.AccountId || !res.Arn || !res.IdentityType) throw new CloudError('GetCallerIdentity', 'BadResponse', true, res.RequestId);
+  return { accountId: ownString(res.AccountId), arn: ownString(res.Arn), identityType: ownString(res.IdentityType) };
+}

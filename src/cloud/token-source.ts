@@ -6,7 +6,7 @@ import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pu
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
 import { ExpiringCache, type CacheOutcome, type Expiring } from './cache.js';
-import { denialFor, stepName, timeoutDenial, type Step } from './denials.js';
+import { denialFor, isServiceRoleRefusal, stepName, timeoutDenial, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
@@ -19,6 +19,8 @@ export interface TokenSourceOptions {
   sessionDurationSeconds: number;
   /** Cached credentials and tokens are renewed this long before they expire. */
   refreshThresholdMs: number;
+  /** Why a service role refused the webhook (trust-explainer.ts); called only after such a refusal. */
+  explainRefusal?: (roleArn: string, deniedAction: string | undefined, budget: Budget) => Promise<string>;
   /** ExternalId to send when assuming a role, if the operator configured one. */
   externalIdFor?: (roleArn: string) => string | undefined;
   /** Entries per cache (sessions, registry tokens, instance metadata); default DEFAULT_CACHE_ENTRIES. */
@@ -82,6 +84,11 @@ export class AcrTokenSource implements TokenSource {
     return { auths, expiresAt };
   }
 
+  /** Credentials of a chain's last hop (the webhook's own for {}), cached like the admission path's. */
+  async credentialsFor(chain: RoleChain, requester: string, budget: Budget): Promise<Credentials> {
+    return (await this.chainCredentials(chain, requester, budget)).creds;
+  }
+
   /**
    * Final credentials of a chain plus a key naming them (for caching what they obtain), a label for messages and
    * when they expire (what they obtain must not outlive them).
@@ -126,6 +133,9 @@ export class AcrTokenSource implements TokenSource {
         );
         return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
       } catch (e) {
+        if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
+          throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+        }
         throw denialFor(step, e);
       }
     };

@@ -4,13 +4,57 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import type { LabelSelector, Policy, PolicyRule } from './policy.js';
-import { INSTANCE_ID, REGION, ROLE_ARN } from '../acr/ids.js';
+import { APSARA_INSTANCE_ID, INSTANCE_ID, REGION, ROLE_ARN } from '../acr/ids.js';
+import type { RoleChain } from '../acr/model.js';
 
-export interface RegistryConfig {
-  instanceId: string;
+/**
+ * A registry served without annotations. The file says `instanceId: cri-...` (Enterprise Edition),
+ * `instanceId: default` (Apsara Stack's one instance) or `instanceId: ""` (the Personal Edition registry of the
+ * region), as the ACK credential helper's `acr-registry-info` does, so its entries map one to one.
+ */
+export type RegistryConfig = EnterpriseRegistryConfig | PersonalRegistryConfig;
+
+interface RegistryConfigBase {
   region: string;
-  /** Host names served for this instance without annotations (and put into its Secrets). */
-  domains: string[];
+  /**
+   * Host names served for this registry (and put into its Secrets). Undefined (omitted in the file): for an
+   * Enterprise instance, every domain it has, looked up at run time (ListInstanceEndpoint + GetInstanceVpcEndpoint);
+   * for Personal Edition, the region's default hosts (registry[-intl][-vpc].<region>.aliyuncs.com, crpi-*).
+   */
+  domains?: string[];
+  /** Who obtains the token: {} is the webhook's own identity; the helper's `assumeRoleARN` is `serviceArn`. */
+  chain: RoleChain;
+}
+
+export interface EnterpriseRegistryConfig extends RegistryConfigBase {
+  edition: 'enterprise';
+  instanceId: string;
+}
+
+export interface PersonalRegistryConfig extends RegistryConfigBase {
+  edition: 'personal';
+}
+
+/** Finding the account's own registries with the webhook's identity (ECI's zero-configuration pull). */
+export interface DiscoveryConfig {
+  /** Off unless the file turns it on: see README "Discovery". */
+  enabled: boolean;
+  /** Regions whose Enterprise instances are listed and whose Personal Edition hosts are served. */
+  regions: string[];
+  /** How often the instance list is refreshed. */
+  intervalMs: number;
+  /** Least time between refreshes caused by images on unknown default domains of those regions. */
+  missIntervalMs: number;
+  /** Serve Personal Edition hosts of those regions with the webhook's own identity. */
+  personalEdition: boolean;
+}
+
+/** Cloud endpoints from the file (private clouds such as Apsara Stack); the environment variables win when set. */
+export interface EndpointsConfig {
+  sts?: string;
+  /** A URL template with `{region}`, or one URL per region. */
+  cr?: string | Record<string, string>;
+  ram?: string;
 }
 
 export interface WebhookConfig {
@@ -21,6 +65,9 @@ export interface WebhookConfig {
    */
   defaultRegion?: string;
   registries: RegistryConfig[];
+  discovery: DiscoveryConfig;
+  /** Read at start only. */
+  endpoints: EndpointsConfig;
   /** Globs; an empty include list serves every namespace not excluded. */
   namespaces: { include: string[]; exclude: string[] };
   /** Where ImageCache Secrets live; empty in the file means the webhook's own namespace. */
@@ -70,7 +117,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     throw new ConfigError(field, detail, source);
   };
   const root = object(doc, '(root)', fail);
-  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy'], fail);
+  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy'], fail);
 
   const fromFile = root.defaultRegion !== undefined;
   const defaultRegion = fromFile ? str(root.defaultRegion, 'defaultRegion', fail) : ctx.regionFromEnv || undefined;
@@ -78,31 +125,9 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     fail(fromFile ? 'defaultRegion' : 'defaultRegion (from ALIBABA_CLOUD_REGION_ID)', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
   }
 
-  const registries = array(root.registries ?? [], 'registries', fail).map((r, i) => {
-    const at = `registries[${i}]`;
-    const o = object(r, at, fail);
-    allowKeys(o, at, ['instanceId', 'region', 'domains'], fail);
-    const instanceId = str(o.instanceId, `${at}.instanceId`, fail);
-    if (!INSTANCE_ID.test(instanceId)) fail(`${at}.instanceId`, `${JSON.stringify(instanceId)} is not an instance ID (cri-...)`);
-    const domains = array(o.domains, `${at}.domains`, fail).map((d, j) => {
-      const host = str(d, `${at}.domains[${j}]`, fail).toLowerCase();
-      if (!HOST.test(host)) fail(`${at}.domains[${j}]`, `${JSON.stringify(host)} is not a host name`);
-      return host;
-    });
-    if (domains.length === 0) fail(`${at}.domains`, 'list at least one domain the instance is reached by');
-    if (o.region === undefined && defaultRegion === undefined) fail(`${at}.region`, `required: ${NO_REGION}`);
-    const region = str(o.region ?? defaultRegion, `${at}.region`, fail);
-    if (!REGION.test(region)) fail(`${at}.region`, `${JSON.stringify(region)} is not a region ID`);
-    return { instanceId, region, domains };
-  });
-  const owner = new Map<string, number>();
-  registries.forEach((r, i) =>
-    r.domains.forEach((d) => {
-      const first = owner.get(d);
-      if (first !== undefined) fail(`registries[${i}].domains`, `${d} is already listed by registries[${first}]`);
-      owner.set(d, i);
-    }),
-  );
+  const registries = parseRegistries(root.registries ?? [], defaultRegion, fail);
+  const discovery = parseDiscovery(root.discovery ?? {}, defaultRegion, fail);
+  const endpoints = parseEndpoints(root.endpoints ?? {}, fail);
 
   const ns = object(root.namespaces ?? {}, 'namespaces', fail);
   allowKeys(ns, 'namespaces', ['include', 'exclude'], fail);
@@ -137,6 +162,8 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   return {
     ...(defaultRegion === undefined ? {} : { defaultRegion }),
     registries,
+    discovery,
+    endpoints,
     namespaces: { include, exclude },
     imageCacheSecretNamespace,
     credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds, cacheEntries },
@@ -145,7 +172,107 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   };
 }
 
+/** Why a field needs its own region: there is no default to fall back on. */
 const NO_REGION = 'no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set';
+
+/**
+ * The `registries` list: every error names the entry and field. Exported for other sources of the same model
+ * (the credential helper's ConfigMap), which pass their own `fail` and field prefix.
+ */
+export function parseRegistries(doc: unknown, defaultRegion: string | undefined, fail: Fail, at = 'registries'): RegistryConfig[] {
+  const registries = array(doc, at, fail).map((r, i): RegistryConfig => {
+    const here = `${at}[${i}]`;
+    const o = object(r, here, fail);
+    allowKeys(o, here, ['instanceId', 'region', 'domains', 'serviceArn', 'userArn'], fail);
+    if (!('instanceId' in o)) fail(`${here}.instanceId`, 'required: cri-... for an Enterprise Edition instance, "default" on Apsara Stack, "" for Personal Edition');
+    const instanceId = str(o.instanceId, `${here}.instanceId`, fail);
+    if (instanceId !== '' && instanceId !== APSARA_INSTANCE_ID && !INSTANCE_ID.test(instanceId)) {
+      fail(`${here}.instanceId`, `${JSON.stringify(instanceId)} is not an instance ID (cri-..., "default" on Apsara Stack, "" for Personal Edition)`);
+    }
+    if (o.region === undefined && defaultRegion === undefined) fail(`${here}.region`, `required: ${NO_REGION}`);
+    const region = str(o.region ?? defaultRegion, `${here}.region`, fail);
+    if (!REGION.test(region)) fail(`${here}.region`, `${JSON.stringify(region)} is not a region ID`);
+    let domains: string[] | undefined;
+    if (o.domains !== undefined) {
+      domains = array(o.domains, `${here}.domains`, fail).map((d, j) => {
+        const host = str(d, `${here}.domains[${j}]`, fail).trim().toLowerCase();
+        if (!HOST.test(host)) fail(`${here}.domains[${j}]`, `${JSON.stringify(host)} is not a host name`);
+        return host;
+      });
+      if (domains.length === 0) fail(`${here}.domains`, 'list at least one domain, or leave the field out to serve every domain of the registry');
+    }
+    const chain: RoleChain = {};
+    for (const key of ['serviceArn', 'userArn'] as const) {
+      if (o[key] === undefined) continue;
+      const arn = str(o[key], `${here}.${key}`, fail);
+      if (!ROLE_ARN.test(arn)) fail(`${here}.${key}`, `${JSON.stringify(arn)} is not a RAM role ARN (acs:ram::<account id>:role/<name>)`);
+      chain[key] = arn;
+    }
+    if (chain.userArn && !chain.serviceArn) fail(`${here}.userArn`, 'needs serviceArn: the user role is assumed with the service role\'s credentials');
+    const base = { region, ...(domains ? { domains } : {}), chain };
+    return instanceId === '' ? { edition: 'personal', ...base } : { edition: 'enterprise', instanceId, ...base };
+  });
+  const seen = new Map<string, number>();
+  const owner = new Map<string, number>();
+  registries.forEach((r, i) => {
+    // One entry per registry: two would race for the same hosts with possibly different chains.
+    const key = r.edition === 'personal' ? `personal ${r.region}` : `${r.region}:${r.instanceId}`;
+    const first = seen.get(key);
+    if (first !== undefined) fail(`${at}[${i}]`, `${key} is already listed by ${at}[${first}]`);
+    seen.set(key, i);
+    r.domains?.forEach((d) => {
+      const other = owner.get(d);
+      if (other !== undefined) fail(`${at}[${i}].domains`, `${d} is already listed by ${at}[${other}]`);
+      owner.set(d, i);
+    });
+  });
+  return registries;
+}
+
+function parseDiscovery(doc: unknown, defaultRegion: string | undefined, fail: Fail): DiscoveryConfig {
+  const o = object(doc, 'discovery', fail);
+  allowKeys(o, 'discovery', ['enabled', 'regions', 'interval', 'missInterval', 'personalEdition'], fail);
+  const enabled = bool(o.enabled ?? false, 'discovery.enabled', fail);
+  if (enabled && o.regions === undefined && defaultRegion === undefined) fail('discovery.regions', `required: ${NO_REGION}`);
+  const regionsDoc = o.regions ?? (defaultRegion === undefined ? [] : [defaultRegion]);
+  const regions = array(regionsDoc, 'discovery.regions', fail).map((r, i) => {
+    const region = str(r, `discovery.regions[${i}]`, fail);
+    if (!REGION.test(region)) fail(`discovery.regions[${i}]`, `${JSON.stringify(region)} is not a region ID`);
+    return region;
+  });
+  if (o.regions !== undefined && regions.length === 0) fail('discovery.regions', 'list at least one region, or leave the field out for the default region');
+  const intervalMs = duration(o.interval ?? '10m', 'discovery.interval', fail);
+  if (intervalMs < 60_000) fail('discovery.interval', 'at least 1m: each refresh lists every instance of every region');
+  const missIntervalMs = duration(o.missInterval ?? '30s', 'discovery.missInterval', fail);
+  if (missIntervalMs < 1000) fail('discovery.missInterval', 'at least 1s: every Pod of a foreign instance could otherwise cause a refresh');
+  const personalEdition = bool(o.personalEdition ?? true, 'discovery.personalEdition', fail);
+  return { enabled, regions: [...new Set(regions)], intervalMs, missIntervalMs, personalEdition };
+}
+
+const URL_RE = /^https?:\/\/[^\s/]+(\/\S*)?$/;
+
+function parseEndpoints(doc: unknown, fail: Fail): EndpointsConfig {
+  const o = object(doc, 'endpoints', fail);
+  allowKeys(o, 'endpoints', ['sts', 'cr', 'ram'], fail);
+  const url = (v: unknown, field: string) => {
+    const s = str(v, field, fail);
+    if (!URL_RE.test(s)) fail(field, `${JSON.stringify(s)} is not a full URL with scheme (https://...)`);
+    return s;
+  };
+  const out: EndpointsConfig = {};
+  if (o.sts !== undefined) out.sts = url(o.sts, 'endpoints.sts');
+  if (o.ram !== undefined) out.ram = url(o.ram, 'endpoints.ram');
+  if (typeof o.cr === 'string') out.cr = url(o.cr, 'endpoints.cr');
+  else if (o.cr !== undefined) {
+    const byRegion: Record<string, string> = {};
+    for (const [region, v] of Object.entries(object(o.cr, 'endpoints.cr', fail))) {
+      if (!REGION.test(region)) fail(`endpoints.cr.${region}`, 'keys must be region IDs');
+      byRegion[region] = url(v, `endpoints.cr.${region}`);
+    }
+    out.cr = byRegion;
+  }
+  return out;
+}
 
 function parsePolicy(doc: unknown, defaultRegion: string | undefined, fail: Fail): Policy {
   const p = object(doc, 'policy', fail);
@@ -211,7 +338,7 @@ function parseSelector(doc: unknown, field: string, fail: Fail): LabelSelector {
   return selector;
 }
 
-type Fail = (field: string, detail: string) => never;
+export type Fail = (field: string, detail: string) => never;
 
 function object(v: unknown, field: string, fail: Fail): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(field, 'expected a mapping');
@@ -225,6 +352,11 @@ function array(v: unknown, field: string, fail: Fail): unknown[] {
 
 function str(v: unknown, field: string, fail: Fail): string {
   if (typeof v !== 'string') return fail(field, `expected a string, got ${JSON.stringify(v) ?? typeof v}`);
+  return v;
+}
+
+function bool(v: unknown, field: string, fail: Fail): boolean {
+  if (typeof v !== 'boolean') return fail(field, `expected true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 

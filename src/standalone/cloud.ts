@@ -3,12 +3,14 @@
 // The emulator lives outside src/ (emulator/): it is not part of the product and not in the image, so it is
 // loaded by a path the compiler does not follow, and only here.
 import { endpointsFromEnv, type Endpoints } from '../cloud/endpoints.js';
+import type { EndpointsConfig } from '../config/config.js';
 import { identityFromEnv, staticIdentity, type Identity } from '../cloud/identity.js';
 
 /** The part of the emulator standalone mode uses (emulator/index.ts). */
 export interface BundledEmulator {
   url: string;
   stsEndpoint: string;
+  ramEndpoint: string;
   crEndpoint(region: string): string;
   close(): Promise<void>;
 }
@@ -30,9 +32,9 @@ export interface StandaloneCloud {
 
 const EMULATOR_MODULE = '../../emulator/index.js';
 
-export async function standaloneCloud(env: NodeJS.ProcessEnv): Promise<StandaloneCloud> {
-  if (env.ALIBABA_CLOUD_STS_ENDPOINT || env.ALIBABA_CLOUD_CR_ENDPOINT) {
-    const endpoints = endpointsFromEnv(env);
+export async function standaloneCloud(env: NodeJS.ProcessEnv, file: EndpointsConfig = {}): Promise<StandaloneCloud> {
+  if (env.ALIBABA_CLOUD_STS_ENDPOINT || env.ALIBABA_CLOUD_CR_ENDPOINT || file.sts || file.cr) {
+    const endpoints = endpointsFromEnv(env, file);
     return { endpoints, identity: identityFromEnv(env, endpoints.sts) };
   }
   let mod: EmulatorModule;
@@ -47,7 +49,7 @@ export async function standaloneCloud(env: NodeJS.ProcessEnv): Promise<Standalon
   const world = mod.demoState();
   const emulator = await mod.startEmulator({ world, host: '127.0.0.1', port: Number(env.EMULATOR_PORT ?? 0) });
   return {
-    endpoints: { sts: emulator.stsEndpoint, cr: (region) => emulator.crEndpoint(region) },
+    endpoints: { sts: emulator.stsEndpoint, ram: emulator.ramEndpoint, cr: (region) => emulator.crEndpoint(region) },
     identity: staticIdentity('emulator demo user', { accessKeyId: world.demo.accessKeyId, accessKeySecret: world.demo.accessKeySecret }),
     emulator,
   };

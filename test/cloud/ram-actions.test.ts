@@ -14,10 +14,12 @@ import type { Binding } from '../../src/acr/model.js';
 import { CloudCaller } from '../../src/cloud/rpc.js';
 import { staticIdentity } from '../../src/cloud/identity.js';
 import { AcrTokenSource } from '../../src/cloud/token-source.js';
+import { TrustExplainer } from '../../src/cloud/trust-explainer.js';
+import { DenialError } from '../../src/pull-secrets/types.js';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 
 /** RAM service of each API version the code speaks. */
-const SERVICE_OF_VERSION: Record<string, string> = { '2015-04-01': 'sts', '2018-12-01': 'cr', '2016-06-07': 'cr' };
+const SERVICE_OF_VERSION: Record<string, string> = { '2015-04-01': 'sts', '2015-05-01': 'ram', '2018-12-01': 'cr', '2016-06-07': 'cr' };
 /** Not an API call of the webhook: the kubelet's pull with the token still needs it. */
 const PULL = 'cr:PullRepository';
 
@@ -77,8 +79,13 @@ let emu: Emulator;
 let caller: CloudCaller;
 const calls = staticCalls();
 
+const ECI_ONLY_ROLE = 'acs:ram::1234567890123456:role/eci-only';
+
 beforeAll(async () => {
   world = demoState();
+  // A role as ECI's documentation creates it (trusts only the ECI service), which the webhook may look at.
+  world.accounts[0]!.roles!.push({ name: 'eci-only', trust: [{ service: 'eci.aliyuncs.com' }] });
+  world.accounts[0]!.users![0]!.permissions = { ...world.accounts[0]!.users![0]!.permissions, assumeRole: '*', ramGetRole: '*' };
   emu = await startEmulator({ world });
   caller = new CloudCaller({ backoffMs: 20 });
 });
@@ -87,20 +94,30 @@ afterAll(async () => {
   await emu.close();
 });
 
-/** One binding per kind of registry reference and chain; extend when a code path calls something new. */
-const SCENARIOS: Record<string, (w: DemoWorld) => Binding> = {
-  'cross-account chain, instance by ID (domains listed)': (w) => ({
-    chain: { serviceArn: w.demo.serviceRoleArn, userArn: w.demo.userRoleArn },
-    registries: [{ kind: 'instance', instanceId: w.demo.beijingInstanceId, region: 'cn-beijing' }],
-  }),
-  'instance found by its default domain': (w) => ({
-    chain: { serviceArn: w.demo.serviceRoleArn },
-    registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }],
-  }),
-  'Personal Edition': (w) => ({
-    chain: { serviceArn: w.demo.serviceRoleArn },
-    registries: [{ kind: 'personal', region: 'cn-hangzhou', domains: ['registry.cn-hangzhou.aliyuncs.com'] }],
-  }),
+/**
+ * One binding per kind of registry reference and chain, and per path that calls something (a refused service role
+ * is explained with GetCallerIdentity and GetRole); extend when a code path calls something new.
+ */
+const SCENARIOS: Record<string, { binding: (w: DemoWorld) => Binding; refused?: true }> = {
+  'cross-account chain, instance by ID (domains listed)': {
+    binding: (w) => ({
+      chain: { serviceArn: w.demo.serviceRoleArn, userArn: w.demo.userRoleArn },
+      registries: [{ kind: 'instance', instanceId: w.demo.beijingInstanceId, region: 'cn-beijing' }],
+    }),
+  },
+  'instance found by its default domain': {
+    binding: (w) => ({ chain: { serviceArn: w.demo.serviceRoleArn }, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] }),
+  },
+  'Personal Edition': {
+    binding: (w) => ({
+      chain: { serviceArn: w.demo.serviceRoleArn },
+      registries: [{ kind: 'personal', region: 'cn-hangzhou', domains: ['registry.cn-hangzhou.aliyuncs.com'] }],
+    }),
+  },
+  'a service role that trusts only ECI: the refusal is explained': {
+    binding: () => ({ chain: { serviceArn: ECI_ONLY_ROLE }, registries: [{ kind: 'instance', instanceId: 'cri-demo0000000001', region: 'cn-hangzhou' }] }),
+    refused: true,
+  },
 };
 
 describe('RAM actions', () => {
@@ -112,15 +129,24 @@ describe('RAM actions', () => {
   });
 
   it('what the emulator sees across every kind of binding is among the call sites found', async () => {
+    const identity = staticIdentity('test', { accessKeyId: world.demo.accessKeyId, accessKeySecret: world.demo.accessKeySecret });
+    const explainer = new TrustExplainer({ identity, caller, stsEndpoint: emu.stsEndpoint, ramEndpoint: emu.ramEndpoint });
     const source = new AcrTokenSource({
-      identity: staticIdentity('test', { accessKeyId: world.demo.accessKeyId, accessKeySecret: world.demo.accessKeySecret }),
+      identity,
       endpoints: { sts: emu.stsEndpoint, cr: (r) => emu.crEndpoint(r) },
       caller,
       sessionDurationSeconds: 3600,
       refreshThresholdMs: 15 * 60_000,
+      explainRefusal: (arn, action, budget) => explainer.explain(arn, action, budget),
     });
-    for (const scenario of Object.values(SCENARIOS)) await source.dockerAuths(scenario(world), 'team-a', { deadline: Date.now() + 5000 });
-    const observed = new Set(emu.calls.list().map((c) => `${c.product === 'sts' ? 'sts' : 'cr'}:${c.action}`));
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      const outcome = await source.dockerAuths(scenario.binding(world), 'team-a', { deadline: Date.now() + 5000 }).then(
+        () => 'served',
+        (e: unknown) => (e instanceof DenialError ? 'refused' : Promise.reject(e)),
+      );
+      expect(outcome, name).toBe(scenario.refused ? 'refused' : 'served');
+    }
+    const observed = new Set(emu.calls.list().map((c) => `${c.product === 'cr-personal' ? 'cr' : c.product}:${c.action}`));
     const found = new Set(calls.map((c) => c.action));
     expect([...observed].filter((a) => !found.has(a))).toEqual([]);
     // And the scenarios reach every call site: a new call needs a scenario here.

@@ -11,6 +11,8 @@ describe('configuration file', () => {
   it('fills defaults', () => {
     expect(parseConfig({}, ctx)).toEqual({
       registries: [],
+      discovery: { enabled: false, regions: [], intervalMs: 10 * 60_000, missIntervalMs: 30_000, personalEdition: true },
+      endpoints: {},
       namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
@@ -32,6 +34,10 @@ describe('configuration file', () => {
       'config.yaml: registries[0].region: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
     );
     expect(parseConfig(registry, { ...ctx, regionFromEnv: 'cn-beijing' }).registries[0]!.region).toBe('cn-beijing');
+    expect(() => parseConfig({ discovery: { enabled: true } }, ctx, 'config.yaml')).toThrow(
+      'config.yaml: discovery.regions: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
+    expect(parseConfig({ discovery: { enabled: true } }, { ...ctx, regionFromEnv: 'cn-beijing' }).discovery.regions).toEqual(['cn-beijing']);
     const policy = { policy: { rules: [{ name: 'a', namespaces: { names: ['a'] }, instances: ['cri-abc123'] }] } };
     expect(() => parseConfig(policy, ctx, 'config.yaml')).toThrow(
       'config.yaml: policy.rules[0].instances[0]: "cri-abc123" has no region prefix (cn-beijing:cri-abc123), and there is no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
@@ -56,18 +62,88 @@ describe('configuration file', () => {
       ].join('\n'),
     );
     const c = loadConfigFile(file, ctx);
-    expect(c.registries).toEqual([{ instanceId: 'cri-abc123', region: 'cn-shanghai', domains: ['reg.example.com', 'myreg-registry.cn-shanghai.cr.aliyuncs.com'] }]);
+    expect(c.registries).toEqual([
+      { edition: 'enterprise', instanceId: 'cri-abc123', region: 'cn-shanghai', domains: ['reg.example.com', 'myreg-registry.cn-shanghai.cr.aliyuncs.com'], chain: {} },
+    ]);
     expect(c.namespaces.exclude).toEqual(['sandbox-*']);
     expect(c.imageCacheSecretNamespace).toBe('eci-cache');
     expect(c.credentials).toEqual({ sessionDurationSeconds: 7200, refreshThresholdMs: 20 * 60_000, externalIds: {}, cacheEntries: 250 });
     expect(c.secrets.idleTimeoutMs).toBe(90 * 60_000);
   });
 
+  it('expresses every registry the credential helper can: Enterprise with or without domains, Personal, Apsara Stack, chains', () => {
+    const c = parseConfig(
+      {
+        defaultRegion: 'cn-qingdao-env17-d01',
+        registries: [
+          { instanceId: 'cri-all', region: 'cn-beijing' },
+          { instanceId: '' },
+          { instanceId: '', region: 'cn-shanghai', domains: ['xxx.com', ' YYY.com'] },
+          { instanceId: 'default', domains: ['registry.acs.example.com'] },
+          { instanceId: 'cri-other', region: 'cn-beijing', serviceArn: 'acs:ram::1234567890123456:role/reader' },
+          { instanceId: 'cri-chain', serviceArn: 'acs:ram::1234567890123456:role/svc', userArn: 'acs:ram::6543210987654321:role/user' },
+        ],
+      },
+      ctx,
+    );
+    expect(c.registries).toEqual([
+      { edition: 'enterprise', instanceId: 'cri-all', region: 'cn-beijing', chain: {} },
+      { edition: 'personal', region: 'cn-qingdao-env17-d01', chain: {} },
+      { edition: 'personal', region: 'cn-shanghai', domains: ['xxx.com', 'yyy.com'], chain: {} },
+      { edition: 'enterprise', instanceId: 'default', region: 'cn-qingdao-env17-d01', domains: ['registry.acs.example.com'], chain: {} },
+      { edition: 'enterprise', instanceId: 'cri-other', region: 'cn-beijing', chain: { serviceArn: 'acs:ram::1234567890123456:role/reader' } },
+      {
+        edition: 'enterprise',
+        instanceId: 'cri-chain',
+        region: 'cn-qingdao-env17-d01',
+        chain: { serviceArn: 'acs:ram::1234567890123456:role/svc', userArn: 'acs:ram::6543210987654321:role/user' },
+      },
+    ]);
+  });
+
+  it('reads discovery and endpoints', () => {
+    const c = parseConfig(
+      {
+        discovery: { enabled: true, regions: ['cn-beijing', 'cn-beijing', 'cn-qingdao-env17-d01'], interval: '5m', missInterval: '2s', personalEdition: false },
+        endpoints: { sts: 'https://sts.inter.env17e.shuguang.com', cr: { 'cn-qingdao-env17-d01': 'https://cr.inter.env17e.shuguang.com' }, ram: 'https://ram.inter.env17e.shuguang.com' },
+      },
+      ctx,
+    );
+    expect(c.discovery).toEqual({ enabled: true, regions: ['cn-beijing', 'cn-qingdao-env17-d01'], intervalMs: 5 * 60_000, missIntervalMs: 2000, personalEdition: false });
+    expect(c.endpoints).toEqual({
+      sts: 'https://sts.inter.env17e.shuguang.com',
+      cr: { 'cn-qingdao-env17-d01': 'https://cr.inter.env17e.shuguang.com' },
+      ram: 'https://ram.inter.env17e.shuguang.com',
+    });
+    expect(parseConfig({ endpoints: { cr: 'https://cr.{region}.example.com' } }, ctx).endpoints.cr).toBe('https://cr.{region}.example.com');
+  });
+
+  it.each([
+    [{ registries: [{ domains: ['a.example.com'] }] }, 'registries[0].instanceId: required: cri-... for an Enterprise Edition instance, "default" on Apsara Stack, "" for Personal Edition'],
+    [{ registries: [{ instanceId: 'cri-a', serviceArn: 'role/x' }] }, 'registries[0].serviceArn: "role/x" is not a RAM role ARN'],
+    [{ registries: [{ instanceId: 'cri-a', userArn: 'acs:ram::1:role/u' }] }, 'registries[0].userArn: needs serviceArn'],
+    [{ registries: [{ instanceId: 'cri-a' }, { instanceId: 'cri-a' }] }, 'registries[1]: cn-hangzhou:cri-a is already listed by registries[0]'],
+    [{ registries: [{ instanceId: '' }, { instanceId: '', region: 'cn-hangzhou' }] }, 'registries[1]: personal cn-hangzhou is already listed by registries[0]'],
+    [{ registries: [{ instanceId: 'cri-a', region: 'Beijing' }] }, 'registries[0].region: "Beijing" is not a region ID'],
+    [{ discovery: { enabled: 'yes' } }, 'discovery.enabled: expected true or false, got "yes"'],
+    [{ discovery: { regions: [] } }, 'discovery.regions: list at least one region'],
+    [{ discovery: { regions: ['cn_beijing'] } }, 'discovery.regions[0]: "cn_beijing" is not a region ID'],
+    [{ discovery: { interval: '10s' } }, 'discovery.interval: at least 1m'],
+    [{ discovery: { missInterval: '100ms' } }, 'discovery.missInterval: at least 1s'],
+    [{ discovery: { region: ['cn-beijing'] } }, 'discovery.region: unknown field'],
+    [{ endpoints: { sts: 'sts.example.com' } }, 'endpoints.sts: "sts.example.com" is not a full URL'],
+    [{ endpoints: { cr: { Qingdao: 'https://cr.example.com' } } }, 'endpoints.cr.Qingdao: keys must be region IDs'],
+    [{ endpoints: { cr: { 'cn-beijing': 'cr.example.com' } } }, 'endpoints.cr.cn-beijing: "cr.example.com" is not a full URL'],
+  ])('rejects %j', (doc, message) => {
+    // With a default region, as a cluster sets ALIBABA_CLOUD_REGION_ID: the errors under test are others.
+    expect(() => parseConfig(doc, { ...ctx, regionFromEnv: 'cn-hangzhou' }, 'config.yaml')).toThrow(`config.yaml: ${message}`);
+  });
+
   it.each([
     [{ defaultRegion: 'Hangzhou' }, 'defaultRegion: "Hangzhou" is not a region ID'],
-    [{ registries: [{ instanceId: 'abc', domains: ['a.example.com'] }] }, 'registries[0].instanceId: "abc" is not an instance ID'],
-    [{ registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
-    [{ registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
+    [{ registries: [{ instanceId: 'abc', domains: ['a.example.com'] }] }, 'registries[0].instanceId: "abc" is not an instance ID (cri-..., "default" on Apsara Stack, "" for Personal Edition)'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
     [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
     [{ registries: [{ instanceId: 'cri-a', domain: ['x.io'] }] }, 'registries[0].domain: unknown field'],
     [{ registry: [] }, 'registry: unknown field'],

@@ -24,20 +24,21 @@ const kubectl = (args: string[], input?: string) => k.run(args, input);
 const kubectlOk = (args: string[], input?: string) => k.ok(args, input);
 const getJson = (args: string[]) => k.json(args);
 
-async function startWebhook(name: string): Promise<ChildProcess> {
+async function startWebhook(name: string, opts: { port?: number } = {}): Promise<ChildProcess> {
   const { child } = await startWebhookProcess({
     name,
     workDir: WORK,
     env: {
       KUBECONFIG: cluster.kubeconfig,
       // The second replica cannot share the port: it only proves leader election, it is not called.
-      PORT: String(webhooks.length === 0 ? port : await freePort()),
+      PORT: String(opts.port ?? (webhooks.length === 0 ? port : await freePort())),
       METRICS_PORT: '0',
       TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
       TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
       CONFIG_FILE: join(WORK, 'config.yaml'),
       ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
       ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+      ALIBABA_CLOUD_RAM_ENDPOINT: emu.ramEndpoint,
       ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
     },
@@ -244,5 +245,68 @@ describe('end to end on a real API server', () => {
     const plain = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', namespace: 'team-a' }, spec: { containers: [{ name: 'a', image: 'nginx:1.27' }] } });
     await kubectlOk(['apply', '-f', '-'], plain);
     expect((await getJson(['get', 'pod', 'plain', '-n', 'team-a'])).spec.imagePullSecrets).toBeUndefined();
+  });
+});
+
+describe('end to end: a drop-in for ECI (discovery, roles built the way the ECI docs say)', () => {
+  const ACCOUNT = '1234567890123456';
+  const ECI_ROLE = `acs:ram::${ACCOUNT}:role/role-assume`;
+
+  beforeAll(async () => {
+    for (const w of webhooks) if (w.exitCode === null) w.kill('SIGKILL');
+    // The RAM a same-account setup needs (README "Coming from ECI"): discovery and tokens with the webhook's own
+    // identity, and ram:GetRole to explain refusals.
+    const webhookUser = world.accounts[0]!.users![0]!;
+    webhookUser.permissions = { ...webhookUser.permissions, assumeRole: '*', crReadInstance: '*', crGetAuthorizationToken: '*', crPersonalRegions: ['cn-hangzhou'], ramGetRole: '*' };
+    // A "normal service role" whose trusted service is ECI, as ECI's docs create role-assume.
+    world.accounts[0]!.roles!.push({ name: 'role-assume', trust: [{ service: 'eci.aliyuncs.com' }], permissions: { assumeRole: '*' } });
+    writeFileSync(
+      join(WORK, 'config.yaml'),
+      ['defaultRegion: cn-hangzhou', 'discovery: {enabled: true, regions: [cn-hangzhou], missInterval: 1s}', ''].join('\n'),
+    );
+    await kubectlOk(['create', 'namespace', 'team-eci']);
+    await until('default ServiceAccount in team-eci', async () => ((await kubectl(['get', 'sa', 'default', '-n', 'team-eci'])).status === 0 ? true : undefined));
+    await startWebhook('webhook-eci', { port });
+  });
+
+  const pod = (name: string, images: string[], annotations: Record<string, string> = {}) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'team-eci', annotations }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } });
+
+  it('8. an unannotated Pod in the webhook’s own account is served via discovery; Docker Hub images are left alone', async () => {
+    // An instance created after the webhook started: the first Pod on it waits for one discovery refresh (at most one
+    // per missInterval, 1s here, counted from the start-up refresh).
+    world.instances!.push({ id: 'cri-fresh0000000001', name: 'fresh', region: 'cn-hangzhou', accountId: ACCOUNT });
+    await new Promise((r) => setTimeout(r, 1500));
+    await kubectlOk(['apply', '-f', '-'], pod('discovered', ['demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/app/web:1', 'fresh-registry.cn-hangzhou.cr.aliyuncs.com/app/api:1', 'registry.cn-hangzhou.aliyuncs.com/team/tool:2', 'nginx:1.27']));
+    const stored = await getJson(['get', 'pod', 'discovered', '-n', 'team-eci']);
+    const refs: string[] = stored.spec.imagePullSecrets.map((r: { name: string }) => r.name);
+    expect(refs).toEqual([expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/)]);
+    const { auths } = await decodeSecret('team-eci', refs[0]!);
+    expect(Object.keys(auths).sort()).toEqual([
+      'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com',
+      'demo-registry.cn-hangzhou.cr.aliyuncs.com',
+      'fresh-registry-vpc.cn-hangzhou.cr.aliyuncs.com',
+      'fresh-registry.cn-hangzhou.cr.aliyuncs.com',
+      'registry.cn-hangzhou.aliyuncs.com',
+      'registry.example.com',
+    ]);
+    // Tokens the emulator issued to the webhook's own identity (no role hop): Enterprise for both instances, Personal.
+    const issued = Object.values(auths).map((a) => emu.state.registryTokens.get(a.password));
+    expect(issued.every((t) => t?.principal === `acs:ram::${ACCOUNT}:user/webhook`)).toBe(true);
+    expect(new Set(issued.map((t) => t!.instanceId ?? t!.edition))).toEqual(new Set(['cri-demo0000000001', 'cri-fresh0000000001', 'personal']));
+    expect(emu.calls.count({ action: 'ListInstance' })).toBeGreaterThanOrEqual(2);
+
+    await kubectlOk(['apply', '-f', '-'], pod('hub', ['nginx:1.27', 'ghcr.io/example/tool:1']));
+    expect((await getJson(['get', 'pod', 'hub', '-n', 'team-eci'])).spec.imagePullSecrets).toBeUndefined();
+  });
+
+  it('9. a role that trusts only the ECI service is denied with the webhook’s principal and the statement to add', async () => {
+    const r = await kubectl(['apply', '-f', '-'], pod('eci-role', ['demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1'], { 'k8s.aliyun.com/acr-service-arns': ECI_ROLE }));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`admission webhook "annotated.acr-pull-webhook.k8s.aliyun.com" denied the request: acr-pull-webhook failed assuming service role ${ECI_ROLE}: NoPermission`);
+    expect(r.stderr).toContain('The role trusts only the Alibaba Cloud service eci.aliyuncs.com');
+    expect(r.stderr).toContain(`The webhook is not ECI; it is the RAM user acs:ram::${ACCOUNT}:user/webhook`);
+    expect(r.stderr).toContain(`{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":["acs:ram::${ACCOUNT}:user/webhook"]}}`);
+    expect(r.stderr).not.toContain(world.demo.accessKeySecret);
   });
 });

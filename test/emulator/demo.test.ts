@@ -68,6 +68,7 @@ describe('cli', () => {
       const printed = lines.join('\n');
       expect(printed).toContain(`ALIBABA_CLOUD_STS_ENDPOINT=${cli.stsEndpoint}`);
       expect(printed).toContain(`ALIBABA_CLOUD_CR_ENDPOINT=${cli.url}/cr/{region}`);
+      expect(printed).toContain(`ALIBABA_CLOUD_RAM_ENDPOINT=${cli.url}/ram`);
       const content = readFileSync(file, 'utf8');
       const secret = /ALIBABA_CLOUD_ACCESS_KEY_SECRET=(\S+)/.exec(content)?.[1];
       expect(secret).toBeTruthy();

@@ -59,6 +59,7 @@ describe('files', () => {
   it('the shipped config.yaml pins no region: ALIBABA_CLOUD_REGION_ID decides, as manifests/README.md says', () => {
     const doc = parseYaml(read(join(ROOT, 'manifests/base/config.yaml')));
     expect(doc).not.toHaveProperty('defaultRegion');
+    expect(doc.discovery ?? {}).not.toHaveProperty('regions');
     expect(parseConfig(doc, { ownNamespace: NS, regionFromEnv: 'ap-southeast-1' }).defaultRegion).toBe('ap-southeast-1');
     expect(parseConfig(doc, { ownNamespace: NS }).defaultRegion).toBeUndefined();
     const readme = read(join(ROOT, 'manifests/README.md'));

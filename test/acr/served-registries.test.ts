@@ -1,0 +1,91 @@
+// The host -> registry index behind unannotated serving: configured entries, looked-up domains, discovery.
+import { describe, expect, it } from 'vitest';
+import { buildRegistryIndex, mayBeUndiscovered, servedHostNames, servedRegistryFor, servedRegistryRef } from '../../src/acr/served-registries.js';
+import { parseConfig } from '../../src/config/config.js';
+
+const ctx = { ownNamespace: 'acr-pull-webhook' };
+const configured = parseConfig(
+  {
+    defaultRegion: 'cn-hangzhou',
+    registries: [
+      { instanceId: 'cri-listed', domains: ['registry.example.com'] },
+      { instanceId: 'cri-all', region: 'cn-beijing' },
+      { instanceId: '', region: 'cn-shanghai' },
+      { instanceId: 'default', region: 'cn-qingdao-env17-d01', domains: ['registry.acs.example.com'], serviceArn: 'acs:ram::1234567890123456:role/apsara' },
+    ],
+  },
+  ctx,
+).registries;
+
+describe('registry index', () => {
+  it('serves configured domains, looked-up domains and Personal Edition default hosts; nothing else', () => {
+    const index = buildRegistryIndex({ configured, lookedUp: new Map([['cn-beijing:cri-all', ['all-registry.cn-beijing.cr.aliyuncs.com', 'all.example.org']]]) });
+    expect(servedRegistryFor(index, 'registry.example.com')?.instanceId).toBe('cri-listed');
+    expect(servedRegistryFor(index, 'all.example.org')?.instanceId).toBe('cri-all');
+    expect(servedRegistryFor(index, 'registry.acs.example.com')).toMatchObject({ instanceId: 'default', region: 'cn-qingdao-env17-d01', chain: { serviceArn: 'acs:ram::1234567890123456:role/apsara' } });
+    for (const host of ['registry.cn-shanghai.aliyuncs.com', 'registry-vpc.cn-shanghai.aliyuncs.com', 'registry-intl.cn-shanghai.aliyuncs.com', 'crpi-abc123.cn-shanghai.personal.cr.aliyuncs.com', 'crpi-abc123-vpc.cn-shanghai.personal.cr.aliyuncs.com']) {
+      expect(servedRegistryFor(index, host), host).toMatchObject({ edition: 'personal', region: 'cn-shanghai' });
+    }
+    for (const host of ['docker.io', 'registry.cn-hangzhou.aliyuncs.com', 'other-registry.cn-beijing.cr.aliyuncs.com', 'ghcr.io']) {
+      expect(servedRegistryFor(index, host), host).toBeUndefined();
+    }
+    // Before the lookup the instance is known by ID, not by host.
+    const before = buildRegistryIndex({ configured });
+    expect(servedRegistryFor(before, 'all.example.org')).toBeUndefined();
+    expect(before.byInstance.get('cn-beijing:cri-all')?.domains).toBeUndefined();
+  });
+
+  it('adds discovered instances and the discovery regions’ Personal Edition hosts, configured entries first', () => {
+    const index = buildRegistryIndex({
+      configured,
+      discovered: [
+        { instanceId: 'cri-new', region: 'cn-hangzhou', domains: ['new-registry.cn-hangzhou.cr.aliyuncs.com', 'new-registry-vpc.cn-hangzhou.cr.aliyuncs.com'] },
+        // Configured with its own domains: discovery does not override the operator.
+        { instanceId: 'cri-listed', region: 'cn-hangzhou', domains: ['listed-registry.cn-hangzhou.cr.aliyuncs.com'] },
+      ],
+      discovery: { regions: ['cn-hangzhou'], personalEdition: true },
+    });
+    expect(servedRegistryFor(index, 'new-registry-vpc.cn-hangzhou.cr.aliyuncs.com')).toMatchObject({ instanceId: 'cri-new', origin: 'discovered', chain: {} });
+    expect(servedRegistryFor(index, 'listed-registry.cn-hangzhou.cr.aliyuncs.com')).toBeUndefined();
+    expect(servedRegistryFor(index, 'registry.cn-hangzhou.aliyuncs.com')).toMatchObject({ edition: 'personal', origin: 'discovered' });
+    expect(mayBeUndiscovered(index, 'brandnew-registry.cn-hangzhou.cr.aliyuncs.com')).toBe(true);
+    expect(mayBeUndiscovered(index, 'brandnew-registry.cn-beijing.cr.aliyuncs.com')).toBe(false);
+    expect(mayBeUndiscovered(index, 'docker.io')).toBe(false);
+    expect(mayBeUndiscovered(buildRegistryIndex({ configured }), 'brandnew-registry.cn-hangzhou.cr.aliyuncs.com')).toBe(false);
+    const noPersonal = buildRegistryIndex({ configured: [], discovery: { regions: ['cn-hangzhou'], personalEdition: false } });
+    expect(servedRegistryFor(noPersonal, 'registry.cn-hangzhou.aliyuncs.com')).toBeUndefined();
+  });
+
+  it('lists the served host names for matchConditions', () => {
+    const index = buildRegistryIndex({ configured, discovered: [{ instanceId: 'cri-new', region: 'cn-hangzhou', domains: ['new-registry.cn-hangzhou.cr.aliyuncs.com'] }] });
+    expect(servedHostNames(index)).toEqual([
+      'crpi-*-vpc.cn-shanghai.personal.cr.aliyuncs.com',
+      'crpi-*.cn-shanghai.personal.cr.aliyuncs.com',
+      'new-registry.cn-hangzhou.cr.aliyuncs.com',
+      'registry-internal.cn-shanghai.aliyuncs.com',
+      'registry-intl-internal.cn-shanghai.aliyuncs.com',
+      'registry-intl-vpc.cn-shanghai.aliyuncs.com',
+      'registry-intl.cn-shanghai.aliyuncs.com',
+      'registry-vpc.cn-shanghai.aliyuncs.com',
+      'registry.acs.example.com',
+      'registry.cn-shanghai.aliyuncs.com',
+      'registry.example.com',
+    ]);
+  });
+
+  it('turns a served registry into what the token source needs', () => {
+    const index = buildRegistryIndex({ configured });
+    expect(servedRegistryRef(servedRegistryFor(index, 'registry.example.com')!, ['registry.example.com'])).toEqual({
+      kind: 'instance',
+      instanceId: 'cri-listed',
+      region: 'cn-hangzhou',
+      domains: ['registry.example.com'],
+    });
+    expect(servedRegistryRef(index.byInstance.get('cn-beijing:cri-all')!, [])).toEqual({ kind: 'instance', instanceId: 'cri-all', region: 'cn-beijing' });
+    expect(servedRegistryRef(servedRegistryFor(index, 'registry.cn-shanghai.aliyuncs.com')!, ['registry.cn-shanghai.aliyuncs.com', 'registry-vpc.cn-shanghai.aliyuncs.com'])).toEqual({
+      kind: 'personal',
+      region: 'cn-shanghai',
+      domains: ['registry-vpc.cn-shanghai.aliyuncs.com', 'registry.cn-shanghai.aliyuncs.com'],
+    });
+  });
+});
