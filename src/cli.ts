@@ -8,6 +8,9 @@ import { planAdmission, servingRules, type ServingRules } from './admission/plan
 import { kindHandler } from './admission/kinds.js';
 import { parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { isWorkload, validateWorkload } from './admission/workloads.js';
+import { isServiceAccount, planServiceAccount } from './admission/service-accounts.js';
+import { toServiceAccountInfo } from './kube/service-account-info.js';
+import type { ServiceAccountInfo } from './pull-secrets/service-account-sync.js';
 import { loadConfigFile, parseConfig } from './config/config.js';
 import { isObject } from './util/is-object.js';
 
@@ -47,6 +50,11 @@ export function reviewDocument(req: AdmissionRequest, rules: ServingRules, sourc
     const v = validateWorkload(req, rules);
     if (v.action === 'deny') return { source, object, allowed: false, message: v.message, warnings: [], patch: [] };
     return { source, object, allowed: true, warnings: v.action === 'allow' ? v.warnings : [], patch: [] };
+  }
+  if (isServiceAccount(req.kind)) {
+    const sa = planServiceAccount({ ...req, dryRun: true }, rules);
+    if (sa.action === 'deny') return { source, object, allowed: false, message: sa.message, warnings: [], patch: [] };
+    return { source, object, allowed: true, message: 'annotations accepted', warnings: sa.action === 'allow' ? (sa.warnings ?? []) : [], patch: [] };
   }
   // Offline means dry run: the plan is the whole answer, no Secret is written.
   const plan = planAdmission({ ...req, dryRun: true }, rules);
@@ -117,18 +125,17 @@ function readInput(file: string): string {
   }
 }
 
-/** Every document of one file, reviewed; throws TransportError when the file or a document cannot be read. */
-export function reviewFile(file: string, rules: ServingRules, namespace: string): ReviewReport[] {
+/** The admission requests of every document of one file; throws TransportError when the file or a document cannot be read. */
+export function readRequests(file: string, namespace: string): { request: AdmissionRequest; index: number }[] {
   const docs = parseAllDocuments(readInput(file));
-  const reports: ReviewReport[] = [];
+  const requests: { request: AdmissionRequest; index: number }[] = [];
   docs.forEach((d, i) => {
     if (d.errors.length > 0) throw new TransportError(`document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
     const value: unknown = d.toJS();
-    if (value === null || value === undefined) return;
-    reports.push(reviewDocument(requestFor(value, namespace, i), rules, `${file}#${i + 1}`));
+    if (value !== null && value !== undefined) requests.push({ request: requestFor(value, namespace, i), index: i });
   });
-  if (reports.length === 0) throw new TransportError('no documents found');
-  return reports;
+  if (requests.length === 0) throw new TransportError('no documents found');
+  return requests;
 }
 
 function parseCommandLine(argv: string[]) {
@@ -170,25 +177,35 @@ export function main(argv: string[], io: CliIo = consoleIo): number {
 
 function review(files: string[], configFile: string | undefined, namespace: string, output: (typeof OUTPUTS)[number], io: CliIo): number {
   const ctx = { ownNamespace: process.env.POD_NAMESPACE || 'acr-pull-webhook', regionFromEnv: process.env.ALIBABA_CLOUD_REGION_ID };
-  let rules: ServingRules;
-  try {
-    rules = servingRules(configFile ? loadConfigFile(configFile, ctx) : parseConfig({}, ctx, 'defaults'), ctx.ownNamespace);
-  } catch (e) {
-    io.err(`acr-pull-webhook review: ${(e as Error).message}`);
-    return 2;
-  }
-  // Every file is reviewed even when one cannot be read: a CI log then shows all problems at once.
-  const reports: ReviewReport[] = [];
+  // Every file is read even when one cannot be: a CI log then shows all problems at once.
+  const inputs: { file: string; requests: { request: AdmissionRequest; index: number }[] }[] = [];
   let unreadable = false;
   for (const file of files) {
     try {
-      reports.push(...reviewFile(file, rules, namespace));
+      inputs.push({ file, requests: readRequests(file, namespace) });
     } catch (e) {
       if (!(e instanceof TransportError)) throw e;
       unreadable = true;
       io.err(`acr-pull-webhook review: ${file === '-' ? '(standard input)' : file}: ${e.message}`);
     }
   }
+  // ServiceAccounts in the input (a chart's, say, in any of the files) lend their annotations to the Pods that use them.
+  const accounts = new Map<string, ServiceAccountInfo>();
+  for (const { requests } of inputs) {
+    for (const { request: r } of requests) {
+      const sa = isServiceAccount(r.kind) && isObject(r.object) ? toServiceAccountInfo({ ...r.object, metadata: { ...(isObject(r.object.metadata) ? r.object.metadata : {}), namespace: r.namespace } }) : undefined;
+      if (sa) accounts.set(`${sa.namespace}/${sa.name}`, sa);
+    }
+  }
+  let rules: ServingRules;
+  try {
+    const config = configFile ? loadConfigFile(configFile, ctx) : parseConfig({}, ctx, 'defaults');
+    rules = servingRules(config, ctx.ownNamespace, undefined, undefined, { serviceAccount: (ns, name) => accounts.get(`${ns}/${name}`) });
+  } catch (e) {
+    io.err(`acr-pull-webhook review: ${(e as Error).message}`);
+    return 2;
+  }
+  const reports = inputs.flatMap(({ file, requests }) => requests.map(({ request, index }) => reviewDocument(request, rules, `${file}#${index + 1}`)));
 
   if (output === 'json') io.out(JSON.stringify(reports, null, 2));
   else if (output === 'yaml') io.out(stringifyYaml(reports).trimEnd());

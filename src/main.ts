@@ -10,6 +10,28 @@ import { startMetricsServer } from './metrics-server.js';
 import { createRuntime } from './runtime.js';
 import { buildServer } from './server.js';
 import { ensureSelfSignedCert } from './standalone/self-signed.js';
+import { packageVersion } from './version.js';
+
+const USAGE = `Usage: acr-pull-webhook server (node dist/src/main.js) [--help] [--version]
+
+Serves the admission webhook. Everything else is set in the environment and the configuration file:
+  PORT (8443), METRICS_PORT (9090), TLS_CERT_FILE, TLS_KEY_FILE, TLS_MIN_VERSION (TLSv1.2 | TLSv1.3),
+  CONFIG_FILE, POD_NAMESPACE, POD_NAME, LOG_LEVEL, ACR_PULL_WEBHOOK_MODE (standalone | cluster),
+  ALIBABA_CLOUD_* (identity, region and endpoints).
+Without a cluster (no in-cluster service account, no KUBECONFIG) it runs standalone: self-signed HTTPS,
+Secrets in memory, the bundled STS/ACR emulator as the cloud. See README.md.
+`;
+
+/**
+ * The command line, read before anything else: --help and --version answer and exit without touching the
+ * environment; anything else is refused rather than ignored. Undefined: go on and serve.
+ */
+function commandLine(argv: string[]): { exitCode: number; stdout?: string; stderr?: string } | undefined {
+  if (argv.length === 0) return undefined;
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) return { exitCode: 0, stdout: USAGE };
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) return { exitCode: 0, stdout: `${packageVersion()}\n` };
+  return { exitCode: 2, stderr: `acr-pull-webhook: unknown argument ${JSON.stringify(argv[0])}\n${USAGE}` };
+}
 
 type Mode = 'standalone' | 'cluster';
 
@@ -69,12 +91,15 @@ async function main(): Promise<void> {
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
   const app = buildServer({
     rules: () => rules,
-    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.manager.ready() },
+    secrets: { ensure: (spec, budget) => runtime.manager.ensure(spec, budget), fresh: (spec) => runtime.manager.fresh(spec), ready: () => runtime.ready() },
+    onHelperSecretFailure: (f) => runtime.reportHelperFailure(f),
     discovery: { refreshForMiss: (budget) => runtime.discovery.refreshForMiss(budget) },
     tls: { ...tls, minVersion: env.TLS_MIN_VERSION === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2' },
     logLevel: env.LOG_LEVEL,
-    observe: (o, seconds) => metrics.observeAdmission(o.kind, o.result, o.path, seconds),
+    observe: (o, seconds) => metrics.observeOutcome(o, seconds),
+    onCertificate: (notAfter) => metrics.certificateExpiry.set(notAfter.getTime() / 1000),
   });
+  metrics.refreshThreshold.set(config.credentials.refreshThresholdMs / 1000);
   const runtime = createRuntime({
     config,
     identity: cloud.identity,
@@ -82,11 +107,22 @@ async function main(): Promise<void> {
     ownNamespace,
     logger: app.log,
     metrics,
-    cluster: mode === 'cluster' ? (await import('./kube/cluster.js')).clusterParts(env, { ownNamespace, replica: env.POD_NAME, logger: app.log }) : undefined,
+    cluster:
+      mode === 'cluster'
+        ? (await import('./kube/cluster.js')).clusterParts(env, {
+            ownNamespace,
+            replica: env.POD_NAME,
+            logger: app.log,
+            ...(config.credentialHelper.configMap ? { helperConfigMap: config.credentialHelper.configMap } : {}),
+          })
+        : undefined,
+    isExcludedNamespace: (ns) => rules.isExcludedNamespace(ns),
     // Discovery and domain look-ups publish a new index: the rules (and their memo) are rebuilt around it.
-    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index)),
+    onIndex: (index) => (rules = servingRules(current, ownNamespace, runtime.namespaceLabels, index, lookups)),
   });
-  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current);
+  // ServiceAccounts (their annotations) and the credential helper's ConfigMap, read live by the rules.
+  const lookups = { ...(runtime.serviceAccount ? { serviceAccount: runtime.serviceAccount } : {}), credentialHelper: runtime.credentialHelper };
+  rules = servingRules(config, ownNamespace, runtime.namespaceLabels, runtime.discovery.current, lookups);
   if (env.CONFIG_FILE) {
     watchConfig(env.CONFIG_FILE, () => readConfig(env, ctx), (next) => {
       current = next;
@@ -111,6 +147,7 @@ async function main(): Promise<void> {
       sts: cloud.endpoints.sts,
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,
+      credentialHelper: config.credentialHelper.configMap ? `${config.credentialHelper.configMap.namespace}/${config.credentialHelper.configMap.name} (read when it exists)` : 'off',
       discovery: config.discovery.enabled ? `on: ${config.discovery.regions.join(', ')}` : 'off',
     },
     'acr-pull-webhook serving',
@@ -168,8 +205,15 @@ function watchConfig(file: string, load: () => WebhookConfig, apply: (c: Webhook
   }, 2000).unref();
 }
 
-main().catch((e: unknown) => {
-  const message = e instanceof ConfigError || e instanceof Error ? e.message : String(e);
-  console.error(`acr-pull-webhook: cannot start: ${message}`);
-  process.exit(1);
-});
+const answered = commandLine(process.argv.slice(2));
+if (answered) {
+  if (answered.stdout) process.stdout.write(answered.stdout);
+  if (answered.stderr) process.stderr.write(answered.stderr);
+  process.exitCode = answered.exitCode;
+} else {
+  main().catch((e: unknown) => {
+    const message = e instanceof ConfigError || e instanceof Error ? e.message : String(e);
+    console.error(`acr-pull-webhook: cannot start: ${message}`);
+    process.exit(1);
+  });
+}

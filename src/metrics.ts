@@ -1,6 +1,9 @@
 // Prometheus metrics (prom-client). Labels are closed sets (kind, result, path, API, error code), never
 // names, ARNs or anything from a request, so cardinality stays bounded and nothing secret can leak.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outcome } from './admission/handler.js';
+import { DenialError } from './pull-secrets/types.js';
+import { packageVersion } from './version.js';
 
 /** Sub-millisecond to 10 s: a webhook answers in microseconds when cached and seconds when cold. */
 const WEBHOOK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -30,6 +33,12 @@ export class Metrics {
   readonly refreshFailures = new Counter({
     name: 'acr_webhook_refresh_failures_total',
     help: 'Background renewals of managed Secrets that failed',
+    registers: [this.registry],
+  });
+  readonly helperFailures = new Counter({
+    name: 'acr_webhook_credential_helper_failures_total',
+    help: 'Credential helper (acr-configuration) failures: stage "secret" (a ServiceAccount\'s pull Secret could not be prepared), "patch" (its imagePullSecrets could not be updated), "config" (the ConfigMap was refused)',
+    labelNames: ['stage'] as const,
     registers: [this.registry],
   });
   readonly discoveredInstances = new Gauge({
@@ -64,13 +73,45 @@ export class Metrics {
     });
   })();
 
+  /** The configured credentials.refreshThreshold: the alert on token expiry compares against it. */
+  readonly refreshThreshold = new Gauge({
+    name: 'acr_webhook_refresh_threshold_seconds',
+    help: 'Managed tokens are renewed this long before they expire (credentials.refreshThreshold)',
+    registers: [this.registry],
+  });
+  /** 5xx: the cloud or the webhook's own credentials failed (operator); 4xx: the annotation's roles or instances. */
+  readonly cloudDenials = new Counter({
+    name: 'acr_webhook_admission_cloud_denials_total',
+    help: 'Reviews denied after an Alibaba Cloud call failed, by the denial status code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: 'acr_webhook_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate in use expires (Unix time; updated when the certificate is reloaded)',
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: 'acr_webhook_build_info',
+    help: 'Always 1; the labels say which version runs on which Node.js',
+    labelNames: ['version', 'nodejs'] as const,
+    registers: [this.registry],
+  });
+
   /** Per-review observation (the hot path: one bucket search and three additions). */
   observeAdmission(kind: string, result: string, path: string, seconds: number): void {
     this.admissions.series(kind, result, path).observe(seconds);
   }
 
+  /** observeAdmission, plus the denials after a failed cloud call (the only outcomes that carry a DenialError). */
+  observeOutcome(o: Outcome, seconds: number): void {
+    this.admissions.series(o.kind, o.result, o.path).observe(seconds);
+    if (o.error instanceof DenialError) this.cloudDenials.labels(String(o.error.code)).inc();
+  }
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.labels(packageVersion(), process.versions.node).set(1);
   }
 }
 

@@ -19,6 +19,14 @@ import { SecretRefresher } from './pull-secrets/refresher.js';
 import type { SecretStore } from './pull-secrets/store.js';
 import type { NamespaceLabels } from './admission/plan.js';
 import type { UsageSource } from './pull-secrets/collector.js';
+import type { CredentialHelper } from './acr/credential-helper.js';
+import type { HelperSecretFailure } from './admission/handler.js';
+import type { ServiceAccountLookup } from './admission/service-account-context.js';
+import type { ConfigMapData } from './kube/config-map-watch.js';
+import { CredentialHelperConfig, type ConfigMapSource } from './kube/credential-helper-config.js';
+import type { ReflectorEvent } from './kube/reflector.js';
+import { HELPER_EVENT_REASON, ServiceAccountSync, type ServiceAccountInfo, type ServiceAccountWriter } from './pull-secrets/service-account-sync.js';
+import type { EventType } from './pull-secrets/store.js';
 
 /** The cluster-side parts (src/kube/cluster.ts), loaded only in cluster mode: client-node alone costs ~70 MiB. */
 export interface ClusterParts {
@@ -26,6 +34,19 @@ export interface ClusterParts {
   leader: Leadership & { start(): unknown; stop(): Promise<void> };
   usage: UsageSource;
   namespaces: { labels: NamespaceLabels; start(): Promise<void>; stop(): Promise<void> };
+  serviceAccounts: ServiceAccountWriter & {
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    onEvent(listener: (e: ReflectorEvent<ServiceAccountInfo>) => void): void;
+  };
+  /** The credential helper's ConfigMap, when the configuration names one. */
+  helperConfigMap?: ConfigMapSource & {
+    location: string;
+    synced(): boolean;
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    recordEvent(cm: ConfigMapData, type: EventType, reason: string, message: string): Promise<void>;
+  };
 }
 
 export interface Runtime {
@@ -35,6 +56,14 @@ export interface Runtime {
   discovery: RegistryDiscovery;
   explainer: TrustExplainer;
   namespaceLabels: NamespaceLabels;
+  /** ServiceAccounts from the cluster (undefined in standalone mode). */
+  serviceAccount?: ServiceAccountLookup;
+  /** The credential helper's configuration in force. */
+  credentialHelper: () => CredentialHelper | undefined;
+  /** A credential-helper Secret could not be prepared at admission: Event on the ServiceAccount, metric. */
+  reportHelperFailure(f: HelperSecretFailure): void;
+  /** Every cache a decision reads has been filled. */
+  ready(): boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -48,12 +77,32 @@ export interface RuntimeOptions {
   metrics?: Metrics;
   /** Cluster mode when given; memory otherwise. */
   cluster?: ClusterParts;
+  /** The namespaces the webhook never serves (from the serving rules in force): the helper's scope ends there too. */
+  isExcludedNamespace?: (namespace: string) => boolean;
   /** Called whenever the registry index changes (the caller rebuilds its serving rules). */
   onIndex?: (index: RegistryIndex) => void;
 }
 
 export function createRuntime(opts: RuntimeOptions): Runtime {
   const { config, metrics, logger } = opts;
+  const helperConfigMap = opts.cluster?.helperConfigMap;
+  let sync: ServiceAccountSync | undefined;
+  const helperConfig = helperConfigMap
+    ? new CredentialHelperConfig({
+        source: helperConfigMap,
+        location: helperConfigMap.location,
+        defaultRegion: () => config.defaultRegion,
+        isExcluded: (ns) => opts.isExcludedNamespace?.(ns) ?? false,
+        logger,
+        recordEvent: (cm, type, reason, message) => helperConfigMap.recordEvent(cm, type, reason, message),
+        onInvalid: () => metrics?.helperFailures.labels('config').inc(),
+        onChange: () => sync?.poke(),
+      })
+    : undefined;
+  const credentialHelper = () => helperConfig?.current();
+  // The helper's expiring-threshold and the configuration's refreshThreshold: the larger wins (renewing earlier
+  // is always safe). The token caches use the same value, so a renewal never gets back a token already due.
+  const refreshThresholdMs = () => Math.max(config.credentials.refreshThresholdMs, credentialHelper()?.expiringThresholdMs ?? 0);
   const caller = new CloudCaller({ observe: (api, code, s) => metrics?.cloudCalls.labels(api, code).observe(s) });
   const explainer = new TrustExplainer({ identity: opts.identity, caller, stsEndpoint: opts.endpoints.sts, ramEndpoint: opts.endpoints.ram ?? DEFAULT_RAM_ENDPOINT });
   const tokens = new AcrTokenSource({
@@ -62,7 +111,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     endpoints: opts.endpoints,
     caller,
     sessionDurationSeconds: config.credentials.sessionDurationSeconds,
-    refreshThresholdMs: config.credentials.refreshThresholdMs,
+    refreshThresholdMs,
     externalIdFor: (arn) => config.credentials.externalIds[arn],
     maxEntries: config.credentials.cacheEntries,
     observeCache: (cache, outcome) => metrics?.cache.labels(cache, outcome).inc(),
@@ -91,7 +140,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const manager = new PullSecretManager({
     store,
     tokens,
-    refreshThresholdMs: config.credentials.refreshThresholdMs,
+    refreshThresholdMs,
     logger,
     onWrite: (w) => metrics?.secretWrites.labels(w.op, w.outcome).inc(),
   });
@@ -104,6 +153,20 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       if (r.outcome === 'failed') metrics?.refreshFailures.inc();
     },
   });
+  const accounts = opts.cluster?.serviceAccounts;
+  if (accounts) {
+    sync = new ServiceAccountSync({
+      accounts,
+      manager,
+      leader,
+      coverage: credentialHelper,
+      intervalMs: config.secrets.refreshIntervalMs,
+      logger,
+      onFailure: (stage) => metrics?.helperFailures.labels(stage).inc(),
+    });
+    // An edited ServiceAccount (its entry removed) is repaired within the debounce, not the interval.
+    accounts.onEvent(() => sync?.poke());
+  }
   const collector = new SecretCollector({ store, usage, leader, marks: manager.usage, idleMs: config.secrets.idleTimeoutMs, logger });
 
   // The soonest managed token expiry, computed at scrape time from the cache, never stored.
@@ -121,12 +184,28 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     discovery,
     explainer,
     namespaceLabels: namespaces ? namespaces.labels : () => undefined,
+    ...(accounts ? { serviceAccount: (ns: string, name: string) => accounts.get(ns, name) } : {}),
+    credentialHelper,
+    reportHelperFailure(f) {
+      metrics?.helperFailures.labels('secret').inc();
+      logger.warn({ namespace: f.namespace, serviceAccount: f.serviceAccount, secret: f.secret, err: f.error }, 'credential helper: pull Secret not ready at admission');
+      void accounts?.recordEvent(
+        { namespace: f.namespace, name: f.serviceAccount },
+        'Warning',
+        HELPER_EVENT_REASON,
+        `acr-pull-webhook (acr-configuration) could not prepare the pull Secret ${f.secret} at admission: ${f.error}; the reference is in place and the webhook keeps trying`,
+      );
+    },
+    ready: () => manager.ready() && (accounts?.synced() ?? true) && (helperConfigMap?.synced() ?? true),
     async start() {
-      await store.start();
+      // Decisions read ServiceAccounts and the helper's ConfigMap: both are filled before the first review.
+      await Promise.all([store.start(), accounts?.start(), helperConfigMap?.start()]);
+      helperConfig?.reload();
       void namespaces?.start();
       leader.start();
       manager.start();
       refresher.start();
+      sync?.start();
       collector.start();
       discovery.start();
       // Found once, in the background: it names the webhook in denials and in this log line.
@@ -136,9 +215,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     },
     async stop() {
       discovery.stop();
-      await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop()]);
+      await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop(), sync?.stop()]);
       await leader.stop();
-      await Promise.allSettled([store.stop(), namespaces?.stop()]);
+      await Promise.allSettled([store.stop(), namespaces?.stop(), accounts?.stop(), helperConfigMap?.stop()]);
       caller.close();
     },
   };

@@ -1,5 +1,6 @@
 // The HTTPS face of the webhook: transport checks, deadlines, health, certificate reload. Decisions live in
 // src/admission; this file only moves bytes and measures.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import type { SecureVersion } from 'node:tls';
@@ -32,6 +33,8 @@ export interface ServerOptions extends HandlerDeps {
   ready?: () => boolean;
   /** Called once per answered review, for metrics. */
   observe?: (outcome: Outcome, seconds: number) => void;
+  /** Called with the serving certificate's expiry when it is loaded and on every reload, for metrics. */
+  onCertificate?: (notAfter: Date) => void;
 }
 
 /** Modern AEAD suites only; TLS 1.3 suites are always on. */
@@ -58,6 +61,11 @@ export function deadlineFor(start: number, timeoutMs: number): number {
   return start + timeoutMs - Math.max(150, timeoutMs * 0.1);
 }
 
+/** The expiry of the first (leaf) certificate of a PEM file's contents. */
+export function certificateNotAfter(pem: Buffer | string): Date {
+  return new Date(new X509Certificate(pem).validTo);
+}
+
 export function buildServer(opts: ServerOptions): FastifyInstance {
   let https = null;
   if (opts.tls) {
@@ -67,6 +75,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const problem = certificatePairProblem(key, cert);
     if (problem) throw new Error(`TLS key ${opts.tls.keyFile} and certificate ${opts.tls.certFile} do not form a pair: ${problem}`);
     https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true };
+    opts.onCertificate?.(certificateNotAfter(cert));
   }
   const app = Fastify({
     https,
@@ -156,7 +165,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
-  if (opts.tls) watchCertificates(app, opts.tls);
+  if (opts.tls) watchCertificates(app, opts.tls, opts.onCertificate);
   return app;
 }
 
@@ -165,7 +174,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
  * A pair whose key does not belong to the certificate (files rewritten one after the other, or a bad rotation)
  * is never served: the old pair stays, with one warning per bad pair, until the files change again.
  */
-function watchCertificates(app: FastifyInstance, tls: TlsFiles): void {
+function watchCertificates(app: FastifyInstance, tls: TlsFiles, onCertificate?: (notAfter: Date) => void): void {
   const stamp = () => {
     try {
       return `${statSync(tls.certFile).mtimeMs}:${statSync(tls.keyFile).mtimeMs}`;
@@ -188,6 +197,7 @@ function watchCertificates(app: FastifyInstance, tls: TlsFiles): void {
         server.setSecureContext({ key, cert, minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
         last = now;
         rejected = undefined;
+        onCertificate?.(certificateNotAfter(cert));
         app.log.info('reloaded TLS certificate');
         return;
       }

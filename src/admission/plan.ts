@@ -4,6 +4,7 @@ import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
 import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
 import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
 import { secretNameFor } from '../acr/secret-name.js';
+import type { CredentialHelper } from '../acr/credential-helper.js';
 import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
 import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
@@ -12,6 +13,7 @@ import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
+import { podServiceAccountContext, type ServiceAccountLookup } from './service-account-context.js';
 import { isObject } from '../util/is-object.js';
 import { ownString } from '../util/own-string.js';
 
@@ -36,8 +38,17 @@ export interface ServingRules {
   registryById: ReadonlyMap<string, ServedRegistry>;
   policy?: Policy;
   namespaceLabels: NamespaceLabels;
+  /** ServiceAccounts from the cluster's cache (cluster mode): their ACR annotations stand in for their Pods'. */
+  serviceAccount?: ServiceAccountLookup;
+  /** The ACK credential helper's configuration in force (its ConfigMap exists and is valid). */
+  credentialHelper?: () => CredentialHelper | undefined;
   /** Decisions already derived from identical annotations and images, under these rules (bounded). */
   memo: Map<string, Derived>;
+}
+
+export interface ClusterLookups {
+  serviceAccount?: ServiceAccountLookup;
+  credentialHelper?: () => CredentialHelper | undefined;
 }
 
 export function servingRules(
@@ -45,6 +56,7 @@ export function servingRules(
   ownNamespace: string,
   namespaceLabels: NamespaceLabels = () => undefined,
   registries: RegistryIndex = buildRegistryIndex({ configured: config.registries }),
+  lookups: ClusterLookups = {},
 ): ServingRules {
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
@@ -64,6 +76,7 @@ export function servingRules(
     registryById,
     policy: config.policy,
     namespaceLabels,
+    ...lookups,
     memo: new Map(),
   };
 }
@@ -82,9 +95,17 @@ export type Plan =
   | {
       action: 'mutate';
       kind: KindHandler['name'];
-      /** Annotated object, or images on registries served without annotations (configured or discovered). */
-      source: 'annotations' | 'served-registry';
+      /**
+       * Annotated object (or its ServiceAccount), images on registries served without annotations (configured or
+       * discovered), or the ACK credential helper's ConfigMap covering the Pod's ServiceAccount.
+       */
+      source: 'annotations' | 'service-account' | 'served-registry' | 'credential-helper';
       specs: PullSecretSpec[];
+      /**
+       * Names of the specs only the credential helper asked for: they never block the object (the helper never
+       * did), a failure to prepare them is a warning, an Event and a metric.
+       */
+      bestEffort?: ReadonlySet<string>;
       patch: Operation[];
       /**
        * Secrets for registries found by discovery: when one cannot be obtained the object is admitted without it
@@ -95,7 +116,14 @@ export type Plan =
     };
 
 
-class Denial extends Error {}
+class Denial extends Error {
+  constructor(
+    message: string,
+    readonly noAcrImage = false,
+  ) {
+    super(message);
+  }
+}
 
 export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan {
   const handler = kindHandler(req.kind);
@@ -104,7 +132,9 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
   const object = req.object;
   if (!isObject(object)) return { action: 'deny', code: 400, message: 'request.object is missing or not an object' };
   const metadata = isObject(object.metadata) ? object.metadata : {};
-  const annotations = metadata.annotations;
+  let annotations = metadata.annotations;
+  let fromServiceAccount: string | undefined;
+  let helper: CredentialHelper | undefined;
 
   let secretNamespace: string;
   if (handler.name === 'Pod') {
@@ -121,13 +151,20 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
       };
     }
     secretNamespace = ns;
+    const ctx = podServiceAccountContext(object, ns, annotations, rules.serviceAccount, rules.credentialHelper?.());
+    annotations = ctx.annotations;
+    fromServiceAccount = ctx.from;
+    helper = ctx.helper;
   } else {
     secretNamespace = rules.imageCacheSecretNamespace;
   }
 
   const vendor = vendorAnnotations(annotations);
-  // The common case, kept cheap: nothing annotated and no registry served means nothing to look at.
-  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0) return { action: 'allow', reason: 'no-annotation' };
+  // The common case, kept cheap: nothing annotated, no registry served and no credential helper for the
+  // ServiceAccount means nothing to look at.
+  if (vendor === '' && rules.registries.size === 0 && rules.registries.discoveryRegions.size === 0 && !helper) return { action: 'allow', reason: 'no-annotation' };
+  // Denials caused by a ServiceAccount's annotations say where to fix them.
+  const where = (message: string) => (fromServiceAccount ? `${fromServiceAccount} (the Pod's ServiceAccount): ${message}` : message);
 
   try {
     const images = handler.images(object);
@@ -142,28 +179,45 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
         rules.memo.set(ownString(key), memo);
       }
     }
-    if (memo.kind === 'deny') return { action: 'deny', code: 400, message: memo.message };
-    if (memo.kind === 'none') return memo.undiscovered ? { action: 'allow', reason: 'no-annotation', undiscovered: true } : { action: 'allow', reason: 'no-annotation' };
-    const { bindings, specs, annotated } = memo;
+    // A ServiceAccount's annotations reach every Pod that uses it, also Pods with only public images: those
+    // are left alone rather than refused.
+    if (memo.kind === 'deny' && !(fromServiceAccount && memo.noAcrImage)) return { action: 'deny', code: 400, message: where(memo.message) };
+    if (memo.kind !== 'bindings') {
+      const undiscovered = memo.kind === 'none' && memo.undiscovered ? ({ undiscovered: true } as const) : {};
+      return helper ? { ...helperOnly(object, handler, secretNamespace, helper), ...undiscovered } : { action: 'allow', reason: 'no-annotation', ...undiscovered };
+    }
+    const { bindings, annotated } = memo;
     // The operator's own registries need no permission; what annotations ask for does, when a policy is set.
     // Cluster-scoped ImageCaches are judged as their Secrets' namespace. Not memoized: labels and policy change.
     if (rules.policy && annotated) {
       for (const b of bindings) {
         const verdict = checkPolicy(rules.policy, secretNamespace, rules.namespaceLabels(secretNamespace), b, rules.defaultRegion);
-        if (!verdict.allowed) return { action: 'deny', code: 403, message: verdict.message };
+        if (!verdict.allowed) return { action: 'deny', code: 403, message: where(verdict.message) };
+      }
+    }
+    const source = !annotated ? 'served-registry' : fromServiceAccount ? 'service-account' : 'annotations';
+    let specs = memo.specs;
+    let bestEffort: Set<string> | undefined;
+    if (helper) {
+      const required = new Set(specs.map((s) => s.name));
+      const extra = helper.specs(secretNamespace).filter((s) => !required.has(s.name));
+      if (extra.length > 0) {
+        specs = [...specs, ...extra];
+        bestEffort = new Set(extra.map((s) => s.name));
       }
     }
     // Without imagePullSecrets of its own, the patch depends on the Secrets alone: built (and encoded) once per
     // memo entry. The shared array is read-only.
     const own = isObject(object.spec) ? object.spec.imagePullSecrets : undefined;
-    const patch = own === undefined ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
+    const patch = own === undefined && !bestEffort ? (memo.patchWhenNone ??= handler.patch(object, specs)) : handler.patch(object, specs);
     return {
       action: 'mutate',
       kind: handler.name,
-      source: annotated ? 'annotations' : 'served-registry',
+      source,
       specs,
       patch,
       ...(memo.optional ? { optional: memo.optional } : {}),
+      ...(bestEffort ? { bestEffort } : {}),
       ...(memo.undiscovered ? { undiscovered: true } : {}),
     };
   } catch (e) {
@@ -175,10 +229,22 @@ export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan 
 const VENDOR_PREFIX = 'k8s.aliyun.com/';
 const MEMO_ENTRIES = 2000;
 
+/**
+ * A Pod of a ServiceAccount the credential helper covers, with nothing else to serve: the helper's Secrets. A Pod
+ * without imagePullSecrets of its own already has them (the ServiceAccount admission plugin copied the
+ * ServiceAccount's), so the patch is empty; a Pod with its own list gets them appended, which the helper could
+ * not do.
+ */
+function helperOnly(object: Record<string, unknown>, handler: KindHandler, namespace: string, helper: CredentialHelper): Extract<Plan, { action: 'mutate' }> {
+  const specs = helper.specs(namespace);
+  return { action: 'mutate', kind: handler.name, source: 'credential-helper', specs, bestEffort: new Set(specs.map((s) => s.name)), patch: handler.patch(object, specs) };
+}
+
 /** What the annotations and images decide, before policy and patch. */
 type Derived =
   | { kind: 'none'; undiscovered?: boolean }
-  | { kind: 'deny'; message: string }
+  /** `noAcrImage`: annotations without instance IDs, and no image on an ACR domain to name the registry. */
+  | { kind: 'deny'; message: string; noAcrImage?: boolean }
   | {
       kind: 'bindings';
       bindings: Binding[];
@@ -235,7 +301,7 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
     const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, parsed.value.instancesFrom, images, rules);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
-    if (e instanceof Denial) return { kind: 'deny', message: e.message };
+    if (e instanceof Denial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
     throw e;
   }
 }
@@ -301,6 +367,7 @@ function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], instan
       'ACR annotations are set but no image is on an ACR default domain (<name>-registry.<region>.cr.aliyuncs.com ' +
         'or a Personal Edition registry) and k8s.aliyun.com/acr-instance-ids names no instance: for custom ' +
         `domains add the instance IDs (first image: ${quote(images[0] ?? '(none)')})`,
+      true,
     );
   }
   return [{ chain: chains[0]!, registries }];

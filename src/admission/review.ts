@@ -18,6 +18,8 @@ export interface AdmissionRequest {
   name?: string;
   dryRun: boolean;
   object: unknown;
+  /** UPDATE: the object before the change. */
+  oldObject?: unknown;
 }
 
 export class TransportError extends Error {
@@ -51,6 +53,7 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
     name: typeof req.name === 'string' && req.name !== '' ? req.name : undefined,
     dryRun: req.dryRun === true,
     object: req.object,
+    ...(req.oldObject !== undefined && req.oldObject !== null ? { oldObject: req.oldObject } : {}),
   };
 }
 

@@ -17,8 +17,8 @@ export interface TokenSourceOptions {
   endpoints: Endpoints;
   caller: CloudCaller;
   sessionDurationSeconds: number;
-  /** Cached credentials and tokens are renewed this long before they expire. */
-  refreshThresholdMs: number;
+  /** Cached credentials and tokens are renewed this long before they expire (a function when it can change). */
+  refreshThresholdMs: number | (() => number);
   /** Why a service role refused the webhook (trust-explainer.ts); called only after such a refusal. */
   explainRefusal?: (roleArn: string, deniedAction: string | undefined, budget: Budget) => Promise<string>;
   /** ExternalId to send when assuming a role, if the operator configured one. */
@@ -60,9 +60,12 @@ export class AcrTokenSource implements TokenSource {
   /** Per group (role chain, and call): recently worked (true) or failed (the denial, for negativeTtlMs). */
   private readonly health: ExpiringCache<true>;
   private readonly now: () => number;
+  private readonly threshold: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
     this.now = opts.now ?? Date.now;
+    const t = opts.refreshThresholdMs;
+    this.threshold = typeof t === 'function' ? t : () => t;
     const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, now: this.now, observe: opts.observeCache };
     // Failures are remembered in `health`, per group; the value caches only hold successes.
     this.sessions = new ExpiringCache({ name: 'sts', negativeTtlMs: 0, ...common });
@@ -131,7 +134,7 @@ export class AcrTokenSource implements TokenSource {
           { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
           budget,
         );
-        return { value: session, usableUntil: session.expiresAt - this.opts.refreshThresholdMs };
+        return { value: session, usableUntil: session.expiresAt - this.threshold() };
       } catch (e) {
         if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
           throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
@@ -140,7 +143,7 @@ export class AcrTokenSource implements TokenSource {
       }
     };
     // The service hop's identity load records its own step; AssumeRole is this one.
-    return this.gated(`assume|${group}`, this.sessions, key, load, (s) => s.expiresAt - this.opts.refreshThresholdMs, step, budget);
+    return this.gated(`assume|${group}`, this.sessions, key, load, (s) => s.expiresAt - this.threshold(), step, budget);
   }
 
   /**
@@ -219,7 +222,7 @@ export class AcrTokenSource implements TokenSource {
 
   /** A token never outlives the session that obtained it, whatever ExpireTime the registry gave it. */
   private token(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
-    const usable = (t: RegistryToken) => t.expiresAt - this.opts.refreshThresholdMs;
+    const usable = (t: RegistryToken) => t.expiresAt - this.threshold();
     const loadCapped = async (): Promise<Expiring<RegistryToken>> => {
       try {
         const loaded = await load();

@@ -76,6 +76,11 @@ export interface WebhookConfig {
   secrets: { idleTimeoutMs: number; refreshIntervalMs: number };
   /** Undefined: no policy, any well-formed annotation is served (like ECI; RAM trust policies still gate). */
   policy?: Policy;
+  /**
+   * The ACK credential helper's ConfigMap (`namespace/name`), read and acted on while it exists; undefined: not
+   * read. Read at start only.
+   */
+  credentialHelper: { configMap?: { namespace: string; name: string } };
 }
 
 export class ConfigError extends Error {
@@ -117,7 +122,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     throw new ConfigError(field, detail, source);
   };
   const root = object(doc, '(root)', fail);
-  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy'], fail);
+  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy', 'credentialHelper'], fail);
 
   const fromFile = root.defaultRegion !== undefined;
   const defaultRegion = fromFile ? str(root.defaultRegion, 'defaultRegion', fail) : ctx.regionFromEnv || undefined;
@@ -135,6 +140,13 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const exclude = array(ns.exclude ?? [], 'namespaces.exclude', fail).map((g, i) => str(g, `namespaces.exclude[${i}]`, fail));
 
   const imageCacheSecretNamespace = str(root.imageCacheSecretNamespace ?? '', 'imageCacheSecretNamespace', fail) || ctx.ownNamespace;
+
+  const helper = object(root.credentialHelper ?? {}, 'credentialHelper', fail);
+  allowKeys(helper, 'credentialHelper', ['configMap'], fail);
+  const location = str(helper.configMap ?? 'kube-system/acr-configuration', 'credentialHelper.configMap', fail).trim();
+  const m = /^([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)\/([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)$/.exec(location);
+  if (location !== '' && !m) fail('credentialHelper.configMap', `${JSON.stringify(location)} is not namespace/name (or "" to not read one)`);
+  const credentialHelper = m ? { configMap: { namespace: m[1]!, name: m[2]! } } : {};
 
   const cred = object(root.credentials ?? {}, 'credentials', fail);
   allowKeys(cred, 'credentials', ['sessionDurationSeconds', 'refreshThreshold', 'externalIds', 'cacheEntries'], fail);
@@ -166,6 +178,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     endpoints,
     namespaces: { include, exclude },
     imageCacheSecretNamespace,
+    credentialHelper,
     credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds, cacheEntries },
     secrets: { idleTimeoutMs, refreshIntervalMs },
     ...(root.policy === undefined ? {} : { policy: parsePolicy(root.policy, defaultRegion, fail) }),

@@ -1,13 +1,16 @@
 // Everything cluster mode needs from @kubernetes/client-node, in one module that main.ts imports only in
 // cluster mode (the library's generated models cost ~70 MiB of RSS on their own).
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { ClusterParts } from '../runtime.js';
 import type { Logger } from '../pull-secrets/logger.js';
 import { KubeLeaseApi, LeaseLeaderElector } from './leader.js';
 import { NamespaceLabelCache } from './namespaces.js';
+import { ConfigMapWatch } from './config-map-watch.js';
+import { EventRecorder } from './events.js';
 import { KubeSecretStore } from './secret-store.js';
-import { KubeUsageSource } from './usage.js';
+import { ServiceAccountCache } from './service-accounts.js';
+import { KubeUsageSource, withServiceAccountReferences } from './usage.js';
 
 /** KUBECONFIG or in-cluster configuration; refuses client-node's silent fallback to http://localhost:8080. */
 export function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
@@ -19,9 +22,21 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
   return kc;
 }
 
-export function clusterParts(env: NodeJS.ProcessEnv, opts: { ownNamespace: string; replica?: string; logger: Logger }): ClusterParts {
+export interface ClusterPartsOptions {
+  ownNamespace: string;
+  replica?: string;
+  logger: Logger;
+  /** The credential helper's ConfigMap to watch, if any. */
+  helperConfigMap?: { namespace: string; name: string };
+}
+
+export function clusterParts(env: NodeJS.ProcessEnv, opts: ClusterPartsOptions): ClusterParts {
   const kubeConfig = loadKubeConfig(env);
   const { logger } = opts;
+  const serviceAccounts = new ServiceAccountCache({ kubeConfig, logger });
+  const events = new EventRecorder(kubeConfig.makeApiClient(CoreV1Api), { logger, ...(opts.replica ? { instance: opts.replica } : {}) });
+  const cm = opts.helperConfigMap;
+  const watch = cm ? new ConfigMapWatch({ kubeConfig, namespace: cm.namespace, name: cm.name, logger }) : undefined;
   return {
     store: new KubeSecretStore({ kubeConfig, logger }),
     leader: new LeaseLeaderElector({
@@ -32,7 +47,22 @@ export function clusterParts(env: NodeJS.ProcessEnv, opts: { ownNamespace: strin
       logger,
       onChange: (leading) => logger.info({ leading }, leading ? 'leading: refreshing and collecting Secrets' : 'no longer leading'),
     }),
-    usage: new KubeUsageSource({ kubeConfig }),
+    usage: withServiceAccountReferences(new KubeUsageSource({ kubeConfig }), serviceAccounts),
     namespaces: new NamespaceLabelCache(kubeConfig, logger),
+    serviceAccounts,
+    ...(cm && watch
+      ? {
+          helperConfigMap: {
+            location: `${cm.namespace}/${cm.name}`,
+            current: () => watch.current(),
+            onChange: (l: () => void) => watch.onChange(l),
+            synced: () => watch.synced(),
+            start: () => watch.start(),
+            stop: () => watch.stop(),
+            recordEvent: (c, type, reason, message) =>
+              events.record({ kind: 'ConfigMap', namespace: c.namespace, name: c.name, ...(c.uid ? { uid: c.uid } : {}) }, type, reason, message),
+          },
+        }
+      : {}),
   };
 }

@@ -1,13 +1,8 @@
-// SecretStore over the Kubernetes API. The cache is a reflector of our own (list, then watch from the list's
-// resourceVersion) on client-node's `Watch`, rather than client-node's `ListWatch`: that informer stops for good
-// on the first error, has no timeout on a silent connection, cannot say when it has synced, and empties entries
-// on a relist. Here every watch is bounded (`timeoutSeconds` plus a client-side watchdog), errors restart it
-// with backoff, 410 Gone (HTTP or in-stream) relists, and the cache is swapped whole after each relist.
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { CoreV1Api, Watch, type CoreV1Event, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+// SecretStore over the Kubernetes API. The cache is a Reflector (src/kube/reflector.ts) of the Secrets carrying
+// the managed-by label: list, then watch from the list's resourceVersion, bounded and restarted with backoff.
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { isManaged, MANAGED_SELECTOR } from '../pull-secrets/docker-config.js';
-import { silentLogger, type Logger } from '../pull-secrets/logger.js';
+import { silentLogger } from '../pull-secrets/logger.js';
 import {
   ConflictError,
   NotFoundError,
@@ -16,54 +11,21 @@ import {
   type SecretObject,
   type SecretStore,
 } from '../pull-secrets/store.js';
-import { backoffDelay, describeError, keyOf, sleep } from '../pull-secrets/util.js';
+import { keyOf } from '../pull-secrets/util.js';
+import { EventRecorder } from './events.js';
 import { httpStatus, requestTimeout, timeMs } from './api-util.js';
-import { ownString } from '../util/own-string.js';
+import { Reflector, reflectorConfig, type ReflectorConfig, type ReflectorOptions, type ReflectorSource } from './reflector.js';
 
-export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
+export type { RestartReason } from './reflector.js';
 
-export interface KubeSecretStoreOptions {
+export interface KubeSecretStoreOptions extends ReflectorOptions {
   kubeConfig: KubeConfig;
   /** Namespaces to cache managed Secrets from; all namespaces when absent or empty. */
   namespaces?: readonly string[];
-  /** List page size (default 500). */
-  pageSize?: number;
-  /** Server-side bound of one watch (default 300 s); the client gives up after this plus `watchdogGraceMs`. */
-  watchTimeoutSeconds?: number;
-  /** Default 30 s. */
-  watchdogGraceMs?: number;
-  /** Timeout of every non-watch request (default 10 s). */
-  requestTimeoutMs?: number;
-  /** Backoff between failed list/watch attempts (defaults 500 ms doubling to 30 s, 20 % jitter). */
-  restartInitialMs?: number;
-  restartMaxMs?: number;
   /** Event source (default `acr-pull-webhook`) and reporting instance (default the host name). */
   component?: string;
   instance?: string;
-  logger?: Logger;
-  /** Metrics hook: a watch ended and is being re-established (`closed` is the normal server-side timeout). */
-  onRestart?: (reason: RestartReason) => void;
 }
-
-interface ReflectorConfig {
-  api: CoreV1Api;
-  watch: Watch;
-  namespace: string | undefined;
-  pageSize: number;
-  watchTimeoutSeconds: number;
-  watchdogMs: number;
-  requestTimeoutMs: number;
-  backoff: { initialMs: number; maxMs: number; jitter: number };
-  logger: Logger;
-  onRestart: ((reason: RestartReason) => void) | undefined;
-}
-
-type WatchOutcome =
-  | { kind: 'closed'; events: number }
-  | { kind: 'gone' }
-  | { kind: 'stalled' }
-  | { kind: 'stopped' }
-  | { kind: 'error'; err: unknown };
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -120,224 +82,36 @@ function toBody(s: SecretObject): V1Secret {
   return body as V1Secret;
 }
 
-/** Numeric resourceVersions (etcd revisions) compared when both parse; otherwise "not older". */
-function olderThan(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
-  return BigInt(a) < BigInt(b);
+/** The managed Secrets of one namespace (or all), listed and watched by label. */
+export function secretSource(api: CoreV1Api, namespace: string | undefined): ReflectorSource<SecretObject> {
+  return {
+    kind: 'secret',
+    path: namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : '/api/v1/secrets',
+    labelSelector: MANAGED_SELECTOR,
+    list: (params, opts) => (namespace ? api.listNamespacedSecret({ namespace, ...params }, opts) : api.listSecretForAllNamespaces(params, opts)),
+    convert: toSecretObject,
+    key: (s) => keyOf(s.metadata.namespace, s.metadata.name),
+    resourceVersion: (s) => s.metadata.resourceVersion,
+    accept: isManaged,
+  };
 }
 
 /** List + watch of the managed Secrets of one namespace (or all), kept in a Map. */
-export class SecretReflector {
-  private cache = new Map<string, SecretObject>();
-  private resourceVersion = '';
-  private hasSynced = false;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private stopCtl = new AbortController();
-  private abortWatch: (() => void) | undefined;
-  private syncWaiters: Array<() => void> = [];
-  readonly stats = { lists: 0, watches: 0, restarts: 0 };
-
-  constructor(private readonly cfg: ReflectorConfig) {}
-
-  get namespace(): string | undefined {
-    return this.cfg.namespace;
+export class SecretReflector extends Reflector<SecretObject> {
+  constructor(
+    cfg: ReflectorConfig,
+    api: CoreV1Api,
+    readonly namespace: string | undefined,
+  ) {
+    super(secretSource(api, namespace), cfg, namespace ?? '*');
   }
 
-  synced(): boolean {
-    return this.hasSynced;
+  getSecret(namespace: string, name: string): SecretObject | undefined {
+    return this.get(keyOf(namespace, name));
   }
 
-  get(namespace: string, name: string): SecretObject | undefined {
-    return this.cache.get(keyOf(namespace, name));
-  }
-
-  values(): IterableIterator<SecretObject> {
-    return this.cache.values();
-  }
-
-  /** Resolves once the first list has filled the cache (or the reflector is stopped). */
-  start(): Promise<void> {
-    if (!this.running) {
-      this.running = true;
-      this.stopCtl = new AbortController();
-      this.loopDone = this.loop();
-    }
-    return this.whenSynced();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.stopCtl.abort();
-    this.abortWatch?.();
-    await this.loopDone;
-    for (const w of this.syncWaiters.splice(0)) w();
-  }
-
-  whenSynced(): Promise<void> {
-    if (this.hasSynced || !this.running) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.push(resolve));
-  }
-
-  /** Puts an object we wrote or read into the cache, unless the cache already holds a newer version. */
-  observe(s: SecretObject): void {
-    if (!isManaged(s)) return;
-    const key = keyOf(s.metadata.namespace, s.metadata.name);
-    const cur = this.cache.get(key);
-    if (cur && olderThan(s.metadata.resourceVersion, cur.metadata.resourceVersion)) return;
-    this.cache.set(cur ? key : ownString(key), s);
-  }
-
-  /** Drops an object we deleted (only the version we deleted, when known). */
-  forget(namespace: string, name: string, resourceVersion?: string): void {
-    const key = keyOf(namespace, name);
-    const cur = this.cache.get(key);
-    if (cur && (!resourceVersion || !olderThan(resourceVersion, cur.metadata.resourceVersion))) this.cache.delete(key);
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      let reason: RestartReason | undefined;
-      try {
-        if (!this.resourceVersion) await this.relist();
-        if (!this.running) break;
-        const started = Date.now();
-        const out = await this.watchOnce();
-        if (!this.running || out.kind === 'stopped') break;
-        reason = out.kind;
-        if (out.kind === 'gone') {
-          this.resourceVersion = '';
-          failures = 0;
-        } else if (out.kind === 'closed') {
-          // A normal end (timeoutSeconds) reconnects at once; a server that keeps closing at once gets backoff.
-          failures = out.events > 0 || Date.now() - started > 1000 ? 0 : failures + 1;
-        } else if (out.kind === 'stalled') {
-          failures = Math.max(failures, 1);
-          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*' }, 'secret watch went silent; reconnecting');
-        } else {
-          failures++;
-          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', err: describeError(out.err), failures }, 'secret watch failed');
-        }
-      } catch (err) {
-        if (!this.running) break;
-        if (httpStatus(err) === 410) {
-          // An expired continue token or resourceVersion: start over from a fresh list.
-          this.resourceVersion = '';
-          reason = 'gone';
-        } else {
-          failures++;
-          reason = 'error';
-          this.cfg.logger.warn({ namespace: this.cfg.namespace ?? '*', err: describeError(err), failures }, 'listing secrets failed');
-        }
-      }
-      if (reason) {
-        this.stats.restarts++;
-        this.cfg.onRestart?.(reason);
-      }
-      if (failures > 0 && this.running) await sleep(backoffDelay(failures, this.cfg.backoff), this.stopCtl.signal);
-    }
-  }
-
-  private async relist(): Promise<void> {
-    const { api, namespace, pageSize, requestTimeoutMs } = this.cfg;
-    const items = new Map<string, SecretObject>();
-    let cont: string | undefined;
-    let rv = '';
-    do {
-      this.stats.lists++;
-      const params = { labelSelector: MANAGED_SELECTOR, limit: pageSize, ...(cont ? { _continue: cont } : {}) };
-      const opts = requestTimeout(requestTimeoutMs);
-      const list = namespace
-        ? await api.listNamespacedSecret({ namespace, ...params }, opts)
-        : await api.listSecretForAllNamespaces(params, opts);
-      for (const item of list.items) {
-        const s = toSecretObject(item);
-        if (s && isManaged(s)) items.set(keyOf(s.metadata.namespace, s.metadata.name), s);
-      }
-      cont = list.metadata?._continue || undefined;
-      rv = list.metadata?.resourceVersion ?? '';
-    } while (cont && this.running);
-    if (!this.running) return;
-    this.cache = items;
-    this.resourceVersion = rv;
-    if (!this.hasSynced) {
-      this.hasSynced = true;
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
-  }
-
-  private watchOnce(): Promise<WatchOutcome> {
-    const { namespace, watch, watchTimeoutSeconds, watchdogMs } = this.cfg;
-    const path = namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : '/api/v1/secrets';
-    this.stats.watches++;
-    return new Promise<WatchOutcome>((resolve) => {
-      let settled = false;
-      let events = 0;
-      let gone = false;
-      let streamError: unknown;
-      let controller: AbortController | undefined;
-      let watchdog: NodeJS.Timeout | undefined;
-      const finish = (o: WatchOutcome): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(watchdog);
-        this.abortWatch = undefined;
-        controller?.abort();
-        resolve(o);
-      };
-      const arm = (): void => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => finish({ kind: 'stalled' }), watchdogMs);
-        watchdog.unref?.();
-      };
-      this.abortWatch = () => finish({ kind: 'stopped' });
-      arm();
-      const onEvent = (type: string, obj: unknown): void => {
-        if (settled) return;
-        arm();
-        events++;
-        if (type === 'ERROR') {
-          if (httpStatus(obj) === 410) gone = true;
-          else streamError = obj;
-          return;
-        }
-        const rv = str((obj as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion);
-        if (type === 'ADDED' || type === 'MODIFIED') {
-          const s = toSecretObject(obj);
-          if (s) this.observe(s);
-        } else if (type === 'DELETED') {
-          const s = toSecretObject(obj);
-          if (s) this.forget(s.metadata.namespace, s.metadata.name, s.metadata.resourceVersion);
-        }
-        if (rv) this.resourceVersion = rv;
-      };
-      const onDone = (err: unknown): void => {
-        if (gone || httpStatus(err) === 410) finish({ kind: 'gone' });
-        else if (err) finish({ kind: 'error', err });
-        else if (streamError) finish({ kind: 'error', err: streamError });
-        else finish({ kind: 'closed', events });
-      };
-      watch
-        .watch(
-          path,
-          {
-            resourceVersion: this.resourceVersion,
-            labelSelector: MANAGED_SELECTOR,
-            allowWatchBookmarks: true,
-            timeoutSeconds: watchTimeoutSeconds,
-          },
-          onEvent,
-          onDone,
-        )
-        .then(
-          (c) => {
-            controller = c;
-            if (settled) c.abort();
-          },
-          (err: unknown) => finish({ kind: 'error', err }),
-        );
-    });
+  forgetSecret(namespace: string, name: string, resourceVersion?: string): void {
+    this.forget(keyOf(namespace, name), resourceVersion);
   }
 }
 
@@ -347,35 +121,21 @@ export class KubeSecretStore implements SecretStore {
   private readonly byNamespace = new Map<string, SecretReflector>();
   private readonly all: SecretReflector | undefined;
   private readonly requestTimeoutMs: number;
-  private readonly component: string;
-  private readonly instance: string;
-  private readonly logger: Logger;
+  private readonly events: EventRecorder;
 
   constructor(opts: KubeSecretStoreOptions) {
     this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
-    this.component = opts.component ?? 'acr-pull-webhook';
-    this.instance = opts.instance ?? hostname();
-    this.logger = opts.logger ?? silentLogger;
-    const watchTimeoutSeconds = opts.watchTimeoutSeconds ?? 300;
-    const base = {
-      api: this.api,
-      watch: new Watch(opts.kubeConfig),
-      pageSize: opts.pageSize ?? 500,
-      watchTimeoutSeconds,
-      watchdogMs: watchTimeoutSeconds * 1000 + (opts.watchdogGraceMs ?? 30_000),
-      requestTimeoutMs: this.requestTimeoutMs,
-      backoff: { initialMs: opts.restartInitialMs ?? 500, maxMs: opts.restartMaxMs ?? 30_000, jitter: 0.2 },
-      logger: this.logger,
-      onRestart: opts.onRestart,
-    };
+    const logger = opts.logger ?? silentLogger;
+    this.events = new EventRecorder(this.api, { ...opts, requestTimeoutMs: this.requestTimeoutMs, logger });
+    const base = reflectorConfig(opts.kubeConfig, { ...opts, requestTimeoutMs: this.requestTimeoutMs, logger });
     const namespaces = [...new Set(opts.namespaces ?? [])];
     if (namespaces.length === 0) {
-      this.all = new SecretReflector({ ...base, namespace: undefined });
+      this.all = new SecretReflector(base, this.api, undefined);
       this.reflectors = [this.all];
     } else {
       this.reflectors = namespaces.map((ns) => {
-        const r = new SecretReflector({ ...base, namespace: ns });
+        const r = new SecretReflector(base, this.api, ns);
         this.byNamespace.set(ns, r);
         return r;
       });
@@ -392,7 +152,7 @@ export class KubeSecretStore implements SecretStore {
   }
 
   get(namespace: string, name: string): SecretObject | undefined {
-    return this.reflectorFor(namespace)?.get(namespace, name);
+    return this.reflectorFor(namespace)?.getSecret(namespace, name);
   }
 
   list(): SecretObject[] {
@@ -459,12 +219,12 @@ export class KubeSecretStore implements SecretStore {
         { namespace, name, ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}) },
         requestTimeout(this.requestTimeoutMs),
       );
-      this.reflectorFor(namespace)?.forget(namespace, name, resourceVersion);
+      this.reflectorFor(namespace)?.forgetSecret(namespace, name, resourceVersion);
       return true;
     } catch (err) {
       const status = httpStatus(err);
       if (status === 404) {
-        this.reflectorFor(namespace)?.forget(namespace, name, resourceVersion);
+        this.reflectorFor(namespace)?.forgetSecret(namespace, name, resourceVersion);
         return false;
       }
       if (status === 409) throw new ConflictError(namespace, name, 'Conflict');
@@ -473,31 +233,8 @@ export class KubeSecretStore implements SecretStore {
   }
 
   async recordEvent(secret: SecretObject, type: EventType, reason: string, message: string): Promise<void> {
-    const { namespace, name } = secret.metadata;
-    const now = new Date();
-    const involved: CoreV1Event['involvedObject'] = { apiVersion: 'v1', kind: 'Secret', namespace, name };
-    if (secret.metadata.uid) involved.uid = secret.metadata.uid;
-    if (secret.metadata.resourceVersion) involved.resourceVersion = secret.metadata.resourceVersion;
-    const body: CoreV1Event = {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `${name.slice(0, 200)}.${now.getTime().toString(16)}${randomBytes(4).toString('hex')}`, namespace },
-      involvedObject: involved,
-      type,
-      reason,
-      message: message.slice(0, 1024),
-      source: { component: this.component, host: this.instance },
-      reportingComponent: this.component,
-      reportingInstance: this.instance,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    try {
-      await this.api.createNamespacedEvent({ namespace, body }, requestTimeout(this.requestTimeoutMs));
-    } catch (err) {
-      this.logger.debug({ namespace, name, reason, err: describeError(err) }, 'recording event failed');
-    }
+    const { namespace, name, uid, resourceVersion } = secret.metadata;
+    await this.events.record({ kind: 'Secret', namespace, name, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) }, type, reason, message);
   }
 
   private written(raw: V1Secret, namespace: string, name: string): SecretObject {

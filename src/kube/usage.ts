@@ -111,3 +111,21 @@ export class KubeUsageSource implements UsageSource {
     } while (cont);
   }
 }
+
+/**
+ * Pods' and ImageCaches' references plus those of ServiceAccounts (from their cache): a Secret the credential
+ * helper's configuration put on a ServiceAccount is in use while it is listed there, even when no Pod runs.
+ */
+export function withServiceAccountReferences(usage: UsageSource, accounts: { list(): Iterable<{ namespace: string; imagePullSecrets?: string[] }> }): UsageSource {
+  return {
+    async referenced(namespaces?: readonly string[]): Promise<Set<string>> {
+      const refs = await usage.referenced(namespaces);
+      const scope = namespaces && namespaces.length > 0 ? new Set(namespaces) : undefined;
+      for (const sa of accounts.list()) {
+        if (scope && !scope.has(sa.namespace)) continue;
+        for (const name of sa.imagePullSecrets ?? []) if (name) refs.add(keyOf(sa.namespace, name));
+      }
+      return refs;
+    },
+  };
+}

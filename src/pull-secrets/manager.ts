@@ -35,8 +35,11 @@ export interface SecretWriteResult {
 export interface PullSecretManagerOptions {
   store: SecretStore;
   tokens: TokenSource;
-  /** Tokens expiring within this are renewed (default 15 minutes). */
-  refreshThresholdMs?: number;
+  /**
+   * Tokens expiring within this are renewed (default 15 minutes). A function when it can change at run time
+   * (the credential helper's `expiring-threshold`); it must never exceed the token source's.
+   */
+  refreshThresholdMs?: number | (() => number);
   /** Clock for token expiry and usage (default Date.now). Budget deadlines are always wall-clock (Date.now). */
   now?: () => number;
   logger?: Logger;
@@ -80,7 +83,7 @@ function bindingText(b: Binding): string {
 export class PullSecretManager implements PullSecretProvider {
   readonly store: SecretStore;
   readonly usage: UsageMarks;
-  readonly refreshThresholdMs: number;
+  private readonly threshold: () => number;
   private readonly tokens: TokenSource;
   private readonly now: () => number;
   private readonly logger: Logger;
@@ -96,7 +99,8 @@ export class PullSecretManager implements PullSecretProvider {
   constructor(opts: PullSecretManagerOptions) {
     this.store = opts.store;
     this.tokens = opts.tokens;
-    this.refreshThresholdMs = opts.refreshThresholdMs ?? DEFAULT_REFRESH_THRESHOLD_MS;
+    const t = opts.refreshThresholdMs ?? DEFAULT_REFRESH_THRESHOLD_MS;
+    this.threshold = typeof t === 'function' ? t : () => t;
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
     this.usage = opts.usage ?? new UsageMarks();
@@ -104,6 +108,10 @@ export class PullSecretManager implements PullSecretProvider {
     this.usageFlushIntervalMs = opts.usageFlushIntervalMs ?? 5 * 60_000;
     this.usageTouchAfterMs = opts.usageTouchAfterMs ?? 60 * 60_000;
     this.onWrite = opts.onWrite;
+  }
+
+  get refreshThresholdMs(): number {
+    return this.threshold();
   }
 
   ready(): boolean {

@@ -20,6 +20,7 @@ let ca: Buffer;
 let dir: string;
 let ready = false;
 const ensured: string[] = [];
+const certificates: Date[] = [];
 
 const provider: PullSecretProvider = {
   ensure: async (spec) => {
@@ -42,6 +43,7 @@ beforeAll(async () => {
     secrets: provider,
     tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), pollMs: 50 },
     logLevel: 'silent',
+    onCertificate: (notAfter) => certificates.push(notAfter),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -125,6 +127,11 @@ describe('HTTPS server', () => {
     // And it still answers reviews, trusting only the new certificate.
     const res = await httpsRequest(`${base}/mutate`, { body: fixtureText('pod-no-annotations'), ca: readFileSync(next.certFile) });
     expect(res.json.response.allowed).toBe(true);
+    // The expiry metric follows: reported at start and again for the reloaded certificate.
+    expect(certificates.map((d) => d.toISOString())).toEqual([
+      new Date(new X509Certificate(ca).validTo).toISOString(),
+      new Date(new X509Certificate(readFileSync(next.certFile)).validTo).toISOString(),
+    ]);
   });
 
   it('offers TLS 1.2 at least and refuses TLS 1.1', async () => {

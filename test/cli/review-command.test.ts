@@ -116,3 +116,16 @@ describe('acr-pull-webhook review', () => {
     expect(runWith({ ALIBABA_CLOUD_REGION_ID: 'cn-beijing' }, 'review', '-f', 'test/fixtures/cli/mixed.yaml').status).toBe(0);
   });
 });
+
+describe('acr-pull-webhook review with ServiceAccounts', () => {
+  it('checks their annotations, and judges the Pods of the same input that use them as if annotated', () => {
+    const r = run('review', '-f', 'test/fixtures/cli/chart-with-serviceaccount.yaml', '-o', 'json');
+    expect(r.status).toBe(1);
+    const [sa, pod, typo] = JSON.parse(r.stdout);
+    expect([sa.object, sa.allowed]).toEqual(['ServiceAccount team-a/operator', true]);
+    expect([pod.object, pod.allowed]).toEqual(['Pod team-a/operator-0', true]);
+    expect(pod.imagePullSecrets).toEqual([{ name: expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/) }]);
+    expect([typo.object, typo.allowed]).toEqual(['ServiceAccount team-a/typo', false]);
+    expect(typo.message).toMatch(/^ServiceAccount team-a\/typo: metadata\.annotations: k8s\.aliyun\.com\/acr-user-arns needs k8s\.aliyun\.com\/acr-service-arns/);
+  });
+});

@@ -17,6 +17,7 @@ describe('configuration file', () => {
       imageCacheSecretNamespace: 'acr-pull-webhook',
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
+      credentialHelper: { configMap: { namespace: 'kube-system', name: 'acr-configuration' } },
     });
   });
 
@@ -42,6 +43,15 @@ describe('configuration file', () => {
     expect(() => parseConfig(policy, ctx, 'config.yaml')).toThrow(
       'config.yaml: policy.rules[0].instances[0]: "cri-abc123" has no region prefix (cn-beijing:cri-abc123), and there is no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
     );
+  });
+
+  it('reads the credential helper ConfigMap from where it is told, or not at all', () => {
+    expect(parseConfig({ credentialHelper: { configMap: 'ops/acr-config' } }, ctx).credentialHelper).toEqual({ configMap: { namespace: 'ops', name: 'acr-config' } });
+    expect(parseConfig({ credentialHelper: { configMap: '' } }, ctx).credentialHelper).toEqual({});
+    expect(() => parseConfig({ credentialHelper: { configMap: 'acr-configuration' } }, ctx, 'config.yaml')).toThrow(
+      'config.yaml: credentialHelper.configMap: "acr-configuration" is not namespace/name (or "" to not read one)',
+    );
+    expect(() => parseConfig({ credentialHelper: { name: 'x' } }, ctx, 'config.yaml')).toThrow('config.yaml: credentialHelper.name: unknown field');
   });
 
   it('reads a full YAML file, lower-casing domains', () => {

@@ -1,6 +1,6 @@
 // End to end against a real kube-apiserver: the local overlay is applied, the webhook runs on the host in
 // cluster mode against the cloud emulator, and kubectl is used as users do.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +24,11 @@ const kubectl = (args: string[], input?: string) => k.run(args, input);
 const kubectlOk = (args: string[], input?: string) => k.ok(args, input);
 const getJson = (args: string[]) => k.json(args);
 
+/** Each webhook's log, by name. */
+const logs = new Map<string, () => string>();
+
 async function startWebhook(name: string, opts: { port?: number } = {}): Promise<ChildProcess> {
-  const { child } = await startWebhookProcess({
+  const { child, log } = await startWebhookProcess({
     name,
     workDir: WORK,
     env: {
@@ -44,6 +47,7 @@ async function startWebhook(name: string, opts: { port?: number } = {}): Promise
     },
   });
   webhooks.push(child);
+  logs.set(name, log);
   return child;
 }
 
@@ -308,5 +312,179 @@ describe('end to end: a drop-in for ECI (discovery, roles built the way the ECI 
     expect(r.stderr).toContain(`The webhook is not ECI; it is the RAM user acs:ram::${ACCOUNT}:user/webhook`);
     expect(r.stderr).toContain(`{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":["acs:ram::${ACCOUNT}:user/webhook"]}}`);
     expect(r.stderr).not.toContain(world.demo.accessKeySecret);
+  });
+});
+
+describe('ServiceAccounts: their annotations, and the ACK credential helper\'s ConfigMap (webhook restarted)', () => {
+  const HELPER_HOSTS = [
+    'demo-registry.cn-hangzhou.cr.aliyuncs.com',
+    'registry.example.com',
+    'registry.cn-hangzhou.aliyuncs.com',
+    'registry-vpc.cn-hangzhou.aliyuncs.com',
+    'registry-internal.cn-hangzhou.aliyuncs.com',
+    'registry-intl.cn-hangzhou.aliyuncs.com',
+    'registry-intl-vpc.cn-hangzhou.aliyuncs.com',
+    'registry-intl-internal.cn-hangzhou.aliyuncs.com',
+  ];
+  const sa = async (ns: string, name: string) => getJson(['get', 'serviceaccount', name, '-n', ns]);
+  /** Watches ServiceAccounts of a namespace (that may not exist yet): the first version of each, as created. */
+  const watchCreations = (ns: string) => {
+    const child = spawn('kubectl', ['--kubeconfig', cluster.kubeconfig, 'get', 'serviceaccounts', '-A', '--watch', '--output-watch-events', '-o', 'json', '--field-selector', `metadata.namespace=${ns}`]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const first = new Map<string, any>();
+    return {
+      first: (name: string) => {
+        // kubectl prints one JSON document per event, pretty-printed: split at the top-level braces.
+        for (const doc of out.split(/(?<=^\})\n(?=\{)/m)) {
+          const e = JSON.parse(doc.trim() || 'null');
+          if (e?.type === 'ADDED' && !first.has(e.object.metadata.name)) first.set(e.object.metadata.name, e.object);
+        }
+        return first.get(name);
+      },
+      stop: () => child.kill('SIGTERM'),
+    };
+  };
+  const refs = (o: any): string[] => (o.imagePullSecrets ?? o.spec?.imagePullSecrets ?? []).map((r: { name: string }) => r.name);
+  const namespace = async (ns: string) => {
+    await kubectlOk(['create', 'namespace', ns]);
+    await until(`the default ServiceAccount in ${ns}`, async () => ((await kubectl(['get', 'sa', 'default', '-n', ns])).status === 0 ? true : undefined));
+  };
+  const plainPod = (ns: string, name: string, serviceAccountName: string, image: string) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { serviceAccountName, containers: [{ name: 'a', image }] } });
+
+  beforeAll(async () => {
+    for (const w of webhooks) {
+      if (w.exitCode !== null) continue;
+      const exited = new Promise((r) => w.once('exit', r));
+      w.kill('SIGTERM'); // releases the Lease: the next webhook leads at once
+      await exited;
+    }
+    // The suite's base configuration again (no discovery: only what the ServiceAccounts and the ConfigMap ask for).
+    writeFileSync(
+      join(WORK, 'config.yaml'),
+      ['defaultRegion: cn-hangzhou', 'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}', 'secrets: {refreshInterval: 2s}', ''].join('\n'),
+    );
+    // The webhook's own identity may read the demo instance's tokens, like an ACK worker role with the read-only
+    // ACR policy: what the credential helper's ConfigMap uses when it names no assumeRoleARN.
+    const webhookUser = world.accounts[0]!.users![0]!;
+    webhookUser.permissions = {
+      ...webhookUser.permissions,
+      crGetAuthorizationToken: [world.demo.hangzhouInstanceId],
+      crReadInstance: [world.demo.hangzhouInstanceId],
+      crPersonalRegions: [world.demo.personalRegion],
+    };
+    // The webhook the API server calls comes back (and takes the Lease once the killed one's lapses).
+    await startWebhook('webhook-sa', { port });
+    await namespace('team-sa');
+    // Before the helper's ConfigMap exists: this namespace's default ServiceAccount is patched by the leader later.
+    await namespace('helper-a');
+  });
+
+  it('10. a ServiceAccount-annotated chain serves its Pods; a bad ServiceAccount annotation is refused at apply; dry run writes nothing', async () => {
+    const annotated = {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: 'operator',
+        namespace: 'team-sa',
+        annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cn-beijing:cri-demo0000000002', 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR },
+      },
+    };
+    await kubectlOk(['apply', '-f', '-'], JSON.stringify(annotated));
+    // A Deployment from a chart that cannot be annotated: its template names only the ServiceAccount.
+    const chart = JSON.parse(deployment('from-chart', {}, 'demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1', { serviceAccountName: 'operator' }));
+    chart.metadata.namespace = 'team-sa';
+    delete chart.spec.template.metadata.annotations;
+    await kubectlOk(['apply', '-f', '-'], JSON.stringify(chart));
+    const pod = await until('a Pod of from-chart', () => podOf('team-sa', 'from-chart'));
+    const ours = refs(pod).filter((n) => n.startsWith('acr-pull-'));
+    expect(ours).toHaveLength(1);
+    const { auths } = await decodeSecret('team-sa', ours[0]!);
+    expect(Object.keys(auths).sort()).toEqual(['demo-owner-registry-vpc.cn-beijing.cr.aliyuncs.com', 'demo-owner-registry.cn-beijing.cr.aliyuncs.com']);
+    const issued = emu.state.registryTokens.get(Object.values(auths)[0]!.password);
+    expect(issued?.instanceId).toBe('cri-demo0000000002');
+    expect(issued?.principal).toContain('acr-pull-user/acr-pull@team-sa');
+
+    // Refused when the ServiceAccount is applied, created or edited.
+    const bad = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'bad', namespace: 'team-sa', annotations: { 'k8s.aliyun.com/acr-user-arns': USR } } };
+    const r = await kubectl(['apply', '-f', '-'], JSON.stringify(bad));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      'admission webhook "serviceaccounts.acr-pull-webhook.k8s.aliyun.com" denied the request: ServiceAccount team-sa/bad: metadata.annotations: k8s.aliyun.com/acr-user-arns needs k8s.aliyun.com/acr-service-arns',
+    );
+    const edit = await kubectl(['annotate', 'serviceaccount', 'operator', '-n', 'team-sa', 'k8s.aliyun.com/acr-instance-idz=cri-demo0000000002']);
+    expect(edit.status).not.toBe(0);
+    expect(edit.stderr).toContain('ServiceAccount team-sa/operator: metadata.annotations: unknown annotation "k8s.aliyun.com/acr-instance-idz": did you mean "k8s.aliyun.com/acr-instance-ids"?');
+
+    // Dry run of a Pod of that ServiceAccount in a namespace without Secrets: the patch, and nothing written or called.
+    await namespace('team-sa-dry');
+    await kubectlOk(['apply', '-f', '-'], JSON.stringify({ ...annotated, metadata: { ...annotated.metadata, namespace: 'team-sa-dry' } }));
+    const calls = emu.calls.total;
+    const dry = JSON.parse(await kubectlOk(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], plainPod('team-sa-dry', 'dry', 'operator', 'demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1')));
+    expect(refs(dry)).toEqual([ours[0]]);
+    expect((await getJson(['get', 'secrets', '-n', 'team-sa-dry', '-l', 'app.kubernetes.io/managed-by=acr-pull-webhook'])).items).toEqual([]);
+    expect(emu.calls.total).toBe(calls);
+  });
+
+  it('11. with the seed-style acr-configuration applied as it is, existing default ServiceAccounts get the Secret, and their Pods without imagePullSecrets end up with it', async () => {
+    await kubectlOk(['apply', '-f', 'test/fixtures/acr-configuration/seed-style.yaml']);
+    const patched = await until('the leader to patch helper-a/default', async () => {
+      const o = await sa('helper-a', 'default');
+      return refs(o).length > 0 ? o : undefined;
+    });
+    const [secret] = refs(patched);
+    expect(secret).toMatch(/^acr-pull-[0-9a-f]{20}$/);
+    const { auths } = await decodeSecret('helper-a', secret!);
+    expect(Object.keys(auths).sort()).toEqual([...HELPER_HOSTS].sort());
+    const enterprise = emu.state.registryTokens.get(auths['registry.example.com']!.password);
+    expect(enterprise?.instanceId).toBe('cri-demo0000000001');
+    expect(emu.state.registryTokens.get(auths['registry.cn-hangzhou.aliyuncs.com']!.password)).toBeDefined();
+    // The ServiceAccount admission plugin copies the ServiceAccount's entries into a Pod that lists none.
+    await kubectlOk(['apply', '-f', '-'], plainPod('helper-a', 'plain', 'default', 'registry.example.com/app/web:1'));
+    expect(refs(await getJson(['get', 'pod', 'plain', '-n', 'helper-a']))).toEqual([secret]);
+    // The one notice for fields it accepts but cannot act on.
+    expect(logs.get('webhook-sa')!()).toMatch(/accepted but not acted on: notify-email \(no mail is sent/);
+
+    // Someone edits the ServiceAccount and drops the entry: it is put back.
+    await kubectlOk(['patch', 'serviceaccount', 'default', '-n', 'helper-a', '--type=json', '-p', '[{"op":"remove","path":"/imagePullSecrets"}]']);
+    await until('the entry to be put back', async () => (refs(await sa('helper-a', 'default'))[0] === secret ? true : undefined), 30_000);
+
+    // A namespace created now: its default ServiceAccount has the entry from its creation (the version the
+    // controller-manager's create wrote, not a later patch), the Secret already there.
+    const watch = watchCreations('helper-b');
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // the watch is open
+      await namespace('helper-b');
+      const born = await until('the ADDED event of helper-b/default', async () => watch.first('default'), 10_000);
+      expect(refs(born)).toEqual([secret]);
+    } finally {
+      watch.stop();
+    }
+    await kubectlOk(['get', 'secret', secret!, '-n', 'helper-b']);
+    // The helper's scope ends where the webhook's does.
+    expect(refs(await sa('kube-system', 'default'))).toEqual([]);
+  });
+
+  it('12. with service-account "*", a new ServiceAccount has the Secret at creation, and a Pod created right after it pulls with it', async () => {
+    await kubectlOk(['create', 'serviceaccount', 'existing', '-n', 'helper-a']);
+    await kubectlOk(['patch', 'configmap', 'acr-configuration', '-n', 'kube-system', '--type=merge', '-p', '{"data":{"service-account":"*"}}']);
+    // The webhook has the new version once the leader serves a ServiceAccount it did not before.
+    const secret = await until('helper-a/existing to be patched', async () => refs(await sa('helper-a', 'existing'))[0]);
+    const created = JSON.parse(await kubectlOk(['create', 'serviceaccount', 'builder', '-n', 'helper-a', '-o', 'json']));
+    // The create call's answer is the object as created: the entry was not patched in afterwards.
+    expect(refs(created)).toEqual([secret]);
+    // Right after: the race the helper's users hit is gone.
+    await kubectlOk(['apply', '-f', '-'], plainPod('helper-a', 'right-after', 'builder', 'demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1'));
+    const pod = await getJson(['get', 'pod', 'right-after', '-n', 'helper-a']);
+    expect(refs(pod)).toEqual([secret]);
+    const { auths } = await decodeSecret('helper-a', secret);
+    expect(emu.state.registryTokens.get(auths['demo-registry.cn-hangzhou.cr.aliyuncs.com']!.password)?.instanceId).toBe('cri-demo0000000001');
+
+    // A Pod with imagePullSecrets of its own: the helper skipped it, the webhook appends the Secret.
+    const own = JSON.parse(plainPod('helper-a', 'own-secrets', 'builder', 'demo-registry.cn-hangzhou.cr.aliyuncs.com/app/web:1'));
+    own.spec.imagePullSecrets = [{ name: 'my-own' }];
+    await kubectlOk(['apply', '-f', '-'], JSON.stringify(own));
+    expect(refs(await getJson(['get', 'pod', 'own-secrets', '-n', 'helper-a']))).toEqual(['my-own', secret]);
   });
 });

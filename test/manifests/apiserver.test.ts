@@ -141,7 +141,7 @@ describe.skipIf(!available)(
 
     it('the API server kept the CEL matchConditions (they compiled) and the preStop sleep action', async () => {
       const mwc = JSON.parse(await kubectlOk(['get', 'mutatingwebhookconfiguration', 'acr-pull-webhook', '-o', 'json']));
-      expect(mwc.webhooks.map((w: K8sObject) => w.matchConditions.length)).toEqual([2, 2]);
+      expect(mwc.webhooks.map((w: K8sObject) => w.matchConditions?.length ?? 0)).toEqual([2, 2, 0]);
       const d = JSON.parse(await kubectlOk(['get', 'deployment', 'acr-pull-webhook', '-n', NS, '-o', 'json']));
       expect(d.spec.template.spec.containers[0].lifecycle.preStop).toEqual({ sleep: { seconds: 5 } });
     });
@@ -190,6 +190,11 @@ describe.skipIf(!available)(
         ['get', 'leases.coordination.k8s.io', NS],
         ['create', 'leases.coordination.k8s.io', NS],
         ['update', 'leases.coordination.k8s.io', NS],
+        ['list', 'serviceaccounts'],
+        ['watch', 'serviceaccounts'],
+        ['patch', 'serviceaccounts', 'team-x'],
+        ['list', 'configmaps/acr-configuration', 'kube-system'],
+        ['watch', 'configmaps/acr-configuration', 'kube-system'],
       ];
       const denied: [string, string, string?][] = [
         ['patch', 'secrets', 'team-x'],
@@ -203,6 +208,12 @@ describe.skipIf(!available)(
         ['update', 'leases.coordination.k8s.io', 'kube-system'],
         ['update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
         ['create', 'serviceaccounts/token', NS],
+        ['update', 'serviceaccounts', 'team-x'],
+        ['delete', 'serviceaccounts', 'team-x'],
+        ['get', 'configmaps/acr-configuration', 'kube-system'],
+        ['get', 'configmaps/coredns', 'kube-system'],
+        ['list', 'configmaps', 'kube-system'],
+        ['update', 'configmaps/acr-configuration', 'kube-system'],
       ];
       const canI = async ([verb, resource, namespace]: [string, string, string?]) =>
         (await kubectl(['auth', 'can-i', '--as', SA, verb, resource, ...(namespace ? ['-n', namespace] : ['--all-namespaces'])])).stdout.trim();
@@ -281,6 +292,21 @@ describe.skipIf(!available)(
         await kubectlOk(['create', '-f', '-'], deployment('opted-out'));
         // (The ReplicaSets the deployment controller makes are validated too; only the Deployments matter here.)
         expect(calls.filter((c) => c.kind === 'Deployment').map((c) => `${c.namespace}/${c.name}`)).toEqual(['team-x/web']);
+      });
+
+      it('the validating webhook sees only workloads with ACR annotations: on the template, a CronJob’s job template, or misplaced on the workload', async () => {
+        calls.length = 0;
+        const template = (annotations: Record<string, string>) => ({ metadata: { labels: { app: 'w' }, annotations }, spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } });
+        const objects = [
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'plain', namespace: 'team-x' }, spec: { replicas: 0, selector: { matchLabels: { app: 'w' } }, template: { ...template({}), spec: { containers: template({}).spec.containers } } } },
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'misplaced', namespace: 'team-x', annotations: ACR }, spec: { replicas: 0, selector: { matchLabels: { app: 'w' } }, template: { ...template({}), spec: { containers: template({}).spec.containers } } } },
+          { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'team-x' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template(ACR) } } } },
+          { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'plain-cron', namespace: 'team-x' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template({}) } } } },
+          { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once', namespace: 'team-x' }, spec: { suspend: true, template: template(ACR) } },
+          { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'other-annotations', namespace: 'team-x' }, spec: { suspend: true, template: template({ 'k8s.aliyun.com/eci-use-specs': '2-4Gi' }) } },
+        ];
+        for (const o of objects) await kubectlOk(['create', '-f', '-'], JSON.stringify(o));
+        expect(calls.filter((c) => ['Deployment', 'CronJob', 'Job'].includes(c.kind)).map((c) => `${c.kind}/${c.name}`)).toEqual(['Deployment/misplaced', 'CronJob/nightly', 'Job/once']);
       });
 
       const MAIN = join(ROOT, 'dist/src/main.js');

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { satisfiesEngines } from '../support/engines.js';
 import { filesUnder, read, ROOT } from './helpers.js';
 
 interface Instruction {
@@ -52,8 +53,12 @@ const pkg = JSON.parse(read(join(ROOT, 'package.json')));
 const tsconfig = JSON.parse(read(join(ROOT, 'tsconfig.json')));
 
 describe('Dockerfile', () => {
-  it('multi-stage: builds on node:20 with dev dependencies, runs on distroless Node 20 with production ones only', () => {
-    expect(froms.map((f) => f.args)).toEqual(['node:20-bookworm-slim AS build', 'gcr.io/distroless/nodejs20-debian12:nonroot']);
+  it('multi-stage: builds on node:24 with dev dependencies, runs on distroless Node 24 (the LTS) with production ones only', () => {
+    expect(froms.map((f) => f.args)).toEqual(['node:24-bookworm-slim AS build', 'gcr.io/distroless/nodejs24-debian12:nonroot']);
+    // One Node major in both stages (what tsc targeted and npm installed is what runs), inside package.json's engines.
+    const majors = froms.map((f) => /node(?:js)?:?(\d+)/.exec(f.args)![1]);
+    expect(new Set(majors).size).toBe(1);
+    expect(satisfiesEngines(`${majors[0]}.0.0`, pkg.engines.node)).toBe(true);
     const buildRuns = ins.filter((i) => i.stage === 0 && i.op === 'RUN').map((i) => i.args);
     expect(buildRuns.join('\n')).toMatch(/npm ci\b/);
     expect(buildRuns.join('\n')).toMatch(/npm run build\b/);

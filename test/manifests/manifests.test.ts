@@ -9,7 +9,7 @@ import { parseConfig } from '../../src/config/config.js';
 import { filesUnder, find, hasKubectl, kustomize, LOCAL_PORT, OVERLAYS, read, ROOT, workspace, type K8sObject, type Workspace } from './helpers.js';
 
 const NS = 'acr-pull-webhook';
-const MUTATING_NAMES = ['annotated.acr-pull-webhook.k8s.aliyun.com', 'default.acr-pull-webhook.k8s.aliyun.com'];
+const MUTATING_NAMES = ['annotated.acr-pull-webhook.k8s.aliyun.com', 'default.acr-pull-webhook.k8s.aliyun.com', 'serviceaccounts.acr-pull-webhook.k8s.aliyun.com'];
 const HAS_ACR = "has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('k8s.aliyun.com/acr-'))";
 const NO_ACR = "!has(object.metadata.annotations) || !object.metadata.annotations.exists(k, k.startsWith('k8s.aliyun.com/acr-'))";
 const NOT_MIRROR = "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)";
@@ -79,8 +79,15 @@ describe.runIf(hasKubectl)('kustomize', () => {
     expect(objs.length).toBeGreaterThan(8);
     for (const o of objs) {
       expect(o.metadata?.name, `${o.kind} without a name`).toBeTruthy();
-      if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NS);
+      // The one exception: reading the credential helper's ConfigMap needs a Role where it lives.
+      const expected = o.metadata.name === 'acr-pull-webhook-credential-helper' ? 'kube-system' : NS;
+      if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(expected);
     }
+    // The standard labels; never the one that marks the pull Secrets the webhook manages (and deletes when idle).
+    for (const o of objs.filter((x) => x.kind !== 'CustomResourceDefinition')) {
+      expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toMatchObject({ 'app.kubernetes.io/name': 'acr-pull-webhook', 'app.kubernetes.io/part-of': 'acr-pull-webhook' });
+    }
+    expect(JSON.stringify(objs)).not.toContain('"app.kubernetes.io/managed-by":"acr-pull-webhook"');
     // Build-time helpers never reach the cluster.
     expect(objs.filter((o) => o.metadata?.annotations?.['config.kubernetes.io/local-config'])).toEqual([]);
     expect(objs.map((o) => o.metadata.name)).not.toContain('acr-pull-webhook-client-config');
@@ -140,16 +147,27 @@ describe.runIf(hasKubectl)('kustomize', () => {
 });
 
 describe.runIf(hasKubectl)('the MutatingWebhookConfiguration', () => {
-  it('two webhooks: annotated objects fail closed, the rest fail open', () => {
+  it('three webhooks: annotated objects fail closed, the rest fail open, ServiceAccounts fail open', () => {
     const mwc = find(build('base'), 'MutatingWebhookConfiguration', 'acr-pull-webhook');
     expect(mwc.webhooks.map((w: K8sObject) => [w.name, w.failurePolicy])).toEqual([
       [MUTATING_NAMES[0], 'Fail'],
       [MUTATING_NAMES[1], 'Ignore'],
+      [MUTATING_NAMES[2], 'Ignore'],
     ]);
   });
 
-  it('each: CREATE of Pods and ImageCaches, v1 reviews, NoneOnDryRun, IfNeeded, Equivalent, 5 s, the namespace opt-outs', () => {
-    for (const w of find(build('base'), 'MutatingWebhookConfiguration').webhooks) {
+  it('ServiceAccounts: CREATE (the helper\'s Secret from the start) and UPDATE (annotations checked), every one (no matchConditions), the same opt-outs', () => {
+    const sa = find(build('base'), 'MutatingWebhookConfiguration').webhooks[2];
+    expect(sa).toMatchObject({ admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', reinvocationPolicy: 'IfNeeded', matchPolicy: 'Equivalent', timeoutSeconds: 5 });
+    expect(sa.rules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['serviceaccounts'], scope: 'Namespaced' }]);
+    expect(sa.matchConditions).toBeUndefined();
+    expect(sa.objectSelector).toBeUndefined();
+    expect(sa.namespaceSelector).toEqual(find(build('base'), 'MutatingWebhookConfiguration').webhooks[0].namespaceSelector);
+    expect(sa.clientConfig.service.path).toBe('/mutate');
+  });
+
+  it('each Pod webhook: CREATE of Pods and ImageCaches, v1 reviews, NoneOnDryRun, IfNeeded, Equivalent, 5 s, the namespace opt-outs', () => {
+    for (const w of find(build('base'), 'MutatingWebhookConfiguration').webhooks.slice(0, 2)) {
       expect(w).toMatchObject({ admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', reinvocationPolicy: 'IfNeeded', matchPolicy: 'Equivalent', timeoutSeconds: 5 });
       expect(w.rules).toEqual([
         { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
@@ -201,6 +219,20 @@ describe.runIf(hasKubectl)('the MutatingWebhookConfiguration', () => {
       expect(w.clientConfig.service.path).toBe('/validate');
     }
   });
+
+  it('the validating webhook is sent only workloads whose template (or own metadata) has ACR annotations, every field read behind has()', () => {
+    const [w] = find(build('base'), 'ValidatingWebhookConfiguration').webhooks;
+    expect(w.matchConditions.map((c: K8sObject) => c.name)).toEqual(['has-acr-annotations']);
+    const alternatives: string[] = w.matchConditions[0].expression.split(' || ');
+    const paths = ['object.metadata', 'object.spec.template.metadata', 'object.spec.jobTemplate.spec.template.metadata'];
+    expect(alternatives).toHaveLength(paths.length);
+    alternatives.forEach((alt, i) => {
+      expect(alt).toContain(`${paths[i]}.annotations.exists(k, k.startsWith('k8s.aliyun.com/acr-'))`);
+      // Each step of the path is guarded before it is read: has(object.spec), has(object.spec.template), ...
+      const steps = paths[i]!.split('.').slice(1).concat('annotations');
+      for (let n = 1; n < steps.length; n++) expect(alt, `${paths[i]}: guard for ${steps.slice(0, n + 1).join('.')}`).toContain(`has(object.${steps.slice(0, n + 1).join('.')})`);
+    });
+  });
 });
 
 describe.runIf(hasKubectl)('the Deployment', () => {
@@ -213,6 +245,8 @@ describe.runIf(hasKubectl)('the Deployment', () => {
     expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 });
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
     expect(find(objs, 'PodDisruptionBudget', NS).spec.minAvailable).toBe(1);
+    // A webhook on failurePolicy Fail must not be preempted.
+    expect(pod.priorityClassName).toBe('system-cluster-critical');
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
@@ -252,51 +286,82 @@ describe.runIf(hasKubectl)('RBAC', () => {
     '/pods': ['list', 'watch'],
     '/namespaces': ['list', 'watch'],
     'eci.alibabacloud.com/imagecaches': ['list', 'watch'],
+    '/serviceaccounts': ['list', 'watch', 'patch'],
     '/events': ['create', 'patch'],
     'events.k8s.io/events': ['create', 'patch'],
   };
 
-  function grants(rules: K8sObject[]): Record<string, string[]> {
+  function grants(rules: K8sObject[], names?: string[]): Record<string, string[]> {
     const out: Record<string, string[]> = {};
     for (const r of rules) {
-      expect(r.resourceNames).toBeUndefined();
+      expect(r.resourceNames).toEqual(names);
       for (const g of r.apiGroups) for (const res of r.resources) (out[`${g}/${res}`] ??= []).push(...r.verbs);
     }
     return out;
   }
 
-  it('exactly the documented verbs: a ClusterRole for Secrets, Pods, Namespaces, ImageCaches and Events; a Role for the Lease', () => {
+  it('exactly the documented verbs: a ClusterRole for Secrets, Pods, Namespaces, ImageCaches, ServiceAccounts and Events; a Role for the Lease; one for the helper\'s ConfigMap by name', () => {
     const objs = build('base');
     expect(grants(find(objs, 'ClusterRole', 'acr-pull-webhook').rules)).toEqual(GRANTS);
-    const role = find(objs, 'Role');
+    const role = find(objs, 'Role', 'acr-pull-webhook-leader');
     expect(role.metadata.namespace).toBe(NS);
     expect(grants(role.rules)).toEqual({ 'coordination.k8s.io/leases': ['get', 'create', 'update'] });
+    const helper = find(objs, 'Role', 'acr-pull-webhook-credential-helper');
+    expect(helper.metadata.namespace).toBe('kube-system');
+    expect(grants(helper.rules, ['acr-configuration'])).toEqual({ '/configmaps': ['list', 'watch'] });
+    expect(objs.filter((o) => o.kind === 'Role')).toHaveLength(2);
     for (const kind of ['ClusterRoleBinding', 'RoleBinding']) {
-      const b = find(objs, kind);
-      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'acr-pull-webhook', namespace: NS }]);
+      for (const b of objs.filter((o) => o.kind === kind)) expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'acr-pull-webhook', namespace: NS }]);
     }
+    expect(find(objs, 'RoleBinding', 'acr-pull-webhook-credential-helper')).toMatchObject({ metadata: { namespace: 'kube-system' }, roleRef: { kind: 'Role', name: 'acr-pull-webhook-credential-helper' } });
     expect(JSON.stringify(objs.filter((o) => /Role$/.test(o.kind)))).not.toContain('"*"');
   });
 
   it('covers every Kubernetes API call in src/ (a new call without a grant fails here, not in production)', () => {
     const needed = new Set<string>();
-    const res: Record<string, string> = { Secret: '/secrets', Event: '/events', Lease: 'coordination.k8s.io/leases', Pod: '/pods', Namespace: '/namespaces' };
+    const res: Record<string, string> = {
+      Secret: '/secrets',
+      Event: '/events',
+      Lease: 'coordination.k8s.io/leases',
+      Pod: '/pods',
+      Namespace: '/namespaces',
+      ServiceAccount: '/serviceaccounts',
+      ConfigMap: '/configmaps',
+    };
     const verb: Record<string, string> = { read: 'get', list: 'list', create: 'create', replace: 'update', patch: 'patch', delete: 'delete' };
     const srcFiles = filesUnder(join(ROOT, 'src'), /\.ts$/);
     const all = srcFiles.map(read).join('\n');
     const constant = (name: string) => new RegExp(`${name}\\s*=\\s*'([^']+)'`).exec(all)?.[1];
     for (const text of srcFiles.map(read)) {
-      for (const m of text.matchAll(/\.(read|list|create|replace|patch|delete)Namespaced(Secret|Event|Lease|Pod)\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
-      for (const m of text.matchAll(/\.(list|delete)(Secret|Pod)ForAllNamespaces\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
+      for (const m of text.matchAll(/\.(read|list|create|replace|patch|delete)Namespaced(Secret|Event|Lease|Pod|ServiceAccount|ConfigMap)\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
+      for (const m of text.matchAll(/\.(list|delete)(Secret|Pod|ServiceAccount)ForAllNamespaces\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
       if (/\.listNamespace\(/.test(text)) needed.add('/namespaces list');
       for (const m of text.matchAll(/makeInformer<\w+>\([^,]+,\s*'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
-      if (/\.watch\(/.test(text)) for (const m of text.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?(\w+)['`]/g)) needed.add(`/${m[1]} watch`);
+      // A watch: client-node's Watch called here, or a ReflectorSource (src/kube/reflector.ts watches its path).
+      if (/\.watch\(|ReflectorSource</.test(text)) for (const m of text.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?(\w+)['`]/g)) needed.add(`/${m[1]} watch`);
       if (/\.listClusterCustomObject\(/.test(text)) needed.add(`${constant('IMAGE_CACHE_GROUP')}/${constant('IMAGE_CACHE_PLURAL')} list`);
     }
     // The scan must keep finding what the webhook is known to do; an empty scan would prove nothing.
-    expect([...needed]).toEqual(expect.arrayContaining(['/secrets create', '/secrets watch', 'coordination.k8s.io/leases update', '/namespaces watch', 'eci.alibabacloud.com/imagecaches list']));
+    expect([...needed]).toEqual(
+      expect.arrayContaining([
+        '/secrets create',
+        '/secrets watch',
+        'coordination.k8s.io/leases update',
+        '/namespaces watch',
+        'eci.alibabacloud.com/imagecaches list',
+        '/serviceaccounts list',
+        '/serviceaccounts watch',
+        '/serviceaccounts patch',
+        '/configmaps list',
+        '/configmaps watch',
+      ]),
+    );
     const objs = build('base');
-    const granted = { ...grants(find(objs, 'ClusterRole').rules), ...grants(find(objs, 'Role').rules) };
+    const granted = {
+      ...grants(find(objs, 'ClusterRole').rules),
+      ...grants(find(objs, 'Role', 'acr-pull-webhook-leader').rules),
+      ...grants(find(objs, 'Role', 'acr-pull-webhook-credential-helper').rules, ['acr-configuration']),
+    };
     const missing = [...needed].filter((n) => {
       const [resource, v] = n.split(' ');
       return !granted[resource!]?.includes(v!);
@@ -333,7 +398,7 @@ describe.runIf(hasKubectl)('overlays', () => {
     expect(Buffer.from(secret.data['tls.crt'], 'base64').toString()).toBe(read(join(ws.certs, `acr-pull-webhook.${NS}`, 'tls.crt')));
     expect(Buffer.from(secret.data['tls.key'], 'base64').toString()).toBe(read(join(ws.certs, `acr-pull-webhook.${NS}`, 'tls.key')));
     const hooks = objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((o) => o.webhooks);
-    expect(hooks).toHaveLength(3);
+    expect(hooks).toHaveLength(4);
     for (const w of hooks) {
       expect(Buffer.from(w.clientConfig.caBundle, 'base64').toString()).toBe(ca);
       expect(w.clientConfig.service.name).toBe('acr-pull-webhook');
@@ -353,7 +418,7 @@ describe.runIf(hasKubectl)('overlays', () => {
         expect(Buffer.from(w.clientConfig.caBundle, 'base64').toString()).toBe(ca);
         return w.clientConfig.url;
       });
-    expect(urls('MutatingWebhookConfiguration')).toEqual([`https://127.0.0.1:${LOCAL_PORT}/mutate`, `https://127.0.0.1:${LOCAL_PORT}/mutate`]);
+    expect(urls('MutatingWebhookConfiguration')).toEqual([`https://127.0.0.1:${LOCAL_PORT}/mutate`, `https://127.0.0.1:${LOCAL_PORT}/mutate`, `https://127.0.0.1:${LOCAL_PORT}/mutate`]);
     expect(urls('ValidatingWebhookConfiguration')).toEqual([`https://127.0.0.1:${LOCAL_PORT}/validate`]);
     // Everything else is the base as is.
     const base = build('base');
@@ -369,13 +434,13 @@ describe.runIf(hasKubectl)('overlays', () => {
     expect(() => kustomize(join(dir, 'overlays/local'))).toThrow(/generated\/webhook\.env/);
   });
 
-  it('the annotated-only component drops the fail-open default webhook and nothing else', () => {
+  it('the annotated-only component drops the fail-open default Pod webhook and nothing else', () => {
     const dir = join(ws.manifests, 'overlays', 'annotated-only-check');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'kustomization.yaml'), 'resources: [../certs-script]\ncomponents: [../../components/annotated-only]\n');
     const objs = kustomize(dir);
     const full = find(build('overlays/certs-script'), 'MutatingWebhookConfiguration');
-    expect(find(objs, 'MutatingWebhookConfiguration').webhooks).toEqual([full.webhooks[0]]);
+    expect(find(objs, 'MutatingWebhookConfiguration').webhooks).toEqual([full.webhooks[0], full.webhooks[2]]);
     expect(full.webhooks[0].name).toBe(MUTATING_NAMES[0]);
     expect(objs.length).toBe(build('overlays/certs-script').length);
   });

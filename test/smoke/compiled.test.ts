@@ -1,5 +1,7 @@
 // Runs the compiled output (`npm start`'s entry) as a user would: catches ESM/CommonJS import mistakes that
 // vitest's transform hides, and proves standalone mode starts, answers and shuts down cleanly.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureText } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
@@ -38,6 +40,12 @@ describe('compiled standalone webhook', () => {
     expect(text).toMatch(/acr_webhook_cloud_call_duration_seconds_count\{api="AssumeRole",code="ok"\} 2/);
     expect(text).toMatch(/acr_webhook_secret_writes_total\{operation="create",outcome="ok"\} 1/);
     expect(text).toMatch(/acr_webhook_oldest_token_expiry_seconds \d+/);
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+    expect(text).toContain(`acr_webhook_build_info{version="${pkg.version}",nodejs="${process.versions.node}"} 1`);
+    // The default credentials.refreshThreshold (15m), and the self-signed certificate's expiry.
+    expect(text).toMatch(/^acr_webhook_refresh_threshold_seconds 900$/m);
+    const notAfter = Date.parse(new X509Certificate(w.ca).validTo) / 1000;
+    expect(text).toMatch(new RegExp(`^acr_webhook_tls_certificate_expiry_timestamp_seconds ${notAfter}$`, 'm'));
   });
 
   it('stops on SIGTERM with exit code 0', async () => {

@@ -133,6 +133,10 @@ export async function startCluster(binary: string, workDir: string): Promise<Clu
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
+      // On by default, named so it stays on: the ServiceAccount admission plugin defaults spec.serviceAccountName
+      // (which the webhook reads for ServiceAccount annotations) and copies a ServiceAccount's imagePullSecrets
+      // into Pods that list none, which is how the credential helper's Secrets reach Pods.
+      '--enable-admission-plugins=ServiceAccount',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
     ]);
@@ -149,6 +153,8 @@ export async function startCluster(binary: string, workDir: string): Promise<Clu
     run('controller-manager', [
       'controller-manager',
       `--kubeconfig=${kubeconfig}`,
+      // serviceaccount-controller creates each new namespace's `default` ServiceAccount (through admission, so the
+      // webhook's ServiceAccount mutation sees it); no token controller is needed (tokens are projected).
       '--controllers=serviceaccount-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller',
       '--leader-elect=false',
       `--service-account-private-key-file=${join(pki, 'sa.key')}`,
