@@ -4,6 +4,7 @@
 import { oidcProviderArn, roleArn } from './arn.js';
 import { randomAlnum } from './ids.js';
 import type { WorldSpec } from './model.js';
+import { createOidcSigningKey, type OidcSigningKey } from './oidc.js';
 
 export const DEMO_ACCOUNT_ID = '1234567890123456';
 export const DEMO_OWNER_ACCOUNT_ID = '6543210987654321';
@@ -21,6 +22,8 @@ export interface DemoInfo {
   oidcIssuer: string;
   oidcAudience: string;
   oidcSubject: string;
+  /** The demo issuer's signing key (its public half is the provider's JWKS): `makeOidcToken(claims, key)`. */
+  oidcSigningKey: OidcSigningKey;
   /** Enterprise instance `demo` in cn-hangzhou (workload account, custom domain registry.example.com). */
   hangzhouInstanceId: string;
   /** Enterprise instance `demo-owner` in cn-beijing (owner account, reached through the user role). */
@@ -40,12 +43,13 @@ export function demoState(): DemoWorld {
   const oidcIssuer = 'https://oidc-ack-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/demo';
   const oidcAudience = 'sts.aliyuncs.com';
   const oidcSubject = 'system:serviceaccount:acr-pull-webhook:acr-pull-webhook';
+  const oidcSigningKey = createOidcSigningKey('demo-issuer-1');
   return {
     accounts: [
       {
         id: DEMO_ACCOUNT_ID,
         users: [{ name: 'webhook', accessKeys: [{ id: accessKeyId, secret: accessKeySecret }], permissions: { assumeRole: [serviceRoleArn] } }],
-        oidcProviders: [{ name: 'ack-rrsa-demo', issuer: oidcIssuer, clientIds: [oidcAudience] }],
+        oidcProviders: [{ name: 'ack-rrsa-demo', issuer: oidcIssuer, clientIds: [oidcAudience], jwks: { keys: [oidcSigningKey.jwk] } }],
         roles: [
           {
             name: 'acr-pull',
@@ -94,6 +98,7 @@ export function demoState(): DemoWorld {
       oidcIssuer,
       oidcAudience,
       oidcSubject,
+      oidcSigningKey,
       hangzhouInstanceId: 'cri-demo0000000001',
       beijingInstanceId: 'cri-demo0000000002',
       personalRegion: 'cn-hangzhou',

@@ -1,6 +1,7 @@
 // Lookups over the world. Linear scans on purpose: worlds are tiny and tests may mutate them at any time.
 import { parseOidcProviderArn, parseRoleArn, roleArn } from './arn.js';
 import type { AccessKeySpec, AccountSpec, InstanceSpec, OidcProviderSpec, RoleSpec, UserSpec, WorldSpec } from './model.js';
+import { checkJwks } from './oidc.js';
 
 export type KeyOwner =
   | { kind: 'user'; account: AccountSpec; user: UserSpec; key: AccessKeySpec }
@@ -78,6 +79,13 @@ export function validateWorld(world: WorldSpec): void {
       names.add(role.name.toLowerCase());
       const max = role.maxSessionDuration ?? 3600;
       if (!Number.isInteger(max) || max < 3600 || max > 43200) fail(`role ${role.name}: MaxSessionDuration ${max} not in 3600-43200`);
+    }
+    for (const p of account.oidcProviders ?? []) {
+      try {
+        checkJwks(p.jwks, `oidc provider ${p.name}`);
+      } catch (e) {
+        fail((e as Error).message);
+      }
     }
   }
   const instanceIds = new Set<string>();

@@ -112,6 +112,8 @@ export const errors = {
   oidcInvalid: (message: string) => new ApiError(401, 'AuthenticationFail.OIDCToken.Invalid', message),
   oidcExpired: () => new ApiError(401, 'AuthenticationFail.OIDCToken.Expired', 'This JsonWebToken is expired.'),
   oidcAudience: () => new ApiError(401, 'AuthenticationFail.OIDCToken.AudienceNotMatch', 'Invalid audience.'),
+  /** Undocumented message: the code is the table's; the wording for a bad signature is chosen by analogy. */
+  oidcSignature: () => new ApiError(401, 'AuthenticationFail.OIDCToken.Invalid', 'The signature of the Jwt is invalid.'),
   /** Undocumented: the table lists audience mismatch only; issuer mismatch is named by analogy. */
   oidcIssuer: () => new ApiError(401, 'AuthenticationFail.OIDCToken.IssuerNotMatch', 'Invalid issuer.'),
 

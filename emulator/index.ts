@@ -17,6 +17,6 @@ export {
   signRpcParams,
 } from './signature.js';
 export { contentMd5, roaSignature, roaStringToSign } from './roa-signature.js';
-export { makeOidcToken } from './oidc.js';
+export { createOidcSigningKey, makeOidcToken, type OidcSigningKey } from './oidc.js';
 export { oidcProviderArn, roleArn } from './arn.js';
 export { TEMP_USERNAME } from './cr.js';

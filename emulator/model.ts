@@ -1,4 +1,6 @@
 // The emulated world as plain data: accounts, their RAM identities and roles, CR instances.
+import type { JsonWebKey } from 'node:crypto';
+
 // Tests build one (or take demoState()) and may mutate it while the emulator runs; every request
 // looks things up afresh, so a change applies to the next call.
 
@@ -49,8 +51,11 @@ export type TrustPrincipal =
    * Only that service can assume it; no AccessKey, role session or OIDC token of a customer ever matches.
    */
   | { service: string }
-  /** Tokens from this OIDC provider (`acs:ram::<id>:oidc-provider/<name>`), optionally only these `sub`s. */
-  | { oidcProvider: string; subjects?: string[] };
+  /**
+   * Tokens from this OIDC provider (`acs:ram::<id>:oidc-provider/<name>`), with RRSA's trust-policy conditions:
+   * `subjects` is `oidc:sub`, `audiences` is `oidc:aud` (StringEquals; absent: any).
+   */
+  | { oidcProvider: string; subjects?: string[]; audiences?: string[] };
 
 export interface RoleSpec {
   /** 1-64 of letters, digits, `.`, `-`; matched case-insensitively like RAM. */
@@ -71,6 +76,11 @@ export interface OidcProviderSpec {
   issuer: string;
   /** Accepted `aud` values. */
   clientIds: string[];
+  /**
+   * The issuer's public keys (its `/openid/v1/jwks` or `jwks_uri` document): a token must be signed by one.
+   * RAM fetches them from the issuer; here they are given (a test reads them from its API server).
+   */
+  jwks: { keys: JsonWebKey[] };
 }
 
 export interface AccountSpec {

@@ -28,6 +28,7 @@ function statement(world: WorldSpec, p: TrustPrincipal): Record<string, unknown>
     equals['oidc:iss'] = provider.issuer;
     equals['oidc:aud'] = provider.clientIds;
   }
+  if (p.audiences) equals['oidc:aud'] = p.audiences;
   if (p.subjects) equals['oidc:sub'] = p.subjects;
   return { ...base, Principal: { Federated: [p.oidcProvider] }, Condition: { StringEquals: equals } };
 }

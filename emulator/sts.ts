@@ -113,7 +113,11 @@ function assumeRoleWithOidc(state: EmulatorState, params: Params) {
   const claims = verifyOidcToken(token, provider, state.clock.now());
   const { account, role } = lookupRole(state, roleArnValue);
   const trusted = role.trust.some(
-    (p) => 'oidcProvider' in p && sameOidcProvider(p.oidcProvider, providerArn) && (!p.subjects || p.subjects.includes(claims.sub)),
+    (p) =>
+      'oidcProvider' in p &&
+      sameOidcProvider(p.oidcProvider, providerArn) &&
+      (!p.subjects || p.subjects.includes(claims.sub)) &&
+      (!p.audiences || claims.aud.some((a) => p.audiences!.includes(a))),
   );
   if (!trusted) throw errors.oidcNoPermission();
   checkDuration(role, duration);

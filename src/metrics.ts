@@ -111,6 +111,9 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // Exported at 0 from the start: increase() and rate() never see the first failure of a series born at 1, and
+    // the credential helper alerts watch exactly that.
+    for (const stage of ['secret', 'patch', 'config']) this.helperFailures.labels(stage).inc(0);
     this.buildInfo.labels(packageVersion(), process.versions.node).set(1);
   }
 }

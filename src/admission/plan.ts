@@ -1,15 +1,14 @@
 // The admission decision as a pure function: request and rules in, "allow unchanged", "deny" or
 // "mutate with these Secrets and this patch" out. No I/O, so every case is a fixture away from a test.
-import { parseAcrAnnotations, type InstanceRef } from '../acr/annotations.js';
-import type { Binding, PullSecretSpec, RegistryRef, RoleChain } from '../acr/model.js';
-import { parseAcrHost, registryHost } from '../acr/registry-hosts.js';
+import { parseAcrAnnotations } from '../acr/annotations.js';
+import { annotatedBindings, BindingDenial, registriesById, servedBindings } from '../acr/bindings.js';
+import type { Binding, PullSecretSpec } from '../acr/model.js';
 import { secretNameFor } from '../acr/secret-name.js';
 import type { CredentialHelper } from '../acr/credential-helper.js';
-import { buildRegistryIndex, instanceKey, mayBeUndiscovered, servedRegistryFor, servedRegistryRef, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
+import { buildRegistryIndex, type RegistryIndex, type ServedRegistry } from '../acr/served-registries.js';
 import type { WebhookConfig } from '../config/config.js';
 import { checkPolicy, type Policy } from '../config/policy.js';
 import { globToRegExp } from '../util/glob.js';
-import { quote } from '../util/quote.js';
 import type { Operation } from './json-patch.js';
 import { kindHandler, ObjectShapeError, type KindHandler } from './kinds.js';
 import type { AdmissionRequest } from './review.js';
@@ -61,8 +60,7 @@ export function servingRules(
   const exact = new Set([ownNamespace, ...ALWAYS_EXCLUDED]);
   const globs = config.namespaces.exclude.map(globToRegExp);
   const include = config.namespaces.include.map(globToRegExp);
-  const registryById = new Map<string, ServedRegistry>();
-  for (const r of registries.byInstance.values()) if (!registryById.has(r.instanceId!)) registryById.set(r.instanceId!, r);
+  const registryById = registriesById(registries);
   return {
     ownNamespace,
     ...(config.defaultRegion === undefined ? {} : { defaultRegion: config.defaultRegion }),
@@ -115,15 +113,6 @@ export type Plan =
       undiscovered?: boolean;
     };
 
-
-class Denial extends Error {
-  constructor(
-    message: string,
-    readonly noAcrImage = false,
-  ) {
-    super(message);
-  }
-}
 
 export function planAdmission(req: AdmissionRequest, rules: ServingRules): Plan {
   const handler = kindHandler(req.kind);
@@ -298,110 +287,12 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
         ...(served.undiscovered ? { undiscovered: true } : {}),
       };
     }
-    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, parsed.value.instancesFrom, images, rules);
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules, parsed.value.instancesFrom);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
-    if (e instanceof Denial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
+    if (e instanceof BindingDenial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };
     throw e;
   }
-}
-
-/**
- * Unannotated images on served registries: one binding per credential chain (most often the webhook's own), with
- * discovered registries in bindings of their own so that failing to serve them never costs a configured one.
- */
-function servedBindings(images: string[], rules: ServingRules): { bindings: Binding[]; discovered: Set<Binding>; undiscovered: boolean } {
-  const byRegistry = new Map<ServedRegistry, Set<string>>();
-  let undiscovered = false;
-  for (const image of images) {
-    const host = registryHost(image);
-    const r = servedRegistryFor(rules.registries, host);
-    if (!r) {
-      undiscovered ||= mayBeUndiscovered(rules.registries, host);
-      continue;
-    }
-    const hosts = byRegistry.get(r) ?? new Set<string>();
-    hosts.add(host);
-    byRegistry.set(r, hosts);
-  }
-  const byChain = new Map<string, Binding>();
-  const discovered = new Set<Binding>();
-  for (const [r, hosts] of byRegistry) {
-    const key = `${r.origin}|${r.chain.serviceArn ?? ''}|${r.chain.userArn ?? ''}`;
-    let b = byChain.get(key);
-    if (!b) {
-      byChain.set(key, (b = { chain: r.chain, registries: [] }));
-      if (r.origin === 'discovered') discovered.add(b);
-    }
-    b.registries.push(servedRegistryRef(r, [...hosts]));
-  }
-  return { bindings: [...byChain.values()], discovered, undiscovered };
-}
-
-/** `key` names the annotation the ID came from (served registries always have a region). */
-function instanceRef(i: InstanceRef, rules: ServingRules, key = 'registries'): RegistryRef {
-  const region = i.region ?? rules.registryById.get(i.instanceId)?.region ?? rules.defaultRegion;
-  if (region === undefined) {
-    throw new Denial(
-      `${key}: ${quote(i.instanceId)} has no region prefix and acr-pull-webhook has no default region: write it as ` +
-        `<region>:${i.instanceId} (e.g. cn-beijing:${i.instanceId}), or ask the cluster operator to set ` +
-        'ALIBABA_CLOUD_REGION_ID or defaultRegion',
-    );
-  }
-  // Served domains only apply when the region agrees: an ID in another region is another instance.
-  const served = rules.registries.byInstance.get(instanceKey(region, i.instanceId));
-  return served?.domains && served.domains.length > 0
-    ? { kind: 'instance', instanceId: i.instanceId, region, domains: served.domains }
-    : { kind: 'instance', instanceId: i.instanceId, region };
-}
-
-function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], instancesFrom: string, images: string[], rules: ServingRules): Binding[] {
-  if (instances.length > 0) {
-    const refs = instances.map((i) => instanceRef(i, rules, instancesFrom));
-    if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
-    return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
-  }
-  const registries = registriesFromImages(images, rules);
-  if (registries.length === 0) {
-    throw new Denial(
-      'ACR annotations are set but no image is on an ACR default domain (<name>-registry.<region>.cr.aliyuncs.com ' +
-        'or a Personal Edition registry) and k8s.aliyun.com/acr-instance-ids names no instance: for custom ' +
-        `domains add the instance IDs (first image: ${quote(images[0] ?? '(none)')})`,
-      true,
-    );
-  }
-  return [{ chain: chains[0]!, registries }];
-}
-
-/** Default-domain images name their instance (Enterprise) or region (Personal); configured domains their instance. */
-function registriesFromImages(images: string[], rules: ServingRules): RegistryRef[] {
-  const out = new Map<string, RegistryRef>();
-  const personal = new Map<string, Set<string>>();
-  for (const image of images) {
-    const host = registryHost(image);
-    const served = rules.registries.byDomain.get(host);
-    if (served?.edition === 'enterprise') {
-      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules));
-      continue;
-    }
-    if (served?.edition === 'personal' && served.domains) {
-      // A Personal Edition registry listed with its own domains: the Secret carries all of them.
-      const hosts = personal.get(served.region) ?? new Set<string>();
-      for (const d of served.domains) hosts.add(d);
-      personal.set(served.region, hosts);
-      continue;
-    }
-    const acr = parseAcrHost(host);
-    if (acr?.kind === 'enterprise') {
-      out.set(`n:${acr.region}:${acr.instanceName}`, { kind: 'instance-name', instanceName: acr.instanceName, region: acr.region });
-    } else if (acr?.kind === 'personal') {
-      const hosts = personal.get(acr.region) ?? new Set<string>();
-      hosts.add(host);
-      personal.set(acr.region, hosts);
-    }
-  }
-  for (const [region, hosts] of personal) out.set(`p:${region}`, { kind: 'personal', region, domains: [...hosts].sort() });
-  return [...out.values()];
 }
 
 function uniqueSpecs(bindings: Binding[], namespace: string): PullSecretSpec[] {

@@ -8,7 +8,18 @@ export interface Expiring<V> {
   usableUntil: number;
 }
 
-export type CacheOutcome = 'hit' | 'miss' | 'join' | 'negative';
+/** `disk`: not in memory, but in the persistent store (the credential provider's on-disk cache). */
+export type CacheOutcome = 'hit' | 'miss' | 'join' | 'negative' | 'disk';
+
+/**
+ * A second level that outlives the process: the credential provider is a new process per image pull. Both
+ * methods are synchronous (local files) and never throw: a broken store only costs a cloud call.
+ */
+export interface PersistentStore {
+  /** The entry stored under (cache, key), if it is still usable at `now`. */
+  read<V>(cache: string, key: string, now: number): Expiring<V> | undefined;
+  write<V>(cache: string, key: string, entry: Expiring<V>): void;
+}
 
 export interface CacheOptions {
   name: string;
@@ -17,6 +28,8 @@ export interface CacheOptions {
   negativeTtlMs: number;
   now?: () => number;
   observe?: (cache: string, outcome: CacheOutcome) => void;
+  /** Successful loads are written through to it, and misses in memory are looked up in it. */
+  persistent?: PersistentStore;
 }
 
 /** `key` is the stored copy of the key, so that re-inserting on a hit does not store the caller's string. */
@@ -50,10 +63,17 @@ export class ExpiringCache<V> {
       this.opts.observe?.(this.opts.name, 'join');
       return pending;
     }
+    const stored = this.opts.persistent?.read<V>(this.opts.name, key, this.now());
+    if (stored) {
+      this.store(key, { ok: true, value: stored.value, until: stored.usableUntil, key: ownString(key) });
+      this.opts.observe?.(this.opts.name, 'disk');
+      return Promise.resolve(stored.value);
+    }
     this.opts.observe?.(this.opts.name, 'miss');
     const p = load().then(
       (r) => {
         this.store(key, { ok: true, value: r.value, until: r.usableUntil, key: ownString(key) });
+        this.opts.persistent?.write(this.opts.name, key, r);
         return r.value;
       },
       (error: unknown) => {

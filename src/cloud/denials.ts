@@ -4,8 +4,11 @@ import { DenialError } from '../pull-secrets/types.js';
 import { CloudError } from './errors.js';
 
 export type Step =
-  | { kind: 'identity' }
+  /** `self`: whose identity ("the webhook", "the node"); default the webhook. */
+  | { kind: 'identity'; self?: string }
   | { kind: 'assume-service'; roleArn: string; endpoint?: string }
+  /** The first hop taken with a Kubernetes ServiceAccount token (RRSA) instead of the front end's identity. */
+  | { kind: 'assume-oidc'; roleArn: string; providerArn: string; subject: string; issuer: string; audiences: string[]; endpoint?: string }
   | { kind: 'assume-user'; roleArn: string; serviceArn: string; endpoint?: string }
   /** `actions`: the RAM actions the step's calls need, for a NoPermission denial. */
   | { kind: 'instance'; what: string; actions: string; instanceId: string; region: string; as: string; endpoint?: string }
@@ -14,9 +17,11 @@ export type Step =
 export function stepName(step: Step): string {
   switch (step.kind) {
     case 'identity':
-      return "loading the webhook's own Alibaba Cloud credentials";
+      return `loading ${step.self ?? 'the webhook'}'s own Alibaba Cloud credentials`;
     case 'assume-service':
       return `assuming service role ${step.roleArn}`;
+    case 'assume-oidc':
+      return `assuming service role ${step.roleArn} with the token of ServiceAccount ${step.subject.replace(/^system:serviceaccount:/, '').replace(':', '/')} (AssumeRoleWithOIDC)`;
     case 'assume-user':
       return `assuming user role ${step.roleArn} with service role ${step.serviceArn}`;
     case 'instance':
@@ -41,8 +46,9 @@ function serviceOf(step: Step): string {
   const at = 'endpoint' in step && step.endpoint ? ` (${shownEndpoint(step.endpoint)})` : '';
   switch (step.kind) {
     case 'identity':
-      return "the webhook's credential provider (RRSA token exchange or ECS metadata)";
+      return `${step.self ?? 'the webhook'}'s credential provider (RRSA token exchange or ECS metadata)`;
     case 'assume-service':
+    case 'assume-oidc':
     case 'assume-user':
       return `STS${at}`;
     case 'instance':
@@ -80,6 +86,7 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
   const what = `acr-pull-webhook failed ${stepName(step)}: ${err.code}${ref}`;
   const code = err.code;
 
+  if (step.kind === 'assume-oidc' && code.startsWith('AuthenticationFail')) return oidcDenial(step, code, what);
   if (code === 'NoPermission' || code.startsWith('Forbidden') || code === 'NoPermission.Role') {
     if (step.kind === 'assume-user') {
       return new DenialError(`${what}. The user role's trust policy must name the service role as a RAM principal (${step.serviceArn}), and the service role needs sts:AssumeRole on it`, 403, 'Forbidden');
@@ -128,4 +135,36 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
     return new DenialError(`${what}. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role`, 503, 'ServiceUnavailable');
   }
   return new DenialError(`${what}.`, 500, 'InternalError');
+}
+
+/** AssumeRoleWithOIDC answers 401 AuthenticationFail.* for every token and trust problem; each has its own fix. */
+function oidcDenial(step: Extract<Step, { kind: 'assume-oidc' }>, code: string, what: string): DenialError {
+  if (code === 'AuthenticationFail.NoPermission') {
+    return new DenialError(
+      `${what}. The role's trust policy must allow the OIDC provider ${step.providerArn} with the conditions ` +
+        `oidc:sub = ${step.subject} and oidc:aud = ${step.audiences.join(' or ')}, and that provider must exist in the role's account`,
+      403,
+      'Forbidden',
+    );
+  }
+  if (code === 'AuthenticationFail.OIDCToken.Expired') {
+    return new DenialError(`${what}. The ServiceAccount token has expired: check the node's clock`, 403, 'Forbidden');
+  }
+  if (code === 'AuthenticationFail.OIDCToken.AudienceNotMatch') {
+    return new DenialError(
+      `${what}. The token's audience (${step.audiences.join(', ')}) is not a client ID of ${step.providerArn}: set ` +
+        "tokenAttributes.serviceAccountTokenAudience in the kubelet's CredentialProviderConfig to one (sts.aliyuncs.com for ACK RRSA)",
+      403,
+      'Forbidden',
+    );
+  }
+  if (code === 'AuthenticationFail.OIDCToken.IssuerNotMatch') {
+    return new DenialError(`${what}. The issuer URL of ${step.providerArn} must equal the cluster's service-account issuer ${step.issuer}`, 403, 'Forbidden');
+  }
+  return new DenialError(
+    `${what}. STS could not verify the ServiceAccount token: ${step.providerArn} must have the issuer ${step.issuer} ` +
+      "and the cluster's current service-account signing keys (re-sync the provider after a key rotation)",
+    403,
+    'Forbidden',
+  );
 }

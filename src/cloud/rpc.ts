@@ -1,7 +1,7 @@
 // Signed calls through @alicloud/pop-core with a deadline, bounded retries and per-call metrics.
-import http from 'node:http';
-import https from 'node:https';
-import PopCore from '@alicloud/pop-core';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
+import type PopCoreType from '@alicloud/pop-core';
 import type { Budget } from '../pull-secrets/types.js';
 import { CloudError, toCloudError } from './errors.js';
 
@@ -22,7 +22,23 @@ export interface CallerOptions {
   /** First backoff step (ms); doubles per attempt, with ±50% jitter. */
   backoffMs?: number;
   observe?: CallObserver;
+  /**
+   * Load pop-core at the first call instead of in the constructor. The credential provider runs once per image
+   * pull and usually answers from its disk cache: loading the client there would dominate its start-up.
+   */
+  lazyLoad?: boolean;
 }
+
+const require = createRequire(import.meta.url);
+let popCore: typeof PopCoreType | undefined;
+/** pop-core is CommonJS: a synchronous require, once per process. */
+function loadPopCore(): typeof PopCoreType {
+  popCore ??= require('@alicloud/pop-core') as typeof PopCoreType;
+  return popCore;
+}
+
+/** Credentials of an unsigned call: pop-core signs only when it gets an AccessKey pair. */
+const ANONYMOUS = { getCredentials: async () => ({}) };
 
 /** Below this much remaining budget another attempt cannot finish: answer with what we have. */
 const MIN_ATTEMPT_MS = 200;
@@ -37,11 +53,17 @@ export class CloudCaller {
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 5000;
     this.maxAttempts = opts.maxAttempts ?? 4;
     this.backoffMs = opts.backoffMs ?? 100;
+    if (!opts.lazyLoad) loadPopCore();
   }
 
-  /** RPC-style API (STS, CR Enterprise). Always POST: a GET puts SecurityToken and Signature in the URL that pop-core's errors embed. */
-  rpc<T>(endpoint: string, apiVersion: string, creds: Credentials, action: string, params: Record<string, string | number>, budget: Budget): Promise<T> {
-    const client = new PopCore({ endpoint, apiVersion, ...credentialFields(creds) });
+  /**
+   * RPC-style API (STS, CR Enterprise). Always POST: a GET puts SecurityToken and Signature in the URL that
+   * pop-core's errors embed (and, for AssumeRoleWithOIDC, the OIDC token). `creds` null: an unsigned call,
+   * for the APIs that take none (AssumeRoleWithOIDC).
+   */
+  rpc<T>(endpoint: string, apiVersion: string, creds: Credentials | null, action: string, params: Record<string, string | number>, budget: Budget): Promise<T> {
+    const PopCore = loadPopCore();
+    const client = new PopCore({ endpoint, apiVersion, ...(creds ? credentialFields(creds) : { credentialsProvider: ANONYMOUS }) });
     return this.withRetries(action, budget, async (timeout) => {
       const json = await client.request<Record<string, unknown>>(action, params, { method: 'POST', timeout, agent: this.agent(endpoint) });
       // CR reports some failures as HTTP 200 with IsSuccess:false; pop-core only looks at Code.
@@ -54,7 +76,7 @@ export class CloudCaller {
 
   /** ROA-style API (CR Personal Edition), signed by pop-core's ROAClient. */
   roa<T>(endpoint: string, apiVersion: string, creds: Credentials, api: string, method: string, path: string, budget: Budget): Promise<T> {
-    const client = new PopCore.ROAClient({ endpoint, apiVersion, ...credentialFields(creds) });
+    const client = new (loadPopCore().ROAClient)({ endpoint, apiVersion, ...credentialFields(creds) });
     return this.withRetries(api, budget, (timeout) => client.request<T>(method, path, {}, '', {}, { timeout, agent: this.agent(endpoint) }));
   }
 
@@ -63,7 +85,9 @@ export class CloudCaller {
     let agent = this.agents.get(origin);
     if (!agent) {
       // Keep-alive: a cold admission should not pay a TLS handshake per call.
-      agent = origin.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+      // Loaded here, at the first call: the credential provider usually answers without one.
+      const mod = (origin.startsWith('https:') ? require('node:https') : require('node:http')) as typeof http;
+      agent = new mod.Agent({ keepAlive: true, maxSockets: 64 });
       this.agents.set(origin, agent);
     }
     return agent;

@@ -1,4 +1,4 @@
-// STS AssumeRole (2015-04-01): one hop of the credential chain.
+// STS AssumeRole and AssumeRoleWithOIDC (2015-04-01): one hop of the credential chain.
 import type { Budget } from '../pull-secrets/types.js';
 import { ownString } from '../util/own-string.js';
 import { CloudError } from './errors.js';
@@ -30,10 +30,41 @@ export async function assumeRole(caller: CloudCaller, endpoint: string, creds: C
   };
   if (req.externalId) params.ExternalId = req.externalId;
   const res = await caller.rpc<AssumeRoleResponse>(endpoint, '2015-04-01', creds, 'AssumeRole', params, budget);
+  return sessionFrom('AssumeRole', res);
+}
+
+export interface AssumeRoleWithOidcRequest {
+  roleArn: string;
+  /** The RAM OIDC identity provider that trusts the token's issuer (RRSA): acs:ram::<uid>:oidc-provider/<name>. */
+  oidcProviderArn: string;
+  /** The JWT (a Kubernetes ServiceAccount token). Sent in the POST body only, never logged. */
+  oidcToken: string;
+  roleSessionName: string;
+  durationSeconds: number;
+}
+
+/**
+ * RRSA: a role assumed with an OIDC token instead of an AccessKey. The API takes no signature (the token is the
+ * credential), so the call goes out unsigned; STS checks the token against the provider's issuer keys and the
+ * role's trust policy (oidc:iss, oidc:aud, oidc:sub).
+ */
+export async function assumeRoleWithOidc(caller: CloudCaller, endpoint: string, req: AssumeRoleWithOidcRequest, budget: Budget): Promise<SessionCredentials> {
+  const params: Record<string, string | number> = {
+    RoleArn: req.roleArn,
+    OIDCProviderArn: req.oidcProviderArn,
+    OIDCToken: req.oidcToken,
+    RoleSessionName: req.roleSessionName,
+    DurationSeconds: req.durationSeconds,
+  };
+  const res = await caller.rpc<AssumeRoleResponse>(endpoint, '2015-04-01', null, 'AssumeRoleWithOIDC', params, budget);
+  return sessionFrom('AssumeRoleWithOIDC', res);
+}
+
+function sessionFrom(api: string, res: AssumeRoleResponse): SessionCredentials {
   const c = res.Credentials;
   const expiresAt = c?.Expiration ? Date.parse(c.Expiration) : NaN;
   if (!c?.AccessKeyId || !c.AccessKeySecret || !c.SecurityToken || !Number.isFinite(expiresAt)) {
-    throw new CloudError('AssumeRole', 'BadResponse', true, res.RequestId);
+    throw new CloudError(api, 'BadResponse', true, res.RequestId);
   }
   // Cached for the session's lifetime: copied so the cache does not hold every response body.
   return { accessKeyId: ownString(c.AccessKeyId), accessKeySecret: ownString(c.AccessKeySecret), securityToken: ownString(c.SecurityToken), expiresAt };

@@ -5,12 +5,12 @@ import type { Binding, RegistryRef, RoleChain } from '../acr/model.js';
 import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pull-secrets/types.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
-import { ExpiringCache, type CacheOutcome, type Expiring } from './cache.js';
+import { ExpiringCache, type CacheOutcome, type Expiring, type PersistentStore } from './cache.js';
 import { denialFor, isServiceRoleRefusal, stepName, timeoutDenial, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
-import { assumeRole, roleSessionName, type SessionCredentials } from './sts.js';
+import { assumeRole, assumeRoleWithOidc, roleSessionName, type SessionCredentials } from './sts.js';
 
 export interface TokenSourceOptions {
   identity: Identity;
@@ -28,6 +28,30 @@ export interface TokenSourceOptions {
   negativeTtlMs?: number;
   now?: () => number;
   observeCache?: (cache: string, outcome: CacheOutcome) => void;
+  /** A cache that outlives the process (the credential provider's disk cache); memory only when absent. */
+  persistent?: PersistentStore;
+  /** Whose identity a chain without service ARN uses, for messages: "the webhook" (default), "the node". */
+  self?: string;
+}
+
+/**
+ * A workload's own identity (KEP-4412): the first hop of its chain is assumed with its Kubernetes
+ * ServiceAccount token through RRSA (AssumeRoleWithOIDC) instead of with the front end's identity.
+ */
+export interface WorkloadIdentity {
+  /** The RAM OIDC provider that trusts the cluster's service-account issuer. */
+  oidcProviderArn: string;
+  /** The ServiceAccount token; sent to STS only, never cached or logged. */
+  token: string;
+  issuer: string;
+  /** `system:serviceaccount:<namespace>:<name>` */
+  subject: string;
+  audiences: string[];
+  /**
+   * Who the token speaks for (issuer, subject and ServiceAccount UID): the partition of the cached sessions,
+   * so that one ServiceAccount's sessions never serve another.
+   */
+  partition: string;
 }
 
 /** Instance domains and name lookups change rarely; tokens do not decide how long they stay. */
@@ -43,14 +67,16 @@ export const DEFAULT_CACHE_ENTRIES = 1000;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 interface ChainCredentials {
-  creds: Credentials;
+  /**
+   * Resolved on demand, through the session caches, with the expiry of the session they are (none for an own
+   * identity, which its provider renews): what they obtain must not outlive them.
+   */
+  creds: () => Promise<Credentials & { expiresAt?: number }>;
   /** Names these credentials: the role chain and the namespace's session (what they obtain is cached under it). */
   key: string;
   /** The role chain alone, without the session: failures are remembered per group, not per namespace. */
   group: string;
   as: string;
-  /** ms since epoch; Infinity for the webhook's own identity. */
-  expiresAt: number;
 }
 
 export class AcrTokenSource implements TokenSource {
@@ -67,18 +93,19 @@ export class AcrTokenSource implements TokenSource {
     const t = opts.refreshThresholdMs;
     this.threshold = typeof t === 'function' ? t : () => t;
     const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, now: this.now, observe: opts.observeCache };
-    // Failures are remembered in `health`, per group; the value caches only hold successes.
-    this.sessions = new ExpiringCache({ name: 'sts', negativeTtlMs: 0, ...common });
-    this.tokens = new ExpiringCache({ name: 'token', negativeTtlMs: 0, ...common });
-    this.metadata = new ExpiringCache({ name: 'instance', negativeTtlMs: 0, ...common });
-    this.health = new ExpiringCache({ name: 'role', negativeTtlMs: opts.negativeTtlMs ?? 5000, ...common });
+    // Failures are remembered in `health`, per group (in memory only); the value caches hold successes alone.
+    const values = { ...common, negativeTtlMs: 0, persistent: opts.persistent };
+    this.sessions = new ExpiringCache({ name: 'sts', ...values });
+    this.tokens = new ExpiringCache({ name: 'token', ...values });
+    this.metadata = new ExpiringCache({ name: 'instance', ...values });
+    this.health = new ExpiringCache({ name: 'role', ...common, negativeTtlMs: opts.negativeTtlMs ?? 5000 });
   }
 
-  async dockerAuths(binding: Binding, requester: string, budget: Budget): Promise<DockerAuths> {
-    const chain = await this.chainCredentials(binding.chain, requester, budget);
+  /** `workload`: the service hop is assumed with this ServiceAccount token (the credential provider's workload mode). */
+  async dockerAuths(binding: Binding, requester: string, budget: Budget, workload?: WorkloadIdentity): Promise<DockerAuths> {
+    const chain = this.chainCredentials(binding.chain, requester, budget, workload);
     const parts = await Promise.all(binding.registries.map((r) => this.registry(r, chain, budget)));
     const auths: Record<string, RegistryCredential> = {};
-    // Tokens are already capped at the session that obtained them (see token()).
     let expiresAt = Number.POSITIVE_INFINITY;
     for (const part of parts) {
       for (const domain of part.domains) auths[domain] = { username: part.token.username, password: part.token.password };
@@ -89,61 +116,58 @@ export class AcrTokenSource implements TokenSource {
 
   /** Credentials of a chain's last hop (the webhook's own for {}), cached like the admission path's. */
   async credentialsFor(chain: RoleChain, requester: string, budget: Budget): Promise<Credentials> {
-    return (await this.chainCredentials(chain, requester, budget)).creds;
+    return this.chainCredentials(chain, requester, budget).creds();
   }
 
   /**
-   * Final credentials of a chain plus a key naming them (for caching what they obtain), a label for messages and
-   * when they expire (what they obtain must not outlive them).
+   * A key naming a chain's final credentials (for caching what they obtain), a label for messages, and the
+   * credentials themselves, obtained only when a cache miss needs them: a cached token costs no hop at all.
    */
-  private async chainCredentials(chain: RoleChain, requester: string, budget: Budget): Promise<ChainCredentials> {
-    const own = () =>
-      tracked(budget, { kind: 'identity' }, async () => {
+  private chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): ChainCredentials {
+    const self = this.opts.self ?? 'the webhook';
+    const identityStep: Step = { kind: 'identity', self };
+    const ownCredentials = () =>
+      tracked(budget, identityStep, async () => {
         try {
           return await this.opts.identity.credentials();
         } catch (e) {
-          throw denialFor({ kind: 'identity' }, e);
+          throw denialFor(identityStep, e);
         }
       });
-    if (!chain.serviceArn) {
-      // The webhook's own identity is renewed by its provider; it puts no bound on tokens.
-      return { creds: await own(), key: 'self', group: 'self', as: "the webhook's own identity", expiresAt: Number.POSITIVE_INFINITY };
-    }
+    if (!chain.serviceArn) return { creds: ownCredentials, key: 'self', group: 'self', as: `${self}'s own identity` };
     const sts = this.opts.endpoints.sts;
     const sessionName = roleSessionName(requester, sha);
-    const serviceStep: Step = { kind: 'assume-service', roleArn: chain.serviceArn, endpoint: sts };
-    const service = await this.assume(chain.serviceArn, `${chain.serviceArn}|${sessionName}`, own, chain.serviceArn, sessionName, serviceStep, budget);
-    if (!chain.userArn) {
-      return { creds: service, key: `${chain.serviceArn}|${sessionName}`, group: chain.serviceArn, as: chain.serviceArn, expiresAt: service.expiresAt };
-    }
-    const group = `${chain.serviceArn}|${chain.userArn}`;
-    const key = `${group}|${sessionName}`;
-    const userStep: Step = { kind: 'assume-user', roleArn: chain.userArn, serviceArn: chain.serviceArn, endpoint: sts };
-    const user = await this.assume(group, key, async () => service, chain.userArn, sessionName, userStep, budget);
-    return { creds: user, key, group, as: chain.userArn, expiresAt: user.expiresAt };
-  }
-
-  private assume(group: string, key: string, from: () => Promise<Credentials>, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<SessionCredentials> {
-    const load = async (): Promise<Expiring<SessionCredentials>> => {
-      const creds = await from();
-      try {
-        const session = await assumeRole(
-          this.opts.caller,
-          this.opts.endpoints.sts,
-          creds,
-          { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
-          budget,
-        );
-        return { value: session, usableUntil: session.expiresAt - this.threshold() };
-      } catch (e) {
-        if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
-          throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+    const serviceArn = chain.serviceArn;
+    const usable = (s: SessionCredentials) => s.expiresAt - this.threshold();
+    // Sessions obtained with a workload's token are that workload's: their keys (and failures) carry its partition.
+    const partition = workload ? `oidc|${workload.oidcProviderArn}|${workload.partition}|` : '';
+    const serviceGroup = `${partition}${serviceArn}`;
+    const serviceKey = `${serviceGroup}|${sessionName}`;
+    const serviceStep: Step = workload
+      ? { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences, endpoint: sts }
+      : { kind: 'assume-service', roleArn: serviceArn, endpoint: sts };
+    const service = () =>
+      this.gated(`assume|${serviceGroup}`, this.sessions, serviceKey, usable, serviceStep, budget, async () => {
+        if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, serviceStep, budget);
+        try {
+          const session = await assumeRoleWithOidc(
+            this.opts.caller,
+            sts,
+            { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
+            budget,
+          );
+          return { value: session, usableUntil: usable(session) };
+        } catch (e) {
+          throw denialFor(serviceStep, e);
         }
-        throw denialFor(step, e);
-      }
-    };
-    // The service hop's identity load records its own step; AssumeRole is this one.
-    return this.gated(`assume|${group}`, this.sessions, key, load, (s) => s.expiresAt - this.threshold(), step, budget);
+      });
+    if (!chain.userArn) return { creds: service, key: serviceKey, group: serviceGroup, as: serviceArn };
+    const userArn = chain.userArn;
+    const group = `${serviceGroup}|${userArn}`;
+    const key = `${group}|${sessionName}`;
+    const userStep: Step = { kind: 'assume-user', roleArn: userArn, serviceArn, endpoint: sts };
+    const user = () => this.gated(`assume|${group}`, this.sessions, key, usable, userStep, budget, async () => this.assume(await service(), userArn, sessionName, userStep, budget));
+    return { creds: user, key, group, as: userArn };
   }
 
   /**
@@ -151,9 +175,18 @@ export class AcrTokenSource implements TokenSource {
    * namespace's session name, and the call): a failure is remembered for the whole group, so one broken or
    * throttled role used from many namespaces is not called again per namespace; and while a group has no recent
    * success, concurrent namespaces wait for the first one's answer instead of each calling (and retrying).
-   * Successes stay per namespace (its own RoleSessionName in the account owner's audit trail).
+   * Successes stay per namespace (its own RoleSessionName in the account owner's audit trail). The wait is
+   * recorded as `step`, so a deadline passing meanwhile names it.
    */
-  private async gated<V>(group: string, cache: ExpiringCache<V>, key: string, load: () => Promise<Expiring<V>>, healthyUntil: (v: V) => number, step: Step, budget: Budget): Promise<V> {
+  private gated<V>(
+    group: string,
+    cache: ExpiringCache<V>,
+    key: string,
+    healthyUntil: (v: V) => number,
+    step: Step,
+    budget: Budget,
+    load: () => Promise<Expiring<V>>,
+  ): Promise<V> {
     return tracked(budget, step, async () => {
       let probe: { ok: true; value: V } | { ok: false; error: unknown } | undefined;
       await this.health.get(group, async () => {
@@ -182,11 +215,29 @@ export class AcrTokenSource implements TokenSource {
     });
   }
 
+  private async assume(creds: Credentials, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<{ value: SessionCredentials; usableUntil: number }> {
+    try {
+      const session = await assumeRole(
+        this.opts.caller,
+        this.opts.endpoints.sts,
+        creds,
+        { roleArn, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds, externalId: this.opts.externalIdFor?.(roleArn) },
+        budget,
+      );
+      return { value: session, usableUntil: session.expiresAt - this.threshold() };
+    } catch (e) {
+      if (isServiceRoleRefusal(step, e) && this.opts.explainRefusal) {
+        throw denialFor(step, e, await this.opts.explainRefusal(roleArn, e.deniedAction, budget).catch(() => undefined));
+      }
+      throw denialFor(step, e);
+    }
+  }
+
   private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
       const endpoint = this.opts.endpoints.cr(r.region);
       const step: Step = { kind: 'personal', region: r.region, as: chain.as, endpoint };
-      const token = await this.token(`p|${r.region}`, chain, step, budget, () => personalToken(this.opts.caller, endpoint, chain.creds, budget));
+      const token = await this.token(`p|${r.region}`, chain, step, budget, (creds) => personalToken(this.opts.caller, endpoint, creds, budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
@@ -194,8 +245,8 @@ export class AcrTokenSource implements TokenSource {
     const stepFor = (what: string, actions: string, instanceId: string): Step => ({ kind: 'instance', what, actions, instanceId, region, as: chain.as, endpoint });
     let instanceId: string;
     if (r.kind === 'instance-name') {
-      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', 'cr:ListInstance (on all instances of the account)', r.instanceName), budget, async () => {
-        const id = await instanceIdByName(this.opts.caller, endpoint, chain.creds, r.instanceName, budget);
+      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', 'cr:ListInstance (on all instances of the account)', r.instanceName), budget, async (creds) => {
+        const id = await instanceIdByName(this.opts.caller, endpoint, creds, r.instanceName, budget);
         return id ? [id] : [];
       });
       if (!found[0]) {
@@ -212,39 +263,42 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', 'cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint on the instance', instanceId), budget, () => instanceDomains(this.opts.caller, endpoint, chain.creds, instanceId, budget)),
-      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', 'cr:GetAuthorizationToken on the instance', instanceId), budget, () =>
-        getAuthorizationToken(this.opts.caller, endpoint, chain.creds, instanceId, budget),
+        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', 'cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint on the instance', instanceId), budget, (creds) =>
+            instanceDomains(this.opts.caller, endpoint, creds, instanceId, budget),
+          ),
+      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', 'cr:GetAuthorizationToken on the instance', instanceId), budget, (creds) =>
+        getAuthorizationToken(this.opts.caller, endpoint, creds, instanceId, budget),
       ),
     ]);
     return { domains, token };
   }
 
   /** A token never outlives the session that obtained it, whatever ExpireTime the registry gave it. */
-  private token(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
+  private token(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: (creds: Credentials) => Promise<RegistryToken>): Promise<RegistryToken> {
     const usable = (t: RegistryToken) => t.expiresAt - this.threshold();
-    const loadCapped = async (): Promise<Expiring<RegistryToken>> => {
+    return this.gated(`${call}|${chain.group}`, this.tokens, `${call}|${chain.key}`, usable, step, budget, async () => {
+      // The chain's own hops deny (and are recorded) in their own name.
+      const creds = await chain.creds();
       try {
-        const loaded = await load();
-        const token = loaded.expiresAt > chain.expiresAt ? { ...loaded, expiresAt: chain.expiresAt } : loaded;
+        const loaded = await load(creds);
+        const token = creds.expiresAt !== undefined && loaded.expiresAt > creds.expiresAt ? { ...loaded, expiresAt: creds.expiresAt } : loaded;
         return { value: token, usableUntil: usable(token) };
       } catch (e) {
         throw denialFor(step, e);
       }
-    };
-    return this.gated(`${call}|${chain.group}`, this.tokens, `${call}|${chain.key}`, loadCapped, usable, step, budget);
+    });
   }
 
-  private meta(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: () => Promise<string[]>): Promise<string[]> {
+  private meta(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: (creds: Credentials) => Promise<string[]>): Promise<string[]> {
     const until = () => this.now() + METADATA_TTL_MS;
-    const loadWrapped = async (): Promise<Expiring<string[]>> => {
+    return this.gated(`${call}|${chain.group}`, this.metadata, `${call}|${chain.key}`, until, step, budget, async () => {
+      const creds = await chain.creds();
       try {
-        return { value: await load(), usableUntil: until() };
+        return { value: await load(creds), usableUntil: until() };
       } catch (e) {
         throw denialFor(step, e);
       }
-    };
-    return this.gated(`${call}|${chain.group}`, this.metadata, `${call}|${chain.key}`, loadWrapped, until, step, budget);
+    });
   }
 
   /** Entries held, for the memory benchmark. */

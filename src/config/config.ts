@@ -1,10 +1,11 @@
 // The behaviour configuration: one YAML file (mounted from a ConfigMap), validated up front so a typo stops
 // start-up with a message that points at the field instead of silently changing behaviour.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
 import { parseDuration } from './duration.js';
 import type { LabelSelector, Policy, PolicyRule } from './policy.js';
-import { APSARA_INSTANCE_ID, INSTANCE_ID, REGION, ROLE_ARN } from '../acr/ids.js';
+import { APSARA_INSTANCE_ID, INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } from '../acr/ids.js';
 import type { RoleChain } from '../acr/model.js';
 
 /**
@@ -81,7 +82,18 @@ export interface WebhookConfig {
    * read. Read at start only.
    */
   credentialHelper: { configMap?: { namespace: string; name: string } };
+  /** Read by the kubelet credential provider only (src/credential-provider); the webhook ignores it. */
+  credentialProvider: CredentialProviderConfig;
 }
+
+export interface CredentialProviderConfig {
+  /** Absolute directory for the on-disk cache of STS sessions and registry tokens (0700, files 0600). */
+  cacheDir: string;
+  /** RRSA OIDC provider of the cluster (acs:ram::<uid>:oidc-provider/<name>): enables workload identity mode. */
+  oidcProviderArn?: string;
+}
+
+export const DEFAULT_PROVIDER_CACHE_DIR = '/var/lib/acr-credential-provider';
 
 export class ConfigError extends Error {
   constructor(readonly field: string, detail: string, source = 'configuration') {
@@ -109,11 +121,27 @@ export function loadConfigFile(path: string, ctx: ConfigContext): WebhookConfig 
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true }) ?? {};
+    doc = parseText(text);
   } catch (e) {
     throw new ConfigError('(file)', `not valid YAML: ${(e as Error).message.split('\n')[0]}`, path);
   }
   return parseConfig(doc, ctx, path);
+}
+
+/**
+ * JSON is YAML: a file that parses as JSON skips loading the YAML parser, which costs the credential provider,
+ * started once per image pull, a large share of its start-up time. The parser is loaded on first need only.
+ */
+function parseText(text: string): unknown {
+  if (/^\s*\{/.test(text)) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // Not JSON after all (a YAML flow mapping): the YAML parser decides, and reports errors.
+    }
+  }
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text, { prettyErrors: true }) ?? {};
 }
 
 /** Validates a parsed document; every error names the field it is about. */
@@ -122,7 +150,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     throw new ConfigError(field, detail, source);
   };
   const root = object(doc, '(root)', fail);
-  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy', 'credentialHelper'], fail);
+  allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy', 'credentialHelper', 'credentialProvider'], fail);
 
   const fromFile = root.defaultRegion !== undefined;
   const defaultRegion = fromFile ? str(root.defaultRegion, 'defaultRegion', fail) : ctx.regionFromEnv || undefined;
@@ -171,6 +199,17 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const idleTimeoutMs = duration(sec.idleTimeout ?? '24h', 'secrets.idleTimeout', fail);
   const refreshIntervalMs = duration(sec.refreshInterval ?? '30s', 'secrets.refreshInterval', fail);
 
+  const cp = object(root.credentialProvider ?? {}, 'credentialProvider', fail);
+  allowKeys(cp, 'credentialProvider', ['cacheDir', 'oidcProviderArn'], fail);
+  const cacheDir = str(cp.cacheDir ?? DEFAULT_PROVIDER_CACHE_DIR, 'credentialProvider.cacheDir', fail);
+  if (!isAbsolute(cacheDir)) fail('credentialProvider.cacheDir', `${JSON.stringify(cacheDir)} is not an absolute path`);
+  const credentialProvider: CredentialProviderConfig = { cacheDir };
+  if (cp.oidcProviderArn !== undefined) {
+    const arn = str(cp.oidcProviderArn, 'credentialProvider.oidcProviderArn', fail);
+    if (!OIDC_PROVIDER_ARN.test(arn)) fail('credentialProvider.oidcProviderArn', `${JSON.stringify(arn)} is not an OIDC provider ARN (acs:ram::<account id>:oidc-provider/<name>)`);
+    credentialProvider.oidcProviderArn = arn;
+  }
+
   return {
     ...(defaultRegion === undefined ? {} : { defaultRegion }),
     registries,
@@ -182,6 +221,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
     credentials: { sessionDurationSeconds, refreshThresholdMs, externalIds, cacheEntries },
     secrets: { idleTimeoutMs, refreshIntervalMs },
     ...(root.policy === undefined ? {} : { policy: parsePolicy(root.policy, defaultRegion, fail) }),
+    credentialProvider,
   };
 }
 

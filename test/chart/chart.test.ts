@@ -3,7 +3,7 @@
 // with a message naming the value; and agreement with manifests/base on the webhooks, RBAC and the Deployment's
 // security settings, so a change to one side fails here until the other follows.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +19,8 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'CustomResourceDefinition']);
 const ROLE = 'acs:ram::1234567890123456:role/acr-pull-webhook';
 const OIDC = 'acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789';
+const HELPER = 'acr-pull-webhook-credential-helper';
+const MUTATING = ['annotated', 'default', 'serviceaccounts'].map((w) => `${w}.acr-pull-webhook.k8s.aliyun.com`);
 
 let caPem: string | undefined;
 /** A real CA certificate for the "secret" mode (openssl, once). */
@@ -33,6 +35,13 @@ function somePemCa(): string {
 
 const env = (objs: K8sObject[]) => Object.fromEntries(find(objs, 'Deployment').spec.template.spec.containers[0].env.map((e: K8sObject) => [e.name, e.value ?? e.valueFrom]));
 const webhooks = (objs: K8sObject[]) => objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((o) => o.webhooks);
+const mutating = (objs: K8sObject[]) => find(objs, 'MutatingWebhookConfiguration').webhooks.map((w: K8sObject) => [w.name, w.failurePolicy]);
+/** The Role and RoleBinding that let the webhook read the credential helper's ConfigMap, where they are. */
+const helperGrant = (objs: K8sObject[]) => {
+  const role = find(objs, 'Role', HELPER);
+  const binding = find(objs, 'RoleBinding', HELPER);
+  return role && { namespace: role.metadata.namespace, names: role.rules[0].resourceNames, bindingNamespace: binding?.metadata.namespace, subjects: binding?.subjects };
+};
 
 /** What every rendering must satisfy, whatever the values. */
 function checkCommon(objs: K8sObject[]): void {
@@ -41,7 +50,8 @@ function checkCommon(objs: K8sObject[]): void {
     const id = `${o.kind}/${o.metadata?.name}`;
     expect(typeof o.apiVersion, id).toBe('string');
     expect(o.metadata?.name, id).toBeTruthy();
-    if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, id).toBe(NS);
+    // The credential helper's grant lives next to its ConfigMap (checked by the value sets below).
+    if (!CLUSTER_SCOPED.has(o.kind) && o.metadata.name !== HELPER) expect(o.metadata.namespace, id).toBe(NS);
     expect(o.metadata.labels, id).toMatchObject({
       'app.kubernetes.io/name': 'acr-pull-webhook',
       'app.kubernetes.io/instance': 'acr-pull-webhook',
@@ -64,7 +74,7 @@ function checkCommon(objs: K8sObject[]): void {
 
 const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
   [
-    'defaults: self-signed certificates, both mutating webhooks and the validating one, system-cluster-critical',
+    'defaults: self-signed certificates, the three mutating webhooks and the validating one, system-cluster-critical, the credential helper’s ConfigMap readable',
     {},
     (objs) => {
       const secret = find(objs, 'Secret', 'acr-pull-webhook-tls');
@@ -77,7 +87,11 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
       expect(cert.checkHost(`acr-pull-webhook.${NS}.svc.cluster.local`)).toBeDefined();
       expect(Buffer.from(secret.data['tls.key'], 'base64').toString()).toMatch(/PRIVATE KEY/);
       // Every webhook trusts exactly that CA.
-      expect(webhooks(objs).map((w) => w.clientConfig.caBundle)).toEqual([secret.data['ca.crt'], secret.data['ca.crt'], secret.data['ca.crt']]);
+      expect(webhooks(objs).map((w) => w.clientConfig.caBundle)).toEqual([secret.data['ca.crt'], secret.data['ca.crt'], secret.data['ca.crt'], secret.data['ca.crt']]);
+      expect(mutating(objs)).toEqual([[MUTATING[0], 'Fail'], [MUTATING[1], 'Ignore'], [MUTATING[2], 'Ignore']]);
+      // kube-system/acr-configuration, the webhook's default, by name and read-only.
+      expect(helperGrant(objs)).toEqual({ namespace: 'kube-system', names: ['acr-configuration'], bindingNamespace: 'kube-system', subjects: [{ kind: 'ServiceAccount', name: 'acr-pull-webhook', namespace: NS }] });
+      expect(find(objs, 'Role', HELPER).rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['acr-configuration'], verbs: ['list', 'watch'] }]);
       expect(find(objs, 'Deployment').spec.template.spec.priorityClassName).toBe('system-cluster-critical');
       expect(find(objs, 'Deployment').spec.template.spec.containers[0].image).toBe(`acr-pull-webhook:${pkg.version}`);
       for (const k of ['Namespace', 'NetworkPolicy', 'ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'CustomResourceDefinition', 'Certificate']) expect(find(objs, k), k).toBeUndefined();
@@ -115,11 +129,40 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
     },
   ],
   [
-    'annotatedOnly without the validating webhook: the fail-closed annotated webhook alone',
+    'annotatedOnly without the validating webhook: the fail-closed annotated webhook, and the ServiceAccount one for the credential helper',
     { webhook: { annotatedOnly: true, validating: false } },
     (objs) => {
-      expect(find(objs, 'MutatingWebhookConfiguration').webhooks.map((w: K8sObject) => [w.name, w.failurePolicy])).toEqual([['annotated.acr-pull-webhook.k8s.aliyun.com', 'Fail']]);
+      expect(mutating(objs)).toEqual([[MUTATING[0], 'Fail'], [MUTATING[2], 'Ignore']]);
       expect(find(objs, 'ValidatingWebhookConfiguration')).toBeUndefined();
+      expect(helperGrant(objs)?.namespace).toBe('kube-system');
+    },
+  ],
+  [
+    'annotatedOnly and the credential helper off: the annotated webhook alone, no Role outside the release namespace',
+    { webhook: { annotatedOnly: true }, config: { credentialHelper: { configMap: '' } } },
+    (objs) => {
+      expect(mutating(objs)).toEqual([[MUTATING[0], 'Fail']]);
+      expect(helperGrant(objs)).toBeUndefined();
+      expect(objs.filter((o) => o.metadata.namespace !== undefined && o.metadata.namespace !== NS)).toEqual([]);
+      const text = find(objs, 'ConfigMap', 'acr-pull-webhook-config').data['config.yaml'];
+      expect(parseConfig(parseYaml(text), { ownNamespace: NS }).credentialHelper).toEqual({});
+    },
+  ],
+  [
+    'the credential helper off, every object still sent: the ServiceAccount webhook stays (it checks their annotations)',
+    { config: { credentialHelper: { configMap: '' } } },
+    (objs) => {
+      expect(mutating(objs).map(([name]: string[]) => name)).toEqual(MUTATING);
+      expect(helperGrant(objs)).toBeUndefined();
+    },
+  ],
+  [
+    'the credential helper’s ConfigMap elsewhere: the Role moves with it, the binding still names the webhook',
+    { config: { credentialHelper: { configMap: 'ops/acr-config' } } },
+    (objs) => {
+      expect(helperGrant(objs)).toEqual({ namespace: 'ops', names: ['acr-config'], bindingNamespace: 'ops', subjects: [{ kind: 'ServiceAccount', name: 'acr-pull-webhook', namespace: NS }] });
+      const text = find(objs, 'ConfigMap', 'acr-pull-webhook-config').data['config.yaml'];
+      expect(parseConfig(parseYaml(text), { ownNamespace: NS }).credentialHelper).toEqual({ configMap: { namespace: 'ops', name: 'acr-config' } });
     },
   ],
   [
@@ -192,11 +235,16 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
     },
   ],
   [
-    'the whole configuration passed through: registries and policy reach config.yaml as given',
+    'the whole configuration passed through: registries, discovery, endpoints and policy reach config.yaml as given',
     {
       config: {
         defaultRegion: 'cn-beijing',
-        registries: [{ instanceId: 'cri-0123456789abcdef', region: 'cn-beijing', domains: ['myreg-registry.cn-beijing.cr.aliyuncs.com'] }],
+        registries: [
+          { instanceId: 'cri-0123456789abcdef', region: 'cn-beijing', domains: ['myreg-registry.cn-beijing.cr.aliyuncs.com'] },
+          { instanceId: '', region: 'cn-shanghai', serviceArn: ROLE },
+        ],
+        discovery: { enabled: true, regions: ['cn-beijing', 'cn-shanghai'], interval: '5m', personalEdition: false },
+        endpoints: { sts: 'https://sts-vpc.cn-beijing.aliyuncs.com', cr: 'https://cr-vpc.{region}.aliyuncs.com' },
         namespaces: { include: [], exclude: ['sandbox-*'] },
         credentials: { refreshThreshold: '20m' },
         policy: { rules: [{ name: 'team-a', namespaces: { names: ['team-a'] }, serviceArns: [ROLE] }] },
@@ -205,7 +253,14 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
     (objs) => {
       const text = find(objs, 'ConfigMap', 'acr-pull-webhook-config').data['config.yaml'];
       const config = parseConfig(parseYaml(text), { ownNamespace: NS }, 'config.yaml');
-      expect(config.registries).toEqual([{ instanceId: 'cri-0123456789abcdef', region: 'cn-beijing', domains: ['myreg-registry.cn-beijing.cr.aliyuncs.com'] }]);
+      expect(config.registries).toEqual([
+        { edition: 'enterprise', instanceId: 'cri-0123456789abcdef', region: 'cn-beijing', domains: ['myreg-registry.cn-beijing.cr.aliyuncs.com'], chain: {} },
+        { edition: 'personal', region: 'cn-shanghai', chain: { serviceArn: ROLE } },
+      ]);
+      expect(config.discovery).toEqual({ enabled: true, regions: ['cn-beijing', 'cn-shanghai'], intervalMs: 5 * 60_000, missIntervalMs: 30_000, personalEdition: false });
+      expect(config.endpoints).toMatchObject({ sts: 'https://sts-vpc.cn-beijing.aliyuncs.com' });
+      // The values' credentialHelper default is the webhook's own.
+      expect(config.credentialHelper).toEqual({ configMap: { namespace: 'kube-system', name: 'acr-configuration' } });
       expect(config.policy?.rules.map((r) => r.name)).toEqual(['team-a']);
       expect(config.credentials.refreshThresholdMs).toBe(20 * 60_000);
     },
@@ -216,6 +271,7 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
     (objs) => {
       const m = webhooks(objs).map((w) => [w.clientConfig.url, w.clientConfig.service]);
       expect(m).toEqual([
+        ['https://127.0.0.1:18443/mutate', undefined],
         ['https://127.0.0.1:18443/mutate', undefined],
         ['https://127.0.0.1:18443/mutate', undefined],
         ['https://127.0.0.1:18443/validate', undefined],
@@ -241,6 +297,8 @@ const BAD_VALUES: [string, object, RegExp][] = [
   ['registries that are not a list', { config: { registries: { instanceId: 'cri-x' } } }, /config[./]registries/],
   ['a plain-HTTP webhook URL', { webhook: { url: 'http://127.0.0.1:8443' } }, /webhook[./]url/],
   ['a TLS version the webhook does not take', { tlsMinVersion: 'TLSv1.1' }, /tlsMinVersion/],
+  ['a credential helper ConfigMap without its namespace', { config: { credentialHelper: { configMap: 'acr-configuration' } } }, /config[./]credentialHelper[./]configMap/],
+  ['a misspelt credential helper key', { config: { credentialHelper: { configmap: 'kube-system/acr-configuration' } } }, /additional propert(y|ies) 'configmap' not allowed/],
 ];
 
 describe.runIf(HELM.run)(`the Helm chart${HELM.note}`, () => {
@@ -291,6 +349,21 @@ describe('values.schema.json', () => {
     expect(schema.properties.config.additionalProperties).toBe(false);
   });
 
+  it('credentialHelper.configMap: the schema takes exactly what the webhook takes (the Role is rendered from it)', () => {
+    const pattern = new RegExp(schema.properties.config.properties.credentialHelper.properties.configMap.pattern);
+    const webhookTakes = (v: string) => {
+      try {
+        parseConfig({ credentialHelper: { configMap: v } }, { ownNamespace: NS });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const samples = ['kube-system/acr-configuration', 'ops/acr.config-2', '', 'a/b', 'acr-configuration', 'a/b/c', 'Kube-System/x', 'ns/', '/name', '-ns/x', 'ns/x-', `${'a'.repeat(64)}/x`, `${'a'.repeat(63)}/x`];
+    for (const v of samples) expect(pattern.test(v), JSON.stringify(v)).toBe(webhookTakes(v));
+    expect(samples.filter(webhookTakes).length).toBeGreaterThan(3);
+  });
+
   it('RRSA role ARNs have the shape the webhook itself accepts', () => {
     const pattern: string = schema.properties.identity.properties.rrsa.properties.roleArn.pattern;
     expect(pattern).toBe(`^(${ROLE_ARN.source.replace(/^\^|\$$/g, '').replace(/\\\//g, '/')})?$`);
@@ -309,6 +382,19 @@ describe('values.schema.json', () => {
 
 describe.runIf(HELM.run && hasKubectl)(`the chart and manifests/base agree${HELM.note}`, () => {
   const base = () => kustomize(join(ROOT, 'manifests/base'));
+  /** The base with the annotated-only component, built from a copy of manifests/ (the tree is never written). */
+  const annotatedOnlyBase = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'acr-chart-kustomize-'));
+    try {
+      cpSync(join(ROOT, 'manifests/base'), join(dir, 'base'), { recursive: true });
+      cpSync(join(ROOT, 'manifests/components'), join(dir, 'components'), { recursive: true });
+      mkdirSync(join(dir, 'overlay'));
+      writeFileSync(join(dir, 'overlay/kustomization.yaml'), 'resources: [../base]\ncomponents: [../components/annotated-only]\n');
+      return kustomize(join(dir, 'overlay'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
   const withoutClient = (ws: K8sObject[]) => ws.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } }));
 
   it('the webhooks: names, rules, selectors, matchConditions, policies, timeouts and Service', () => {
@@ -317,18 +403,30 @@ describe.runIf(HELM.run && hasKubectl)(`the chart and manifests/base agree${HELM
     for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
       expect(withoutClient(find(chart, kind).webhooks), kind).toEqual(withoutClient(find(b, kind).webhooks));
     }
-    // annotatedOnly is the annotated-only component: the first webhook alone.
-    expect(withoutClient(find(rendered({ webhook: { annotatedOnly: true } }), 'MutatingWebhookConfiguration').webhooks)).toEqual(withoutClient([find(b, 'MutatingWebhookConfiguration').webhooks[0]]));
+    expect(find(b, 'MutatingWebhookConfiguration').webhooks.map((w: K8sObject) => w.name)).toEqual(MUTATING);
+    // annotatedOnly is the annotated-only component: the default webhook dropped, the ServiceAccount one kept.
+    const annotatedOnly = find(annotatedOnlyBase(), 'MutatingWebhookConfiguration').webhooks;
+    expect(annotatedOnly.map((w: K8sObject) => w.name)).toEqual([MUTATING[0], MUTATING[2]]);
+    expect(withoutClient(find(rendered({ webhook: { annotatedOnly: true } }), 'MutatingWebhookConfiguration').webhooks)).toEqual(withoutClient(annotatedOnly));
   });
 
-  it('RBAC: the same ClusterRole and leader-election Role rules, bound to the webhook’s ServiceAccount', () => {
+  it('RBAC: the same ClusterRole, leader-election and credential-helper Roles, in the same namespaces, bound to the webhook’s ServiceAccount', () => {
     const chart = rendered();
     const b = base();
-    for (const kind of ['ClusterRole', 'Role']) expect(find(chart, kind).rules, kind).toEqual(find(b, kind).rules);
-    for (const kind of ['ClusterRoleBinding', 'RoleBinding']) {
-      expect(find(chart, kind).subjects, kind).toEqual(find(b, kind).subjects);
-      expect(find(chart, kind).roleRef, kind).toEqual(find(b, kind).roleRef);
-    }
+    const grants = (objs: K8sObject[]) =>
+      objs
+        .filter((o) => ['ClusterRole', 'Role', 'ClusterRoleBinding', 'RoleBinding'].includes(o.kind))
+        .map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, rules: o.rules, roleRef: o.roleRef, subjects: o.subjects }))
+        .sort((x, y) => `${x.kind}/${x.name}`.localeCompare(`${y.kind}/${y.name}`));
+    expect(grants(b).map((g) => `${g.kind}/${g.namespace ?? ''}/${g.name}`)).toEqual([
+      'ClusterRole//acr-pull-webhook',
+      'ClusterRoleBinding//acr-pull-webhook',
+      `Role/kube-system/${HELPER}`,
+      'Role/acr-pull-webhook/acr-pull-webhook-leader',
+      `RoleBinding/kube-system/${HELPER}`,
+      'RoleBinding/acr-pull-webhook/acr-pull-webhook-leader',
+    ]);
+    expect(grants(chart)).toEqual(grants(b));
   });
 
   it('the Deployment: security contexts, priority, probes, shutdown, resources, environment, ports and mounts', () => {

@@ -8,7 +8,7 @@ import { CloudCaller } from '../../src/cloud/rpc.js';
 import { staticIdentity } from '../../src/cloud/identity.js';
 import { AcrTokenSource } from '../../src/cloud/token-source.js';
 import { roleSessionName } from '../../src/cloud/sts.js';
-import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { DenialError } from '../../src/pull-secrets/types.js';
 
 let emu: Emulator;
@@ -112,8 +112,10 @@ describe('credential chain against the emulator', () => {
       expect(issued.expiresAt).toBeGreaterThan(t0 + 7000_000);
       expect(auths.expiresAt).toBeGreaterThan(t0 + 1790_000);
       expect(auths.expiresAt).toBeLessThanOrEqual(Date.now() + 1800_000 + 1000);
-      // 16 min later the session is inside the 15 min threshold: the token it obtained is not served again.
+      // 16 min later (for the services too: new sessions expire 30 min from then) the session is inside the 15 min
+      // threshold: the token it obtained is not served again.
       now += 16 * 60_000;
+      emu.clock.advance(16 * 60_000);
       await src.dockerAuths(crossAccount(), 'team-a', budget());
       expect(count('GetAuthorizationToken')).toBe(2);
       expect(count('AssumeRole')).toBe(4);
@@ -286,6 +288,51 @@ describe('credential chain against the emulator', () => {
     expect(d.code).toBe(500);
     expect(d.message).toContain('SignatureDoesNotMatch');
     expect(d.message).not.toContain('string to sign');
+  });
+
+  it("a cached token costs no hop: the front end's own identity is only loaded on a miss", async () => {
+    caller = new CloudCaller({ backoffMs: 20 });
+    let loads = 0;
+    const creds = { accessKeyId: 'LTAI5tChainNoHop000001', accessKeySecret: 'chain-no-hop-secret-000000001' };
+    world.accounts[0]!.users!.push({ name: 'puller', accessKeys: [{ id: creds.accessKeyId, secret: creds.accessKeySecret }], permissions: { crGetAuthorizationToken: '*', crReadInstance: '*' } });
+    const src = new AcrTokenSource({
+      identity: { source: 'counting', credentials: async () => (loads++, creds) },
+      endpoints: { sts: emu.stsEndpoint, cr: (r) => emu.crEndpoint(r) },
+      caller,
+      sessionDurationSeconds: 3600,
+      refreshThresholdMs: 15 * 60_000,
+    });
+    // No role: the chain is the identity itself, which used to be loaded on every call.
+    const binding: Binding = { chain: {}, registries: [{ kind: 'instance', instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: ['registry.example.com'] }] };
+    await src.dockerAuths(binding, 'team-a', budget());
+    await src.dockerAuths(binding, 'team-a', budget());
+    expect(count('GetAuthorizationToken')).toBe(1);
+    expect(loads).toBe(1);
+  });
+
+  it('workload identity: the service hop is AssumeRoleWithOIDC with the token, unsigned; sessions are per token subject', async () => {
+    const key = world.demo.oidcSigningKey;
+    const jwt = (sub: string) => makeOidcToken({ iss: world.demo.oidcIssuer, sub, aud: world.demo.oidcAudience, exp: Math.floor(Date.now() / 1000) + 600 }, key);
+    const workload = (sub: string) => ({
+      oidcProviderArn: world.demo.oidcProviderArn,
+      token: jwt(sub),
+      issuer: world.demo.oidcIssuer,
+      subject: sub,
+      audiences: [world.demo.oidcAudience],
+      partition: `${world.demo.oidcIssuer}|${sub}|uid`,
+    });
+    const src = source();
+    const auths = await src.dockerAuths(crossAccount(), 'acr-pull-webhook', budget(), workload(world.demo.oidcSubject));
+    expect(Object.keys(auths.auths)).toContain('demo-owner-registry.cn-beijing.cr.aliyuncs.com');
+    expect(count('AssumeRoleWithOIDC')).toBe(1);
+    expect(emu.calls.byCaller().anonymous).toBe(1);
+    expect(count('AssumeRole')).toBe(1);
+    // Not trusted for another subject: the denial names the trust conditions to add.
+    const d = await denial(src.dockerAuths(crossAccount(), 'team-b', budget(), workload('system:serviceaccount:team-b:app')));
+    expect(d.code).toBe(403);
+    expect(d.message).toContain(`assuming service role ${world.demo.serviceRoleArn} with the token of ServiceAccount team-b/app (AssumeRoleWithOIDC): AuthenticationFail.NoPermission`);
+    expect(d.message).toContain('oidc:sub = system:serviceaccount:team-b:app');
+    expect(count('AssumeRoleWithOIDC')).toBe(2);
   });
 
   it('RoleSessionName is 2-64 of [A-Za-z0-9.@_-] and distinct for long namespaces', () => {

@@ -54,7 +54,7 @@ describe('RRSA against the emulator', () => {
 
   it('exchanges the OIDC token file for STS credentials of the role', async () => {
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, makeOidcToken({ iss: world.demo.oidcIssuer, aud: world.demo.oidcAudience, sub: world.demo.oidcSubject, exp: Math.floor(Date.now() / 1000) + 3600 }));
+    writeFileSync(tokenFile, makeOidcToken({ iss: world.demo.oidcIssuer, aud: world.demo.oidcAudience, sub: world.demo.oidcSubject, exp: Math.floor(Date.now() / 1000) + 3600 }, world.demo.oidcSigningKey));
     // A child process, so NODE_EXTRA_CA_CERTS can make the self-signed front trusted.
     const script = `
       import { identityFromEnv } from ${JSON.stringify(resolve('dist/src/cloud/identity.js'))};

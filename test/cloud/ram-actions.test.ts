@@ -16,7 +16,8 @@ import { staticIdentity } from '../../src/cloud/identity.js';
 import { AcrTokenSource } from '../../src/cloud/token-source.js';
 import { TrustExplainer } from '../../src/cloud/trust-explainer.js';
 import { DenialError } from '../../src/pull-secrets/types.js';
-import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import type { WorkloadIdentity } from '../../src/cloud/token-source.js';
 
 /** RAM service of each API version the code speaks. */
 const SERVICE_OF_VERSION: Record<string, string> = { '2015-04-01': 'sts', '2015-05-01': 'ram', '2018-12-01': 'cr', '2016-06-07': 'cr' };
@@ -98,7 +99,7 @@ afterAll(async () => {
  * One binding per kind of registry reference and chain, and per path that calls something (a refused service role
  * is explained with GetCallerIdentity and GetRole); extend when a code path calls something new.
  */
-const SCENARIOS: Record<string, { binding: (w: DemoWorld) => Binding; refused?: true }> = {
+const SCENARIOS: Record<string, { binding: (w: DemoWorld) => Binding; workload?: (w: DemoWorld) => WorkloadIdentity; refused?: true }> = {
   'cross-account chain, instance by ID (domains listed)': {
     binding: (w) => ({
       chain: { serviceArn: w.demo.serviceRoleArn, userArn: w.demo.userRoleArn },
@@ -112,6 +113,17 @@ const SCENARIOS: Record<string, { binding: (w: DemoWorld) => Binding; refused?: 
     binding: (w) => ({
       chain: { serviceArn: w.demo.serviceRoleArn },
       registries: [{ kind: 'personal', region: 'cn-hangzhou', domains: ['registry.cn-hangzhou.aliyuncs.com'] }],
+    }),
+  },
+  'the credential provider\'s workload identity: the service hop with a ServiceAccount token': {
+    binding: (w) => ({ chain: { serviceArn: w.demo.serviceRoleArn }, registries: [{ kind: 'instance', instanceId: w.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: ['registry.example.com'] }] }),
+    workload: (w) => ({
+      oidcProviderArn: w.demo.oidcProviderArn,
+      token: makeOidcToken({ iss: w.demo.oidcIssuer, sub: w.demo.oidcSubject, aud: w.demo.oidcAudience, exp: Math.floor(Date.now() / 1000) + 600 }, w.demo.oidcSigningKey),
+      issuer: w.demo.oidcIssuer,
+      subject: w.demo.oidcSubject,
+      audiences: [w.demo.oidcAudience],
+      partition: `${w.demo.oidcIssuer}|${w.demo.oidcSubject}|uid`,
     }),
   },
   'a service role that trusts only ECI: the refusal is explained': {
@@ -140,7 +152,7 @@ describe('RAM actions', () => {
       explainRefusal: (arn, action, budget) => explainer.explain(arn, action, budget),
     });
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
-      const outcome = await source.dockerAuths(scenario.binding(world), 'team-a', { deadline: Date.now() + 5000 }).then(
+      const outcome = await source.dockerAuths(scenario.binding(world), 'team-a', { deadline: Date.now() + 5000 }, scenario.workload?.(world)).then(
         () => 'served',
         (e: unknown) => (e instanceof DenialError ? 'refused' : Promise.reject(e)),
       );

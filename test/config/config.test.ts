@@ -18,6 +18,7 @@ describe('configuration file', () => {
       credentials: { sessionDurationSeconds: 3600, refreshThresholdMs: 15 * 60_000, externalIds: {}, cacheEntries: 1000 },
       secrets: { idleTimeoutMs: 24 * 3_600_000, refreshIntervalMs: 30_000 },
       credentialHelper: { configMap: { namespace: 'kube-system', name: 'acr-configuration' } },
+      credentialProvider: { cacheDir: '/var/lib/acr-credential-provider' },
     });
   });
 
@@ -162,10 +163,26 @@ describe('configuration file', () => {
     [{ credentials: { sessionDurationSeconds: 900, refreshThreshold: '15m' } }, 'credentials.refreshThreshold: must be shorter'],
     [{ credentials: { cacheEntries: 0 } }, 'credentials.cacheEntries: expected a whole number from 10 to 100000, got 0'],
     [{ namespaces: { exclude: 'kube-*' } }, 'namespaces.exclude: expected a list'],
+    [{ credentialProvider: { cacheDir: 'cache' } }, 'credentialProvider.cacheDir: "cache" is not an absolute path'],
+    [{ credentialProvider: { oidcProviderArn: 'acs:ram::1:role/x' } }, 'credentialProvider.oidcProviderArn: "acs:ram::1:role/x" is not an OIDC provider ARN'],
+    [{ credentialProvider: { cachedir: '/x' } }, 'credentialProvider.cachedir: unknown field'],
     [[], '(root): expected a mapping'],
   ])('rejects %j', (doc, message) => {
     expect(() => parseConfig(doc, ctx, 'config.yaml')).toThrow(ConfigError);
     expect(() => parseConfig(doc, ctx, 'config.yaml')).toThrow(`config.yaml: ${message}`);
+  });
+
+  it('reads the credential provider section, from a JSON file too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const json = join(dir, 'config.json');
+    const section = { cacheDir: '/run/acr-cp', oidcProviderArn: 'acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1' };
+    writeFileSync(json, JSON.stringify({ defaultRegion: 'cn-beijing', credentialProvider: section }));
+    const c = loadConfigFile(json, ctx);
+    expect(c.credentialProvider).toEqual(section);
+    expect(c.defaultRegion).toBe('cn-beijing');
+    // A YAML flow mapping starts like JSON but is not: the YAML parser still reads it.
+    writeFileSync(json, '{defaultRegion: cn-shanghai, credentialProvider: {cacheDir: /run/x}}');
+    expect(loadConfigFile(json, ctx).credentialProvider.cacheDir).toBe('/run/x');
   });
 
   it('points at unreadable and non-YAML files', () => {

@@ -203,6 +203,8 @@ describe('the Helm chart on a real API server', () => {
       ['deployment', NS], ['service', NS], ['serviceaccount', NS], ['configmap', NS], ['secret', NS], ['poddisruptionbudget', NS], ['role', NS], ['rolebinding', NS],
       ['networkpolicy', NS], ['servicemonitor', NS], ['podmonitor', NS], ['prometheusrule', NS],
       ['clusterrole'], ['clusterrolebinding'], ['mutatingwebhookconfiguration'], ['validatingwebhookconfiguration'],
+      // The credential helper's ConfigMap is read through a Role next to it.
+      ['role', 'kube-system'], ['rolebinding', 'kube-system'],
     ];
     for (const [kind, ns] of kinds) {
       const list = await getJson(['get', kind!, ...(ns ? ['-n', ns] : []), '-l', 'app.kubernetes.io/instance=acr-pull-webhook']);
@@ -270,7 +272,7 @@ describe('the Helm chart on a real API server', () => {
     expect(out).toContain('STATUS: deployed');
     expect(out).toContain('REVISION: 2');
     const mwc = await getJson(['get', 'mutatingwebhookconfiguration', 'acr-pull-webhook']);
-    expect(mwc.webhooks.map((w: { clientConfig: { caBundle: string } }) => w.clientConfig.caBundle)).toEqual([caBefore, caBefore]);
+    expect(mwc.webhooks.map((w: { clientConfig: { caBundle: string } }) => w.clientConfig.caBundle)).toEqual([caBefore, caBefore, caBefore]);
     expect((await getJson(['get', 'secret', 'acr-pull-webhook-tls', '-n', NS])).data).toEqual(tlsBefore);
     expect((await getJson(['get', 'configmap', 'acr-pull-webhook-config', '-n', NS])).data['config.yaml']).toContain('sandbox-*');
     expect((await getJson(['get', 'secrets', '-n', 'team-a', '-l', 'app.kubernetes.io/managed-by=acr-pull-webhook'])).items.map((s: { metadata: { uid: string } }) => s.metadata.uid)).toEqual(secretsBefore);
@@ -315,7 +317,7 @@ describe('the release file on a real API server', () => {
     const first = await kubectl(['apply', '-f', install]);
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
-    for (const o of ['namespace/acr-pull-webhook', 'deployment.apps/acr-pull-webhook', 'mutatingwebhookconfiguration.admissionregistration.k8s.io/acr-pull-webhook', 'certificate.cert-manager.io/acr-pull-webhook-serving', 'clusterrole.rbac.authorization.k8s.io/acr-pull-webhook']) {
+    for (const o of ['namespace/acr-pull-webhook', 'deployment.apps/acr-pull-webhook', 'mutatingwebhookconfiguration.admissionregistration.k8s.io/acr-pull-webhook', 'certificate.cert-manager.io/acr-pull-webhook-serving', 'clusterrole.rbac.authorization.k8s.io/acr-pull-webhook', 'role.rbac.authorization.k8s.io/acr-pull-webhook-credential-helper']) {
       expect(first.stdout).toContain(`${o} created`);
     }
     const ns = await getJson(['get', 'namespace', NS]);

@@ -44,7 +44,7 @@ describe('demoState', () => {
       OIDCProviderArn: d.oidcProviderArn,
       RoleArn: d.serviceRoleArn,
       RoleSessionName: 'rrsa',
-      OIDCToken: makeOidcToken({ iss: d.oidcIssuer, aud: d.oidcAudience, sub: d.oidcSubject, exp: Math.floor(Date.now() / 1000) + 600 }),
+      OIDCToken: makeOidcToken({ iss: d.oidcIssuer, aud: d.oidcAudience, sub: d.oidcSubject, exp: Math.floor(Date.now() / 1000) + 600 }, d.oidcSigningKey),
     });
     expect(res.Credentials.AccessKeyId).toMatch(/^STS\./);
   });

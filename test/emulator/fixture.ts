@@ -3,6 +3,7 @@ import PopCore from '@alicloud/pop-core';
 import { expect } from 'vitest';
 import type { Emulator } from '../../emulator/server.js';
 import type { WorldSpec } from '../../emulator/model.js';
+import { createOidcSigningKey } from '../../emulator/oidc.js';
 
 export const ACCT_A = '1111111111111111';
 export const ACCT_B = '2222222222222222';
@@ -14,6 +15,8 @@ export const UNTRUSTING_ROLE = `acs:ram::${ACCT_B}:role/untrusting`;
 export const OIDC_PROVIDER = `acs:ram::${ACCT_A}:oidc-provider/ack`;
 export const OIDC_ISSUER = 'https://oidc.example.test/cluster';
 export const OIDC_SUBJECT = 'system:serviceaccount:ns:sa';
+/** The fixture issuer's key: its public half is the provider's JWKS. */
+export const OIDC_KEY = createOidcSigningKey('fixture-1');
 export const INSTANCE_A1 = 'cri-aaaa000000000001';
 export const INSTANCE_A2 = 'cri-aaaa000000000002';
 export const INSTANCE_B1 = 'cri-bbbb000000000001';
@@ -40,7 +43,7 @@ export function testWorld(): WorldSpec {
             permissions: { assumeRole: '*' },
           },
         ],
-        oidcProviders: [{ name: 'ack', issuer: OIDC_ISSUER, clientIds: ['sts.aliyuncs.com'] }],
+        oidcProviders: [{ name: 'ack', issuer: OIDC_ISSUER, clientIds: ['sts.aliyuncs.com'], jwks: { keys: [OIDC_KEY.jwk] } }],
         roles: [
           {
             name: 'ServiceRole',

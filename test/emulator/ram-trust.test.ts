@@ -3,6 +3,7 @@ import PopCore from '@alicloud/pop-core';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../emulator/server.js';
 import type { WorldSpec } from '../../emulator/model.js';
+import { createOidcSigningKey } from '../../emulator/oidc.js';
 import { assumeRole, fromSts, post, rpcError, stsClient } from './fixture.js';
 
 const A = '1609982529000001';
@@ -24,7 +25,7 @@ function world(): WorldSpec {
           { name: 'reader', accessKeys: [{ id: KEYS.reader.accessKeyId, secret: KEYS.reader.accessKeySecret }], permissions: { assumeRole: '*' } },
           { name: 'bare', accessKeys: [{ id: KEYS.bare.accessKeyId, secret: KEYS.bare.accessKeySecret }] },
         ],
-        oidcProviders: [{ name: 'ack-rrsa', issuer: 'https://oidc.example.test/c1', clientIds: ['sts.aliyuncs.com'] }],
+        oidcProviders: [{ name: 'ack-rrsa', issuer: 'https://oidc.example.test/c1', clientIds: ['sts.aliyuncs.com'], jwks: { keys: [createOidcSigningKey('c1').jwk] } }],
         roles: [
           // As ECI's docs create it: trusted entity "Alibaba Cloud Service", role type "Normal Service Role", service ECI.
           { name: 'role-assume', description: 'for ECI', trust: [{ service: 'eci.aliyuncs.com' }], permissions: { assumeRole: '*' } },

@@ -1,6 +1,6 @@
 import PopCore from '@alicloud/pop-core';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeOidcToken } from '../../emulator/oidc.js';
+import { createOidcSigningKey, makeOidcToken } from '../../emulator/oidc.js';
 import { startEmulator } from '../../emulator/server.js';
 import {
   ACCT_A,
@@ -10,6 +10,7 @@ import {
   INSTANCE_B1,
   KEYS,
   OIDC_ISSUER,
+  OIDC_KEY,
   OIDC_PROVIDER,
   OIDC_ROLE,
   OIDC_SUBJECT,
@@ -24,7 +25,8 @@ import {
   testWorld,
 } from './fixture.js';
 
-const emu = await startEmulator({ world: testWorld() });
+const world = testWorld();
+const emu = await startEmulator({ world });
 afterAll(() => emu.close());
 beforeEach(() => emu.reset());
 
@@ -148,7 +150,7 @@ describe('AssumeRoleWithOIDC', () => {
     credentialsProvider: { getCredentials: async () => ({}) },
   });
   const jwt = (over: Partial<{ iss: string; sub: string; aud: string | string[]; exp: number }> = {}) =>
-    makeOidcToken({ iss: OIDC_ISSUER, sub: OIDC_SUBJECT, aud: 'sts.aliyuncs.com', exp: Math.floor(Date.now() / 1000) + 3600, ...over });
+    makeOidcToken({ iss: OIDC_ISSUER, sub: OIDC_SUBJECT, aud: 'sts.aliyuncs.com', exp: Math.floor(Date.now() / 1000) + 3600, ...over }, OIDC_KEY);
   const withOidc = (params: Record<string, unknown>) =>
     post<Record<string, any>>(anonymous, 'AssumeRoleWithOIDC', {
       OIDCProviderArn: OIDC_PROVIDER,
@@ -181,6 +183,58 @@ describe('AssumeRoleWithOIDC', () => {
     await rpcError(withOidc({ OIDCToken: token }), 'AuthenticationFail.OIDCToken.Expired', 401);
     // A role that does not trust the provider.
     await rpcError(withOidc({ RoleArn: SERVICE_ROLE }), 'AuthenticationFail.NoPermission', 401);
+  });
+
+  it('verifies the signature against the provider JWKS before looking at any claim', async () => {
+    const claims = { iss: OIDC_ISSUER, sub: OIDC_SUBJECT, aud: 'sts.aliyuncs.com', exp: Math.floor(Date.now() / 1000) + 3600 };
+    const invalid = async (token: string) => {
+      const e = await rpcError(withOidc({ OIDCToken: token }), 'AuthenticationFail.OIDCToken.Invalid', 401);
+      return e.data.Message;
+    };
+    // Same kid, another key: a forger who knows the kid.
+    const forged = makeOidcToken(claims, { ...createOidcSigningKey(OIDC_KEY.kid), kid: OIDC_KEY.kid });
+    expect(await invalid(forged)).toBe('The signature of the Jwt is invalid.');
+    // Claims changed after signing (even a wrong issuer is reported as a bad signature, not as IssuerNotMatch).
+    const [h, , sig] = jwt().split('.');
+    const payload = Buffer.from(JSON.stringify({ ...claims, iss: 'https://evil.example', sub: 'system:serviceaccount:ns:admin' })).toString('base64url');
+    expect(await invalid(`${h}.${payload}.${sig}`)).toBe('The signature of the Jwt is invalid.');
+    // A kid the provider does not publish, an unsigned token, a symmetric algorithm.
+    expect(await invalid(makeOidcToken(claims, { ...OIDC_KEY, kid: 'rotated-away' }))).toBe('The signature of the Jwt is invalid.');
+    expect(await invalid(`${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`)).toBe('The signature of the Jwt is invalid.');
+    const none = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+    expect(await invalid(`${none}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`)).toMatch(/algorithm none .* unknown/);
+    const hs = Buffer.from(JSON.stringify({ alg: 'HS256', kid: OIDC_KEY.kid })).toString('base64url');
+    expect(await invalid(`${hs}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`)).toMatch(/algorithm HS256/);
+    // Not valid before a time well ahead.
+    expect(await invalid(makeOidcToken({ ...claims, nbf: Math.floor(Date.now() / 1000) + 600 }, OIDC_KEY))).toBe('The Jwt is not yet valid.');
+  });
+
+  it('accepts RS256 tokens from a key the provider publishes next to others (key rotation)', async () => {
+    const rsa = createOidcSigningKey('rsa-2', 'RS256');
+    const provider = world.accounts[0]!.oidcProviders![0]!;
+    provider.jwks.keys.push(rsa.jwk);
+    try {
+      const token = makeOidcToken({ iss: OIDC_ISSUER, sub: OIDC_SUBJECT, aud: ['other', 'sts.aliyuncs.com'], exp: Math.floor(Date.now() / 1000) + 600 }, rsa);
+      const res = await withOidc({ OIDCToken: token });
+      expect(res.Credentials.AccessKeyId).toMatch(/^STS\./);
+    } finally {
+      provider.jwks.keys.pop();
+    }
+  });
+
+  it("checks the trust policy's oidc:aud condition", async () => {
+    const role = world.accounts[0]!.roles!.find((r) => r.name === 'oidc-role')!;
+    const trust = role.trust;
+    role.trust = [{ oidcProvider: OIDC_PROVIDER, subjects: [OIDC_SUBJECT], audiences: ['acr-credential-provider'] }];
+    try {
+      await rpcError(withOidc({}), 'AuthenticationFail.NoPermission', 401);
+      world.accounts[0]!.oidcProviders![0]!.clientIds.push('acr-credential-provider');
+      const token = makeOidcToken({ iss: OIDC_ISSUER, sub: OIDC_SUBJECT, aud: 'acr-credential-provider', exp: Math.floor(Date.now() / 1000) + 600 }, OIDC_KEY);
+      expect((await withOidc({ OIDCToken: token })).OIDCTokenInfo.ClientIds).toBe('acr-credential-provider');
+    } finally {
+      role.trust = trust;
+      world.accounts[0]!.oidcProviders![0]!.clientIds.pop();
+    }
   });
 
   it('is the only STS action served unsigned', async () => {

@@ -61,6 +61,18 @@ describe('the Grafana dashboard', () => {
     expect(ours.filter((n) => !used.has(n))).toEqual([]);
   });
 
+  it('panels have distinct ids and do not overlap on the 24-column grid', () => {
+    const panels: { id: number; gridPos: { x: number; y: number; w: number; h: number } }[] = dashboard.panels;
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    for (const [i, a] of panels.entries()) {
+      expect(a.gridPos.x + a.gridPos.w, `panel ${a.id}`).toBeLessThanOrEqual(24);
+      for (const b of panels.slice(i + 1)) {
+        const apart = a.gridPos.x + a.gridPos.w <= b.gridPos.x || b.gridPos.x + b.gridPos.w <= a.gridPos.x || a.gridPos.y + a.gridPos.h <= b.gridPos.y || b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+        expect(apart, `panels ${a.id} and ${b.id}`).toBe(true);
+      }
+    }
+  });
+
   it('the metric-name reader is not fooled by labels, ranges and functions', () => {
     expect(metricNames('histogram_quantile(0.99, sum by (le, api) (rate(acr_webhook_x_bucket{namespace="$namespace", code=~"5.."}[$__rate_interval]))) > 2')).toEqual(['acr_webhook_x_bucket']);
     expect(metricNames('min by (namespace) (a_total{x="y"}) < on (namespace) max by (namespace) (b_seconds) or vector(1)')).toEqual(['a_total', 'b_seconds']);
@@ -86,6 +98,9 @@ describe.runIf(HELM.run)(`the PrometheusRule${HELM.note}`, () => {
       'AcrPullWebhookLatencyHigh',
       'AcrPullWebhookNoReadyReplica',
       'AcrPullWebhookCertificateExpiring',
+      'AcrPullWebhookDiscoveryFailing',
+      'AcrPullWebhookCredentialHelperFailing',
+      'AcrPullWebhookCredentialHelperConfigRefused',
     ]);
     for (const r of rules) {
       expect(['warning', 'critical'], r.alert).toContain(r.labels.severity);
@@ -119,7 +134,7 @@ describe.runIf(HELM.run)(`the PrometheusRule${HELM.note}`, () => {
 
     it('promtool check rules passes', () => {
       const r = promtool('check', 'rules', 'rules.yaml');
-      expect(r.stdout + r.stderr).toMatch(/SUCCESS: 8 rules found/);
+      expect(r.stdout + r.stderr).toMatch(/SUCCESS: 11 rules found/);
       expect(r.status).toBe(0);
     });
 

@@ -69,6 +69,18 @@ describe.runIf(HELM.run)(`npm run release${HELM.note}`, () => {
     }
   });
 
+  it('install.yaml: the ServiceAccount webhook and the credential helper’s grant of manifests/base', () => {
+    const mwc = objects.find((o) => o.kind === 'MutatingWebhookConfiguration');
+    expect(mwc.webhooks.map((w: K8sObject) => w.name)).toEqual(['annotated', 'default', 'serviceaccounts'].map((w) => `${w}.acr-pull-webhook.k8s.aliyun.com`));
+    const clusterRole = objects.find((o) => o.kind === 'ClusterRole');
+    expect(clusterRole.rules).toContainEqual({ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['list', 'watch', 'patch'] });
+    for (const kind of ['Role', 'RoleBinding']) {
+      expect(objects.find((o) => o.kind === kind && o.metadata.name === 'acr-pull-webhook-credential-helper')?.metadata.namespace, kind).toBe('kube-system');
+    }
+    // The Namespace still comes first: everything in it needs it.
+    expect(objects.findIndex((o) => o.kind === 'Namespace')).toBe(0);
+  });
+
   it('install.yaml holds no key and no Secret: everyone downloads the same file', () => {
     expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);

@@ -114,3 +114,17 @@ template at spec.template, or spec.jobTemplate.spec.template for CronJobs. Every
 {{- $acr := ".annotations.exists(k, k.startsWith('k8s.aliyun.com/acr-'))" -}}
 (has(object.metadata.annotations) && object.metadata{{ $acr }}) || (has(object.spec) && has(object.spec.template) && has(object.spec.template.metadata) && has(object.spec.template.metadata.annotations) && object.spec.template.metadata{{ $acr }}) || (has(object.spec) && has(object.spec.jobTemplate) && has(object.spec.jobTemplate.spec) && has(object.spec.jobTemplate.spec.template) && has(object.spec.jobTemplate.spec.template.metadata) && has(object.spec.jobTemplate.spec.template.metadata.annotations) && object.spec.jobTemplate.spec.template.metadata{{ $acr }})
 {{- end -}}
+
+{{/*
+The credential helper's ConfigMap as config.credentialHelper.configMap says ("namespace/name"; the webhook's
+default when unset), or "" when it is turned off. The kube-system Role follows it, so moving the ConfigMap moves
+the grant.
+*/}}
+{{- define "acr-pull-webhook.helperConfigMap" -}}
+{{- $helper := get (.Values.config | default dict) "credentialHelper" | default dict -}}
+{{- if hasKey $helper "configMap" -}}
+{{- $helper.configMap | default "" | trim -}}
+{{- else -}}
+kube-system/acr-configuration
+{{- end -}}
+{{- end -}}
