@@ -1,5 +1,6 @@
 // Entry point: reads process settings, picks standalone or cluster mode, wires the parts and serves.
 import { existsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { servingRules, type ServingRules } from './admission/plan.js';
 import { endpointsFromEnv } from './cloud/endpoints.js';
@@ -9,13 +10,15 @@ import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createRuntime } from './runtime.js';
 import { buildServer } from './server.js';
+import { connectionCloser, exitOnSignals } from './shutdown.js';
 import { ensureSelfSignedCert } from './standalone/self-signed.js';
 import { packageVersion } from './version.js';
 
 const USAGE = `Usage: acr-pull-webhook server (node dist/src/main.js) [--help] [--version]
 
 Serves the admission webhook. Everything else is set in the environment and the configuration file:
-  PORT (8443), METRICS_PORT (9090), TLS_CERT_FILE, TLS_KEY_FILE, TLS_MIN_VERSION (TLSv1.2 | TLSv1.3),
+  PORT (8443), METRICS_PORT (9090), BIND_ADDRESS and METRICS_BIND_ADDRESS (0.0.0.0),
+  TLS_CERT_FILE, TLS_KEY_FILE, TLS_MIN_VERSION (TLSv1.2 | TLSv1.3),
   CONFIG_FILE, POD_NAMESPACE, POD_NAME, LOG_LEVEL, ACR_PULL_WEBHOOK_MODE (standalone | cluster),
   ALIBABA_CLOUD_* (identity, region and endpoints).
 Without a cluster (no in-cluster service account, no KUBECONFIG) it runs standalone: self-signed HTTPS,
@@ -51,6 +54,31 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+/** An IP address to listen on (all interfaces by default: 0.0.0.0; `::` for IPv6 and dual stack). */
+function bindAddress(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') return '0.0.0.0';
+  if (isIP(value) === 0) throw new Error(`${name} must be an IP address to listen on (0.0.0.0 for all interfaces, 127.0.0.1, ::), got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** What to tell a local curl: loopback when listening on all interfaces. */
+function urlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return isIP(address) === 6 ? `[${address}]` : address;
+}
+
+/** Listens, or says which setting to change. */
+async function listening<T>(what: string, setting: string, address: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const hint = code === 'EADDRINUSE' ? 'the port is taken' : code === 'EADDRNOTAVAIL' ? `${address} is not an address of this host` : code === 'EACCES' ? 'not allowed to use this port' : '';
+    throw new Error(`cannot listen for ${what} on ${urlHost(address)}:${port} (${setting}): ${code}${hint ? `: ${hint}` : ''}`);
+  }
+}
+
 function readConfig(env: NodeJS.ProcessEnv, ctx: ConfigContext): WebhookConfig {
   return env.CONFIG_FILE ? loadConfigFile(env.CONFIG_FILE, ctx) : parseConfig({}, ctx, 'defaults');
 }
@@ -63,6 +91,8 @@ async function main(): Promise<void> {
   const config = readConfig(env, ctx);
   const httpsPort = port(env.PORT, 8443, 'PORT');
   const metricsPort = port(env.METRICS_PORT, 9090, 'METRICS_PORT');
+  const host = bindAddress(env.BIND_ADDRESS, 'BIND_ADDRESS');
+  const metricsHost = bindAddress(env.METRICS_BIND_ADDRESS, 'METRICS_BIND_ADDRESS');
 
   let tls;
   if (env.TLS_CERT_FILE || env.TLS_KEY_FILE) {
@@ -86,6 +116,7 @@ async function main(): Promise<void> {
           return { endpoints, identity: identityFromEnv(env, endpoints.sts), emulator: undefined };
         })();
   const metrics = new Metrics();
+  const closer = connectionCloser();
   let rules: ServingRules;
   let current = config;
   // The server's logger (pino) is the one logger; the runtime gets it once the server exists.
@@ -98,6 +129,10 @@ async function main(): Promise<void> {
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeOutcome(o, seconds),
     onCertificate: (notAfter) => metrics.certificateExpiry.set(notAfter.getTime() / 1000),
+    // Not ready until every cache has synced, nor while draining (the answers still go out).
+    ready: () => runtime.caches.synced() && !closer.closing,
+    caches: { synced: () => runtime.caches.synced(), whenSynced: () => runtime.caches.whenSynced(), pending: () => runtime.caches.pending() },
+    connections: closer,
   });
   metrics.refreshThreshold.set(config.credentials.refreshThresholdMs / 1000);
   const runtime = createRuntime({
@@ -130,16 +165,20 @@ async function main(): Promise<void> {
     }, app.log);
   }
 
-  await runtime.start();
-  const metricsServer = await startMetricsServer(metrics, metricsPort);
-  await app.listen({ host: '0.0.0.0', port: httpsPort });
+  // Listening before the caches have synced: /readyz says 503 (with a log line per failed attempt) instead of a
+  // process that exits, and the open listener keeps the retries going.
+  runtime.start();
+  const metricsServer = await listening('metrics', 'METRICS_BIND_ADDRESS/METRICS_PORT', metricsHost, metricsPort, () => startMetricsServer(metrics, metricsPort, metricsHost));
+  await listening('reviews', 'BIND_ADDRESS/PORT', host, httpsPort, () => app.listen({ host, port: httpsPort }));
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : httpsPort;
   const metricsAddress = metricsServer.address();
   app.log.info(
     {
       mode,
+      address: host,
       port: actualPort,
+      metricsAddress: metricsHost,
       metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
       namespace: ownNamespace,
       identity: cloud.identity.source,
@@ -155,31 +194,27 @@ async function main(): Promise<void> {
   if (mode === 'standalone') {
     console.error(
       `\nacr-pull-webhook STANDALONE mode: no Kubernetes cluster configured, Secrets are kept in memory.\n` +
-        `  HTTPS on https://0.0.0.0:${actualPort} with a self-signed certificate (${tls.certFile})\n` +
+        `  HTTPS on https://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort} with a self-signed certificate (${tls.certFile})\n` +
         (cloud.emulator ? `  Cloud: the bundled STS/ACR emulator at ${cloud.emulator.url} (demo accounts, roles and instances)\n` : `  Cloud: ${cloud.endpoints.sts}\n`) +
-        `  Try:  curl -sk https://127.0.0.1:${actualPort}/mutate -H 'Content-Type: application/json' \\\n` +
+        `  Try:  curl -sk https://${urlHost(host)}:${actualPort}/mutate -H 'Content-Type: application/json' \\\n` +
         `          --data @test/fixtures/admission-review/standalone-demo-cross-account.json\n`,
     );
   }
 
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down: no new reviews, finishing in-flight ones');
-    const force = setTimeout(() => process.exit(1), 25_000);
-    force.unref();
-    // close() stops accepting, answers in-flight requests, then resolves.
-    app
-      .close()
-      .then(() => Promise.allSettled([runtime.stop(), new Promise((r) => metricsServer.close(r)), cloud.emulator?.close()]))
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals({
+    app,
+    closer,
+    log: app.log,
+    stopRest: () =>
+      Promise.allSettled([
+        runtime.stop(),
+        new Promise((r) => {
+          metricsServer.close(r);
+          metricsServer.closeIdleConnections();
+        }),
+        cloud.emulator?.close(),
+      ]),
+  });
 }
 
 /** ConfigMap updates arrive as file changes: re-read, validate, and keep the old rules if the new file is bad. */

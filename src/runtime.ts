@@ -10,7 +10,7 @@ import { DEFAULT_RAM_ENDPOINT } from './cloud/endpoints.js';
 import { TrustExplainer } from './cloud/trust-explainer.js';
 import type { RegistryIndex } from './acr/served-registries.js';
 import type { Metrics } from './metrics.js';
-import { SecretCollector, MemoryUsageSource } from './pull-secrets/collector.js';
+import { NO_REFERENCES, SecretCollector } from './pull-secrets/collector.js';
 import { AlwaysLeader, type Leadership } from './pull-secrets/leadership.js';
 import type { Logger } from './pull-secrets/logger.js';
 import { PullSecretManager } from './pull-secrets/manager.js';
@@ -19,6 +19,7 @@ import { SecretRefresher } from './pull-secrets/refresher.js';
 import type { SecretStore } from './pull-secrets/store.js';
 import type { NamespaceLabels } from './admission/plan.js';
 import type { UsageSource } from './pull-secrets/collector.js';
+import { CacheSet, type SyncedCache } from './readiness.js';
 import type { CredentialHelper } from './acr/credential-helper.js';
 import type { HelperSecretFailure } from './admission/handler.js';
 import type { ServiceAccountLookup } from './admission/service-account-context.js';
@@ -33,7 +34,7 @@ export interface ClusterParts {
   store: SecretStore;
   leader: Leadership & { start(): unknown; stop(): Promise<void> };
   usage: UsageSource;
-  namespaces: { labels: NamespaceLabels; start(): Promise<void>; stop(): Promise<void> };
+  namespaces: SyncedCache & { labels: NamespaceLabels };
   serviceAccounts: ServiceAccountWriter & {
     start(): Promise<void>;
     stop(): Promise<void>;
@@ -62,9 +63,12 @@ export interface Runtime {
   credentialHelper: () => CredentialHelper | undefined;
   /** A credential-helper Secret could not be prepared at admission: Event on the ServiceAccount, metric. */
   reportHelperFailure(f: HelperSecretFailure): void;
+  /** Every cache a decision reads; ready once all have synced (src/readiness.ts). */
+  caches: CacheSet;
   /** Every cache a decision reads has been filled. */
   ready(): boolean;
-  start(): Promise<void>;
+  /** Starts everything without waiting for the caches (they retry on their own; see `caches`). */
+  start(): void;
   stop(): Promise<void>;
 }
 
@@ -134,7 +138,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
 
   const store: SecretStore = opts.cluster?.store ?? new MemorySecretStore();
   const leader = opts.cluster?.leader ?? new AlwaysLeader();
-  const usage = opts.cluster?.usage ?? new MemoryUsageSource();
+  const usage = opts.cluster?.usage ?? NO_REFERENCES;
   const namespaces = opts.cluster?.namespaces;
 
   const manager = new PullSecretManager({
@@ -167,6 +171,19 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     // An edited ServiceAccount (its entry removed) is repaired within the debounce, not the interval.
     accounts.onEvent(() => sync?.poke());
   }
+  // Every cache a decision reads: /readyz is 503, and reviews wait, until each has synced once
+  // (src/readiness.ts). A new cache joins with one entry here.
+  const caches = new CacheSet(
+    [
+      { name: 'secrets', start: () => store.start(), stop: () => store.stop(), synced: () => store.synced() },
+      ...(namespaces ? [namespaces] : []),
+      ...(accounts ? [{ name: 'serviceaccounts', start: () => accounts.start(), stop: () => accounts.stop(), synced: () => accounts.synced() }] : []),
+      ...(helperConfigMap
+        ? [{ name: 'credential helper ConfigMap', start: () => helperConfigMap.start().then(() => helperConfig?.reload()), stop: () => helperConfigMap.stop(), synced: () => helperConfigMap.synced() }]
+        : []),
+    ],
+    { onSynced: (ms) => logger.info({ ms }, 'ready: every cache has synced') },
+  );
   const collector = new SecretCollector({ store, usage, leader, marks: manager.usage, idleMs: config.secrets.idleTimeoutMs, logger });
 
   // The soonest managed token expiry, computed at scrape time from the cache, never stored.
@@ -196,12 +213,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         `acr-pull-webhook (acr-configuration) could not prepare the pull Secret ${f.secret} at admission: ${f.error}; the reference is in place and the webhook keeps trying`,
       );
     },
-    ready: () => manager.ready() && (accounts?.synced() ?? true) && (helperConfigMap?.synced() ?? true),
-    async start() {
-      // Decisions read ServiceAccounts and the helper's ConfigMap: both are filled before the first review.
-      await Promise.all([store.start(), accounts?.start(), helperConfigMap?.start()]);
-      helperConfig?.reload();
-      void namespaces?.start();
+    caches,
+    ready: () => caches.synced(),
+    start() {
+      caches.start();
       leader.start();
       manager.start();
       refresher.start();
@@ -217,7 +232,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       discovery.stop();
       await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop(), sync?.stop()]);
       await leader.stop();
-      await Promise.allSettled([store.stop(), namespaces?.stop(), accounts?.stop(), helperConfigMap?.stop()]);
+      await caches.stop();
       caller.close();
     },
   };

@@ -9,6 +9,7 @@ import { allow, deny, parseAdmissionReview, TransportError, type AdmissionReques
 import { validateWorkload } from './admission/workloads.js';
 import { certificatePairProblem } from './certificate-pair.js';
 import { LOG_REDACT_PATHS } from './log-redact.js';
+import type { ConnectionCloser } from './shutdown.js';
 
 /** The API server allows 3 MiB objects and a review may carry object and oldObject. */
 export const BODY_LIMIT = 8 * 1024 * 1024;
@@ -31,6 +32,13 @@ export interface ServerOptions extends HandlerDeps {
   logStream?: NodeJS.WritableStream;
   /** Extra readiness condition beyond "the secret provider can serve". */
   ready?: () => boolean;
+  /**
+   * The caches decisions read (src/readiness.ts): until they have synced, a review waits for them within its
+   * deadline, and is answered 503 (a call failure: the API server applies the failurePolicy) if they do not.
+   */
+  caches?: { synced(): boolean; whenSynced(): Promise<void>; pending(): string[] };
+  /** Marks answers `Connection: close` while shutting down (src/shutdown.ts). */
+  connections?: ConnectionCloser;
   /** Called once per answered review, for metrics. */
   observe?: (outcome: Outcome, seconds: number) => void;
   /** Called with the serving certificate's expiry when it is loaded and on every reload, for metrics. */
@@ -67,6 +75,7 @@ export function certificateNotAfter(pem: Buffer | string): Date {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  const responses = opts.connections ? { ServerResponse: opts.connections.ServerResponse } : {};
   let https = null;
   if (opts.tls) {
     const key = readFileSync(opts.tls.keyFile);
@@ -74,11 +83,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // A broken pair would fail every handshake: refuse to start instead.
     const problem = certificatePairProblem(key, cert);
     if (problem) throw new Error(`TLS key ${opts.tls.keyFile} and certificate ${opts.tls.certFile} do not form a pair: ${problem}`);
-    https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true };
+    https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true, ...responses };
     opts.onCertificate?.(certificateNotAfter(cert));
   }
   const app = Fastify({
-    https,
+    ...(https ? { https } : { http: responses }),
     bodyLimit: BODY_LIMIT,
     // A client that trickles its body must not hold a socket forever (idle keep-alive sockets close on their own).
     requestTimeout: MAX_TIMEOUT_MS + 5_000,
@@ -86,8 +95,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // of the same review share one id.
     logController: new LogController({ disableRequestLogging: true }),
     logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
-    return503OnClosing: true,
+    // While draining, a review on an open connection is answered (src/shutdown.ts): a 503 would be a call failure.
+    return503OnClosing: false,
   }) as unknown as FastifyInstance;
+
+  opts.connections?.attach(app.server as import('node:http').Server, Boolean(opts.tls));
 
   // No per-request child logger: with redaction configured, pino's child() costs more than the whole
   // no-annotation decision. Review lines carry the AdmissionReview uid as reqId, added when a line is written.
@@ -135,6 +147,38 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return reply.code(200).send(outcome.review);
   };
 
+  const decide = (review: AdmissionRequest, start: number, deadline: number, reply: FastifyReply) => {
+    const outcome = handleAdmission(review, { deadline }, opts);
+    if (outcome instanceof Promise) return outcome.then((o) => answer(review, o, start, reply));
+    return answer(review, outcome, start, reply);
+  };
+
+  const validate = (review: AdmissionRequest, reply: FastifyReply) => {
+    const v = validateWorkload(review, opts.rules());
+    if (v.action === 'deny') {
+      app.log.info({ reqId: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
+      return reply.send(deny(review.uid, v.code, v.message));
+    }
+    return reply.send(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
+  };
+
+  /**
+   * A review that arrives before the caches have synced (a URL-configured webhook is called whatever /readyz
+   * says) waits for them up to its deadline, then is decided, or answered 503 if they are still not there.
+   */
+  const afterSync = async (review: AdmissionRequest, deadline: number, reply: FastifyReply, then: () => unknown) => {
+    const caches = opts.caches!;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
+    await Promise.race([caches.whenSynced(), timedOut]);
+    clearTimeout(timer);
+    if (caches.synced()) return then();
+    const pending = caches.pending();
+    app.log.warn({ reqId: review.uid, pending }, 'review arrived before the caches synced; answering 503');
+    return reply.code(503).send({ error: 'NotReady', message: `acr-pull-webhook is starting: its ${pending.join(' and ')} cache has not synced yet` });
+  };
+  const synced = () => !opts.caches || opts.caches.synced();
+
   // Not async: most reviews are decided synchronously, and only those that write a Secret wait on a promise.
   app.post('/mutate', (request, reply) => {
     const start = Date.now();
@@ -142,21 +186,21 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (!review) return reply;
     const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
     // The deadline bounds every wait: the API server stops listening at its timeout, and so do we.
-    const outcome = handleAdmission(review, { deadline: deadlineFor(start, timeoutMs) }, opts);
-    if (outcome instanceof Promise) return outcome.then((o) => answer(review, o, start, reply));
-    return answer(review, outcome, start, reply);
+    const deadline = deadlineFor(start, timeoutMs);
+    if (!synced()) return afterSync(review, deadline, reply, () => decide(review, start, deadline, reply));
+    return decide(review, start, deadline, reply);
   });
 
   // Workload templates, checked with the Pod rules so mistakes surface at `kubectl apply`.
   app.post('/validate', async (request, reply) => {
+    const start = Date.now();
     const review = envelope(request.body, reply);
     if (!review) return reply;
-    const v = validateWorkload(review, opts.rules());
-    if (v.action === 'deny') {
-      app.log.info({ reqId: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
-      return reply.send(deny(review.uid, v.code, v.message));
+    if (!synced()) {
+      const deadline = deadlineFor(start, parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout));
+      return afterSync(review, deadline, reply, () => validate(review, reply));
     }
-    return reply.send(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
+    return validate(review, reply);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

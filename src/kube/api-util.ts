@@ -35,3 +35,94 @@ export function timeMs(v: unknown): number | undefined {
   }
   return undefined;
 }
+
+/** One API call as the logs name it: `list secrets (GET /api/v1/secrets)`. */
+export interface ApiCall {
+  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete';
+  /** Plural resource, with its group when not core: `secrets`, `leases.coordination.k8s.io`. */
+  resource: string;
+  method: string;
+  path: string;
+}
+
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|TLS|SSL|EPROTO/;
+
+/**
+ * Log fields for a failed API call that say what went wrong and what to check: the call, the HTTP status (or the
+ * network error: errno code and the system call), the API server's address, and a hint (RBAC, the address, the CA).
+ * Never a response body or message that could echo object content.
+ */
+export function apiFailure(err: unknown, call: ApiCall, server: string | undefined): { call: string; status?: number; error: string; server?: string; check: string } {
+  const status = httpStatus(err);
+  const name = `${call.verb} ${call.resource} (${call.method} ${call.path})`;
+  const where = server ? ` at ${server}` : '';
+  const base = { call: name, ...(status !== undefined ? { status } : {}), error: describeApiError(err), ...(server ? { server } : {}) };
+  let check: string;
+  if (status === 401) {
+    check = `the API server${where} rejected the webhook's credentials: check the ServiceAccount token (in a Pod) or the KUBECONFIG user`;
+  } else if (status === 403) {
+    check = `check RBAC: the webhook's ServiceAccount may not ${call.verb} ${call.resource}; apply manifests/base/rbac.yaml (ClusterRole and Role acr-pull-webhook*), see manifests/README.md`;
+  } else if (status === 404) {
+    check = `the API server${where} has no such resource: check the API server address and version, and that the namespace exists`;
+  } else if (status !== undefined) {
+    check = `the API server${where} answered HTTP ${status}; retrying`;
+  } else if (TLS_CODES.test(errorCode(err) ?? '')) {
+    check = `the API server's certificate${where} was not accepted: check the CA (the ServiceAccount's ca.crt, or certificate-authority in KUBECONFIG)`;
+  } else {
+    check = `cannot reach the API server${where}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`;
+  }
+  return { ...base, check };
+}
+
+/** The errno-style code of a network error (`ECONNREFUSED`, `ENOTFOUND`, `DEPTH_ZERO_SELF_SIGNED_CERT`). */
+function errorCode(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; errno?: unknown; cause?: unknown };
+  for (const v of [e.code, e.errno, (e.cause as { code?: unknown } | undefined)?.code]) if (typeof v === 'string' && /^[A-Z0-9_]+$/.test(v)) return v;
+  return undefined;
+}
+
+/**
+ * A one-line description of an API error: `ApiException HTTP 403 Forbidden`, `FetchError ECONNREFUSED (connect)`,
+ * `AbortError (timed out)`. For errors raised before any request (configuration), their message.
+ */
+export function describeApiError(err: unknown): string {
+  if (!err || typeof err !== 'object') return String(err);
+  const e = err as { name?: unknown; message?: unknown; erroredSysCall?: unknown; syscall?: unknown; body?: unknown; type?: unknown };
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const status = httpStatus(err);
+  if (status !== undefined) {
+    let reason: string | undefined;
+    if (typeof e.body === 'string') {
+      try {
+        const r = (JSON.parse(e.body) as { reason?: unknown }).reason;
+        if (typeof r === 'string') reason = r;
+      } catch {
+        // not JSON: say nothing about it
+      }
+    } else if (e.body && typeof (e.body as { reason?: unknown }).reason === 'string') {
+      reason = (e.body as { reason: string }).reason;
+    }
+    return [name, `HTTP ${status}`, reason].filter(Boolean).join(' ');
+  }
+  const code = errorCode(err);
+  if (code) {
+    const syscall = typeof e.erroredSysCall === 'string' ? e.erroredSysCall : typeof e.syscall === 'string' ? e.syscall : undefined;
+    return `${name} ${code}${syscall ? ` (${syscall})` : ''}`;
+  }
+  if (name === 'AbortError' || e.type === 'aborted') return `${name} (timed out or aborted)`;
+  // No status and no network code: a plain Error is raised locally (client configuration) and carries no object
+  // content; other kinds (a SyntaxError quotes the body it failed to parse) are named only.
+  return name === 'Error' && typeof e.message === 'string' && e.message ? `${name}: ${e.message.slice(0, 300)}` : name;
+}
+
+/** The API server's address from a kubeconfig, for logs (scheme, host and port only). */
+export function apiServerOf(kubeConfig: { getCurrentCluster(): { server: string } | null }): string | undefined {
+  const server = kubeConfig.getCurrentCluster()?.server;
+  if (!server) return undefined;
+  try {
+    return new URL(server).origin;
+  } catch {
+    return undefined;
+  }
+}

@@ -195,7 +195,7 @@ export class LeaseLeaderElector implements Leadership {
   private readonly retryPeriodMs: number;
   private readonly now: () => number;
   private readonly logger: Logger;
-  private readonly onChange: ((leading: boolean) => void) | undefined;
+  private readonly listeners: Array<(leading: boolean) => void> = [];
   private observed: StoredLease | undefined;
   private observedAt = 0;
   private lastRenewAt: number | undefined;
@@ -216,7 +216,11 @@ export class LeaseLeaderElector implements Leadership {
     if (this.retryPeriodMs >= this.renewDeadlineMs) throw new Error('retryPeriodMs must be shorter than renewDeadlineMs');
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
-    this.onChange = opts.onChange;
+    if (opts.onChange) this.listeners.push(opts.onChange);
+  }
+
+  subscribe(listener: (leading: boolean) => void): void {
+    this.listeners.push(listener);
   }
 
   isLeader(): boolean {
@@ -277,10 +281,12 @@ export class LeaseLeaderElector implements Leadership {
     if (leading === this.reported) return;
     this.reported = leading;
     this.logger.info({ lease: this.name, identity: this.identity, leading }, leading ? 'became leader' : 'stopped leading');
-    try {
-      this.onChange?.(leading);
-    } catch (err) {
-      this.logger.error({ err: describeError(err) }, 'leadership callback failed');
+    for (const listener of this.listeners) {
+      try {
+        listener(leading);
+      } catch (err) {
+        this.logger.error({ err: describeError(err) }, 'leadership callback failed');
+      }
     }
   }
 

@@ -7,7 +7,7 @@
 import { Watch, type ConfigurationOptions, type KubeConfig } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../pull-secrets/logger.js';
 import { backoffDelay, describeError, sleep } from '../pull-secrets/util.js';
-import { httpStatus, requestTimeout } from './api-util.js';
+import { apiFailure, apiServerOf, httpStatus, requestTimeout, type ApiCall } from './api-util.js';
 import { ownString } from '../util/own-string.js';
 
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
@@ -52,6 +52,8 @@ export interface ReflectorConfig {
   backoff: { initialMs: number; maxMs: number; jitter: number };
   logger: Logger;
   onRestart: ((reason: RestartReason) => void) | undefined;
+  /** The API server's address, for failure logs. */
+  server: string | undefined;
 }
 
 /** The tunables every cache shares (defaults in brackets). */
@@ -82,6 +84,7 @@ export function reflectorConfig(kubeConfig: KubeConfig, opts: ReflectorOptions =
     backoff: { initialMs: opts.restartInitialMs ?? 500, maxMs: opts.restartMaxMs ?? 30_000, jitter: 0.2 },
     logger: opts.logger ?? silentLogger,
     onRestart: opts.onRestart,
+    server: apiServerOf(kubeConfig),
   };
 }
 
@@ -215,7 +218,7 @@ export class Reflector<T> {
           this.cfg.logger.warn({ namespace: this.scope }, `${kind} watch went silent; reconnecting`);
         } else {
           failures++;
-          this.cfg.logger.warn({ namespace: this.scope, err: describeError(out.err), failures }, `${kind} watch failed`);
+          this.cfg.logger.warn({ namespace: this.scope, ...apiFailure(out.err, this.call('watch'), this.cfg.server), failures }, `${kind} watch failed`);
         }
       } catch (err) {
         if (!this.running) break;
@@ -226,7 +229,8 @@ export class Reflector<T> {
         } else {
           failures++;
           reason = 'error';
-          this.cfg.logger.warn({ namespace: this.scope, err: describeError(err), failures }, `listing ${kind}s failed`);
+          // One line per attempt: until the first list succeeds the webhook is not ready, and this says why.
+          this.cfg.logger.warn({ namespace: this.scope, ...apiFailure(err, this.call('list'), this.cfg.server), failures }, `listing ${kind}s failed`);
         }
       }
       if (reason) {
@@ -235,6 +239,10 @@ export class Reflector<T> {
       }
       if (failures > 0 && this.running) await sleep(backoffDelay(failures, this.cfg.backoff), this.stopCtl.signal);
     }
+  }
+
+  private call(verb: 'list' | 'watch'): ApiCall {
+    return { verb, resource: `${this.source.kind}s`, method: 'GET', path: this.source.path };
   }
 
   private async relist(): Promise<void> {

@@ -7,7 +7,6 @@ import { silentLogger, type Logger } from './logger.js';
 import { ConflictError, type SecretObject, type SecretStore } from './store.js';
 import type { UsageMarks } from './usage-marks.js';
 import { describeError, keyOf } from './util.js';
-import { ownString } from '../util/own-string.js';
 
 /** Which Secrets are referenced right now, as `namespace/name` keys. */
 export interface UsageSource {
@@ -19,29 +18,11 @@ export interface UsageSource {
   referenced(namespaces?: readonly string[]): Promise<Set<string>>;
 }
 
-/** Usage recorded by the process itself (standalone mode: what the webhook admitted and still knows about). */
-export class MemoryUsageSource implements UsageSource {
-  private readonly refs = new Map<string, number>();
-
-  /** An object referencing the Secret exists (counted: several objects may reference one Secret). */
-  add(namespace: string, name: string): void {
-    const key = keyOf(namespace, name);
-    const n = this.refs.get(key);
-    this.refs.set(n === undefined ? ownString(key) : key, (n ?? 0) + 1);
-  }
-
-  /** One referencing object is gone. */
-  remove(namespace: string, name: string): void {
-    const key = keyOf(namespace, name);
-    const n = (this.refs.get(key) ?? 0) - 1;
-    if (n > 0) this.refs.set(key, n);
-    else this.refs.delete(key);
-  }
-
-  async referenced(): Promise<Set<string>> {
-    return new Set(this.refs.keys());
-  }
-}
+/**
+ * Standalone mode: there is no API to list Pods, so no Secret counts as referenced, and a Secret lives while
+ * admissions use it (the usage marks): it is deleted `idleTimeout` after the last admission that needed it.
+ */
+export const NO_REFERENCES: UsageSource = { referenced: async () => new Set() };
 
 export interface CollectResult {
   /** `namespace/name` of the Secrets deleted. */
@@ -62,8 +43,10 @@ export interface SecretCollectorOptions {
   marks?: UsageMarks;
   /** Unreferenced and unused for this long means deleted (default 24 h). */
   idleMs?: number;
-  /** How often `start()` runs a pass (default 10 minutes). */
+  /** How often `start()` runs a pass (default `collectIntervalMs(idleMs)`). */
   intervalMs?: number;
+  /** The first pass after `start()` as leader, or after becoming leader (default 10 s, at most `intervalMs`). */
+  firstDelayMs?: number;
   now?: () => number;
   logger?: Logger;
   /** Metrics hook, called once per pass. */
@@ -72,17 +55,29 @@ export interface SecretCollectorOptions {
 
 export const DEFAULT_IDLE_MS = 24 * 60 * 60_000;
 
+/**
+ * How often the leader looks for idle Secrets: half the idle timeout, between 30 s and 10 minutes. An unused
+ * Secret is then deleted at most `idleMs + interval` after its last use (plus the first delay after a leader
+ * change), and a short idle timeout is honoured without listing Pods more than twice a minute.
+ */
+export function collectIntervalMs(idleMs: number): number {
+  return Math.min(10 * 60_000, Math.max(30_000, Math.floor(idleMs / 2)));
+}
+
 export class SecretCollector {
   private readonly store: SecretStore;
   private readonly usage: UsageSource;
   private readonly leader: Leadership;
   private readonly marks: UsageMarks | undefined;
   private readonly idleMs: number;
-  private readonly intervalMs: number;
+  readonly intervalMs: number;
+  readonly firstDelayMs: number;
   private readonly now: () => number;
   private readonly logger: Logger;
   private readonly onCollect: ((r: CollectResult) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
+  private started = false;
   private running: Promise<CollectResult> | undefined;
 
   constructor(opts: SecretCollectorOptions) {
@@ -91,24 +86,56 @@ export class SecretCollector {
     this.leader = opts.leader;
     this.marks = opts.marks;
     this.idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
-    this.intervalMs = opts.intervalMs ?? 10 * 60_000;
+    this.intervalMs = opts.intervalMs ?? collectIntervalMs(this.idleMs);
+    this.firstDelayMs = Math.min(opts.firstDelayMs ?? 10_000, this.intervalMs);
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
     this.onCollect = opts.onCollect;
   }
 
+  /**
+   * Passes every `intervalMs`; the first one `firstDelayMs` after start (when leading) or after this replica
+   * becomes leader, so a restarted or new leader collects soon rather than a full interval later.
+   */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.runOnce().catch((err: unknown) => this.logger.error({ err: describeError(err) }, 'pull Secret collection failed'));
-    }, this.intervalMs);
-    this.timer.unref?.();
+    if (this.started) return;
+    this.started = true;
+    this.leader.subscribe?.((leading) => {
+      if (leading && this.started) this.schedule(this.firstDelayMs);
+    });
+    this.schedule(this.leader.isLeader() ? this.firstDelayMs : this.intervalMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.started = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+  }
+
+  /** Arms the timer `ms` from now, unless a pass is already due sooner. */
+  private schedule(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    let result: CollectResult | undefined;
+    try {
+      result = await this.runOnce();
+    } catch (err) {
+      this.logger.error({ err: describeError(err) }, 'pull Secret collection failed');
+    }
+    if (!this.started) return;
+    // Leading but the cache has not synced yet: try again soon instead of a full interval later.
+    this.schedule(result?.skipped === 'not-synced' ? this.firstDelayMs : this.intervalMs);
   }
 
   async runOnce(): Promise<CollectResult> {

@@ -3,6 +3,8 @@
 export interface Leadership {
   /** True while this replica holds leadership; checked before every cluster-wide write. */
   isLeader(): boolean;
+  /** Calls `listener` each time this replica starts or stops leading (absent: leadership never changes). */
+  subscribe?(listener: (leading: boolean) => void): void;
 }
 
 /** Standalone mode and single-replica deployments: always the leader. */

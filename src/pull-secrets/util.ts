@@ -84,8 +84,8 @@ export function withDeadline<T>(work: Promise<T>, budget: Budget, what: string |
 
 /**
  * A one-line description of an error that is safe to log or show: DenialError messages are safe by contract;
- * for anything else only the class name and, when present, an HTTP status code and a Kubernetes `reason`
- * (never a message or body, which could echo request content).
+ * for anything else only the class name and, when present, an HTTP status code or a network errno and a
+ * Kubernetes `reason` (never a message or body, which could echo request content).
  */
 export function describeError(err: unknown): string {
   if (err instanceof DenialError) return err.message;
@@ -102,7 +102,9 @@ export function describeError(err: unknown): string {
         // not JSON: say nothing about it
       }
     }
-    return [name, code !== undefined ? `HTTP ${code}` : undefined, reason].filter(Boolean).join(' ');
+    // A network error's errno (`FetchError ECONNREFUSED`): says why without quoting a message.
+    const errno = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) ? e.code : undefined;
+    return [name, code !== undefined ? `HTTP ${code}` : errno, reason].filter(Boolean).join(' ');
   }
   return 'unknown error';
 }

@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import { httpsRequest } from '../support/https.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
-import { Kubectl, ROOT, startWebhook as startWebhookProcess, until } from './support/harness.js';
+import { Kubectl, ROOT, spawnWebhook as spawnWebhookProcess, startWebhook as startWebhookProcess, until } from './support/harness.js';
 
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
@@ -27,28 +28,47 @@ const getJson = (args: string[]) => k.json(args);
 /** Each webhook's log, by name. */
 const logs = new Map<string, () => string>();
 
-async function startWebhook(name: string, opts: { port?: number } = {}): Promise<ChildProcess> {
-  const { child, log } = await startWebhookProcess({
-    name,
-    workDir: WORK,
-    env: {
-      KUBECONFIG: cluster.kubeconfig,
-      // The second replica cannot share the port: it only proves leader election, it is not called.
-      PORT: String(opts.port ?? (webhooks.length === 0 ? port : await freePort())),
-      METRICS_PORT: '0',
-      TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
-      TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
-      CONFIG_FILE: join(WORK, 'config.yaml'),
-      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-      ALIBABA_CLOUD_RAM_ENDPOINT: emu.ramEndpoint,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
-    },
-  });
+function webhookEnv(opts: { port: number; config?: string }): NodeJS.ProcessEnv {
+  return {
+    KUBECONFIG: cluster.kubeconfig,
+    PORT: String(opts.port),
+    METRICS_PORT: '0',
+    TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
+    TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
+    CONFIG_FILE: opts.config ?? join(WORK, 'config.yaml'),
+    ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
+    ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+    ALIBABA_CLOUD_RAM_ENDPOINT: emu.ramEndpoint,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+  };
+}
+
+/** Starts a webhook and waits until it is ready (its caches filled). */
+async function startWebhook(name: string, opts: { port?: number; config?: string } = {}): Promise<ChildProcess> {
+  // The second replica cannot share the port: it only proves leader election, it is not called.
+  const p = opts.port ?? (webhooks.length === 0 ? port : await freePort());
+  const { child, log } = await startWebhookProcess({ name, workDir: WORK, env: webhookEnv({ ...opts, port: p }) });
   webhooks.push(child);
   logs.set(name, log);
   return child;
+}
+
+/** Starts a webhook without waiting for anything. */
+function spawnWebhook(name: string, opts: { port: number; config?: string }): { child: ChildProcess; log: () => string } {
+  const { child, log } = spawnWebhookProcess({ name, workDir: WORK, env: webhookEnv(opts) });
+  webhooks.push(child);
+  logs.set(name, log);
+  return { child, log };
+}
+
+/** GET /readyz of the webhook on `p`: the status, or 0 while nothing listens. */
+async function readyz(p: number): Promise<number> {
+  try {
+    return (await httpsRequest(`https://127.0.0.1:${p}/readyz`, { ca: readFileSync(join(WORK, 'certs/ca.crt')), timeoutMs: 2000 })).status;
+  } catch {
+    return 0;
+  }
 }
 
 async function podOf(namespace: string, app: string): Promise<any> {
@@ -486,5 +506,112 @@ describe('ServiceAccounts: their annotations, and the ACK credential helper\'s C
     own.spec.imagePullSecrets = [{ name: 'my-own' }];
     await kubectlOk(['apply', '-f', '-'], JSON.stringify(own));
     expect(refs(await getJson(['get', 'pod', 'own-secrets', '-n', 'helper-a']))).toEqual(['my-own', secret]);
+  });
+});
+
+describe('readiness and idle collection (webhook restarted: a label-selector policy, idleTimeout 30s)', () => {
+  beforeAll(async () => {
+    // The webhook the API server calls is replaced: the others stop and release the Lease, so the new one leads at once.
+    for (const w of webhooks) {
+      if (w.exitCode !== null || w.signalCode !== null) continue;
+      const exited = new Promise((r) => w.once('exit', r));
+      w.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  // Set by test 13 for test 14: a Secret made by a review whose Pod never existed, so nothing references it.
+  let unused: { name: string; createdAt: number } | undefined;
+
+  it('13. restarted with a policy selecting namespaces by label: a review sent the moment /readyz says 200 is allowed', async () => {
+    for (const ns of ['team-label', 'team-label-2']) {
+      await kubectlOk(['create', 'namespace', ns]);
+      await kubectlOk(['label', 'namespace', ns, 'team=blue']);
+      await until(`default ServiceAccount in ${ns}`, async () => ((await kubectl(['get', 'sa', 'default', '-n', ns])).status === 0 ? true : undefined));
+    }
+    const config = join(WORK, 'config-labels.yaml');
+    writeFileSync(
+      config,
+      [
+        'defaultRegion: cn-hangzhou',
+        'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}',
+        'secrets: {refreshInterval: 2s, idleTimeout: 30s}',
+        'policy:',
+        '  rules:',
+        '    - name: blue',
+        '      namespaces: {selector: {matchLabels: {team: blue}}}',
+        `      serviceArns: ["${SVC}"]`,
+        '      instances: ["cn-hangzhou:cri-demo0000000001"]',
+        '',
+      ].join('\n'),
+    );
+    const review = (namespace: string, uid: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid,
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          operation: 'CREATE',
+          namespace,
+          name: 'direct',
+          userInfo: { username: 'e2e' },
+          object: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'direct', namespace, annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC } },
+            spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] },
+          },
+          oldObject: null,
+          dryRun: false,
+        },
+      });
+
+    const { child } = spawnWebhook('webhook-labels', { port, config });
+    // Poll far faster than a kubelet would: the first 200 is where the namespace labels used to be missing.
+    const deadline = Date.now() + 60_000;
+    while ((await readyz(port)) !== 200) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error('webhook-labels never became ready');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ca = readFileSync(join(WORK, 'certs/ca.crt'));
+    const res = await httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, { body: review('team-label', 'ready-race-1'), ca });
+    expect(res.status).toBe(200);
+    expect(res.json.response.allowed, res.json.response.status?.message).toBe(true);
+    const ops = JSON.parse(Buffer.from(res.json.response.patch, 'base64').toString());
+    unused = { name: ops[0].value[0].name, createdAt: Date.now() };
+    expect((await getJson(['get', 'secret', unused.name, '-n', 'team-label'])).metadata.name).toBe(unused.name);
+
+    // The selector is what allowed it: a namespace without the label is not covered.
+    const other = await httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, { body: review('team-a', 'ready-race-2'), ca });
+    expect(other.json.response).toMatchObject({ allowed: false, status: { code: 403 } });
+    expect(other.json.response.status.message).toContain('namespace team-a is not covered by any rule');
+  });
+
+  it('14. idleTimeout 30s: the unused Secret is deleted within idleTimeout + one sweep interval (30 s) + the first sweep delay, the referenced one stays', async () => {
+    expect(unused, 'test 13 made the unused Secret').toBeDefined();
+    // A referenced Secret: a Pod admitted through the API server.
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'kept', namespace: 'team-label-2', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-demo0000000001', 'k8s.aliyun.com/acr-service-arns': SVC } },
+      spec: { containers: [{ name: 'a', image: 'registry.example.com/a:1' }] },
+    });
+    await kubectlOk(['apply', '-f', '-'], pod);
+    const kept = (await getJson(['get', 'pod', 'kept', '-n', 'team-label-2'])).spec.imagePullSecrets[0].name as string;
+    const keptCreated = Date.parse((await getJson(['get', 'secret', kept, '-n', 'team-label-2'])).metadata.creationTimestamp);
+
+    const exists = async (ns: string, name: string) => (await kubectl(['get', 'secret', name, '-n', ns])).status === 0;
+    // Deleted no sooner than idleTimeout after its last use, and no later than idleTimeout + interval + first delay (+ slack).
+    const deletedAt = await until(`${unused!.name} to be collected`, async () => ((await exists('team-label', unused!.name)) ? undefined : Date.now()), 80_000 + 10_000);
+    const after = deletedAt - unused!.createdAt;
+    expect(after).toBeGreaterThanOrEqual(30_000);
+    expect(after).toBeLessThanOrEqual(80_000);
+    expect(await exists('team-label-2', kept)).toBe(true);
+    // Still there once a full sweep interval has passed since it became old enough to be collected, were it unused.
+    const wait = keptCreated + 30_000 + 30_000 + 2_000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    expect(await exists('team-label-2', kept)).toBe(true);
   });
 });

@@ -1,14 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LAST_USED_AT_ANNOTATION } from '../../src/pull-secrets/docker-config.js';
-import { MemoryUsageSource, SecretCollector, type CollectResult, type UsageSource } from '../../src/pull-secrets/collector.js';
+import { collectIntervalMs, SecretCollector, type CollectResult, type UsageSource } from '../../src/pull-secrets/collector.js';
 import { AlwaysLeader } from '../../src/pull-secrets/leadership.js';
 import { PullSecretManager } from '../../src/pull-secrets/manager.js';
 import { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';
-import { budget, FakeClock, FakeTokens, HOUR, MIN, spec } from './support/fixtures.js';
+import { budget, FakeClock, FakeTokens, HOUR, MIN, RecordedUsage, spec } from './support/fixtures.js';
 
 const IDLE = 24 * HOUR;
 
-async function setup(usage: UsageSource = new MemoryUsageSource()) {
+async function setup(usage: UsageSource = new RecordedUsage()) {
   const clock = new FakeClock();
   const store = new MemorySecretStore({ now: clock.now });
   await store.start();
@@ -28,7 +28,7 @@ async function setup(usage: UsageSource = new MemoryUsageSource()) {
 
 describe('SecretCollector', () => {
   it('keeps Secrets in use, deletes idle ones, keeps young ones', async () => {
-    const usage = new MemoryUsageSource();
+    const usage = new RecordedUsage();
     const { clock, store, manager, collector, results } = await setup(usage);
     await manager.ensure(spec('used'), budget());
     await manager.ensure(spec('idle'), budget());
@@ -54,7 +54,7 @@ describe('SecretCollector', () => {
   });
 
   it('the idle period runs from the last known use: an admission, a reference seen, the last-used annotation', async () => {
-    const usage = new MemoryUsageSource();
+    const usage = new RecordedUsage();
     const { clock, store, manager, collector } = await setup(usage);
     await manager.ensure(spec(), budget());
     clock.advance(20 * HOUR);
@@ -82,7 +82,7 @@ describe('SecretCollector', () => {
     expect(await manager.flushUsage()).toBe(1);
     expect(Date.parse(store.get('apps', spec().name)!.metadata.annotations![LAST_USED_AT_ANNOTATION]!)).toBe(clock.now());
     clock.advance(20 * HOUR);
-    const fresh = new SecretCollector({ store, usage: new MemoryUsageSource(), leader: new AlwaysLeader(), idleMs: IDLE, now: clock.now });
+    const fresh = new SecretCollector({ store, usage: new RecordedUsage(), leader: new AlwaysLeader(), idleMs: IDLE, now: clock.now });
     expect((await fresh.runOnce()).deleted).toEqual([]);
     clock.advance(5 * HOUR);
     expect((await fresh.runOnce()).deleted).toHaveLength(1);
@@ -130,5 +130,72 @@ describe('SecretCollector', () => {
     expect((await collector.runOnce()).deleted).toEqual([]);
     expect(calls).toBe(2);
     expect(store.get('apps', spec().name)).toBeDefined();
+  });
+});
+
+describe('SecretCollector schedule', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sweeps every idleTimeout/2, between 30 s and 10 minutes', () => {
+    expect(collectIntervalMs(30_000)).toBe(30_000);
+    expect(collectIntervalMs(5_000)).toBe(30_000);
+    expect(collectIntervalMs(10 * MIN)).toBe(5 * MIN);
+    expect(collectIntervalMs(24 * HOUR)).toBe(10 * MIN);
+    const store = new MemorySecretStore();
+    expect(new SecretCollector({ store, usage: new RecordedUsage(), leader: new AlwaysLeader(), idleMs: 2 * MIN }).intervalMs).toBe(MIN);
+  });
+
+  it('first pass soon after start as leader, then every interval; soon again after becoming leader; soon after a not-synced pass', async () => {
+    vi.useFakeTimers();
+    const store = new MemorySecretStore();
+    await store.start();
+    const passes: Array<{ at: number; skipped?: string }> = [];
+    const t0 = Date.now();
+    const record = (r: CollectResult) => passes.push({ at: Date.now() - t0, ...(r.skipped ? { skipped: r.skipped } : {}) });
+
+    const leader = new AlwaysLeader();
+    const c = new SecretCollector({ store, usage: new RecordedUsage(), leader, idleMs: 4 * MIN, onCollect: record });
+    expect([c.intervalMs, c.firstDelayMs]).toEqual([2 * MIN, 10_000]);
+    c.start();
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(passes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(passes).toEqual([{ at: 10_000 }]);
+    await vi.advanceTimersByTimeAsync(2 * 2 * MIN);
+    expect(passes.map((p) => p.at)).toEqual([10_000, 10_000 + 2 * MIN, 10_000 + 4 * MIN]);
+    await c.stop();
+
+    // A replica that becomes leader later sweeps 10 s after that, not a full interval after its start.
+    passes.length = 0;
+    let leading = false;
+    const listeners: Array<(l: boolean) => void> = [];
+    const elector = { isLeader: () => leading, subscribe: (l: (leading: boolean) => void) => void listeners.push(l) };
+    const f = new SecretCollector({ store, usage: new RecordedUsage(), leader: elector, idleMs: 24 * HOUR, onCollect: record });
+    const start = Date.now() - t0;
+    f.start();
+    await vi.advanceTimersByTimeAsync(MIN);
+    expect(passes).toEqual([]);
+    leading = true;
+    for (const l of listeners) l(true);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(passes).toEqual([{ at: start + MIN + 10_000 }]);
+    await f.stop();
+
+    // Leading before the cache synced: retried 10 s later rather than a full interval later.
+    passes.length = 0;
+    const unsynced = new MemorySecretStore();
+    const g = new SecretCollector({ store: unsynced, usage: new RecordedUsage(), leader, idleMs: 24 * HOUR, onCollect: record });
+    const gStart = Date.now() - t0;
+    g.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await unsynced.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(passes).toEqual([
+      { at: gStart + 10_000, skipped: 'not-synced' },
+      { at: gStart + 20_000 },
+    ]);
+    await g.stop();
   });
 });

@@ -131,7 +131,7 @@ describe('the runtime with the helper\'s ConfigMap', () => {
         store: new MemorySecretStore(),
         leader: new AlwaysLeader(),
         usage: { referenced: async () => new Set<string>() },
-        namespaces: { labels: () => ({}), start: async () => {}, stop: async () => {} },
+        namespaces: { name: 'namespaces', labels: () => ({}), start: async () => {}, stop: async () => {}, synced: () => true },
         serviceAccounts: {
           list: () => [],
           get: () => undefined,
@@ -168,7 +168,8 @@ describe('the runtime with the helper\'s ConfigMap', () => {
     ]);
     expect(await metrics.registry.getSingleMetricAsString('acr_webhook_credential_helper_failures_total')).toContain('acr_webhook_credential_helper_failures_total{stage="secret"} 1');
     expect(runtime.ready()).toBe(false); // the Secret cache is not filled yet
-    await runtime.start();
+    runtime.start();
+    await runtime.caches.whenSynced();
     expect(runtime.ready()).toBe(true);
     await runtime.stop();
   });

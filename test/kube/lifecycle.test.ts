@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeLeaseApi, LeaseLeaderElector } from '../../src/kube/leader.js';
 import { KubeSecretStore } from '../../src/kube/secret-store.js';
-import { MemoryUsageSource, SecretCollector } from '../../src/pull-secrets/collector.js';
+import { NO_REFERENCES, SecretCollector } from '../../src/pull-secrets/collector.js';
 import { AlwaysLeader } from '../../src/pull-secrets/leadership.js';
 import { PullSecretManager } from '../../src/pull-secrets/manager.js';
 import { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';
@@ -24,7 +24,7 @@ describe('lifecycle', () => {
     const manager = new PullSecretManager({ store, tokens: new FakeTokens(realClock) });
     const leader = new AlwaysLeader();
     const refresher = new SecretRefresher({ manager, leader, intervalMs: 20 });
-    const collector = new SecretCollector({ store, usage: new MemoryUsageSource(), leader, marks: manager.usage, intervalMs: 20 });
+    const collector = new SecretCollector({ store, usage: NO_REFERENCES, leader, marks: manager.usage, intervalMs: 20 });
     expect(manager.ready()).toBe(false);
     await store.start();
     manager.start();

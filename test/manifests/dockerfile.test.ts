@@ -74,7 +74,8 @@ describe('Dockerfile', () => {
     expect(user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
     expect(runtime.find((i) => i.op === 'CMD')?.args).toBe('["dist/src/main.js"]');
     expect(runtime.find((i) => i.op === 'ENTRYPOINT')).toBeUndefined(); // distroless nodejs: the entrypoint is node
-    expect(pkg.scripts.start).toBe('node dist/src/main.js');
+    // The same command as `npm start`; `exec` so that npm's signal reaches node (test/smoke/shutdown.test.ts).
+    expect(pkg.scripts.start).toBe('exec node dist/src/main.js');
     expect(pkg.type).toBe('module'); // package.json is copied for this
     expect(runtime.find((i) => i.op === 'EXPOSE')?.args).toBe('8443 9090');
   });

@@ -336,7 +336,7 @@ describe.runIf(hasKubectl)('RBAC', () => {
       for (const m of text.matchAll(/\.(read|list|create|replace|patch|delete)Namespaced(Secret|Event|Lease|Pod|ServiceAccount|ConfigMap)\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
       for (const m of text.matchAll(/\.(list|delete)(Secret|Pod|ServiceAccount)ForAllNamespaces\(/g)) needed.add(`${res[m[2]!]} ${verb[m[1]!]}`);
       if (/\.listNamespace\(/.test(text)) needed.add('/namespaces list');
-      for (const m of text.matchAll(/makeInformer<\w+>\([^,]+,\s*'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
+      for (const m of text.matchAll(/(?:makeInformer<\w+>\([^,]+,\s*|new ListWatch<\w+>\()'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
       // A watch: client-node's Watch called here, or a ReflectorSource (src/kube/reflector.ts watches its path).
       if (/\.watch\(|ReflectorSource</.test(text)) for (const m of text.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?(\w+)['`]/g)) needed.add(`/${m[1]} watch`);
       if (/\.listClusterCustomObject\(/.test(text)) needed.add(`${constant('IMAGE_CACHE_GROUP')}/${constant('IMAGE_CACHE_PLURAL')} list`);

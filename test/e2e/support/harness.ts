@@ -73,25 +73,22 @@ export interface WebhookProcess {
   stop(): Promise<void>;
 }
 
-/** Starts dist/src/main.js in cluster mode and waits until it serves. */
-export async function startWebhook(opts: { name: string; workDir: string; env: NodeJS.ProcessEnv }): Promise<WebhookProcess> {
+/**
+ * Starts dist/src/main.js (or E2E_WEBHOOK_MAIN: another build, e.g. an older commit's to see a test fail without its
+ * fix) in cluster mode on 127.0.0.1, without waiting.
+ */
+export function spawnWebhook(opts: { name: string; workDir: string; env: NodeJS.ProcessEnv }): WebhookProcess {
   const lines: string[] = [];
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
-    env: { PATH: process.env.PATH, POD_NAMESPACE: 'acr-pull-webhook', POD_NAME: opts.name, LOG_LEVEL: 'info', ...opts.env },
+  const child = spawn(process.execPath, [process.env.E2E_WEBHOOK_MAIN ?? join(ROOT, 'dist/src/main.js')], {
+    env: { PATH: process.env.PATH, POD_NAMESPACE: 'acr-pull-webhook', POD_NAME: opts.name, LOG_LEVEL: 'info', BIND_ADDRESS: '127.0.0.1', METRICS_BIND_ADDRESS: '127.0.0.1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => lines.push(String(d)));
   child.stderr!.on('data', (d) => lines.push(String(d)));
   child.on('exit', () => writeFileSync(join(opts.workDir, `${opts.name}-${child.pid}.log`), lines.join('')));
-  const log = () => lines.join('');
-  await until(`webhook ${opts.name} to serve`, () => {
-    if (log().includes('acr-pull-webhook serving')) return true;
-    if (child.exitCode !== null) throw new Error(log());
-    return undefined;
-  }, 30_000);
   return {
     child,
-    log,
+    log: () => lines.join(''),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -99,4 +96,16 @@ export async function startWebhook(opts: { name: string; workDir: string; env: N
       await exited;
     },
   };
+}
+
+/** Starts the webhook and waits until it is ready: listening, and every cache it decides with filled. */
+export async function startWebhook(opts: { name: string; workDir: string; env: NodeJS.ProcessEnv }): Promise<WebhookProcess> {
+  const w = spawnWebhook(opts);
+  await until(`webhook ${opts.name} to be ready`, () => {
+    const log = w.log();
+    if (log.includes('acr-pull-webhook serving') && log.includes('ready: every cache has synced')) return true;
+    if (w.child.exitCode !== null) throw new Error(log);
+    return undefined;
+  }, 60_000);
+  return w;
 }

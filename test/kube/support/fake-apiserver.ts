@@ -63,6 +63,12 @@ export class FakeApiServer {
   pods: Obj[] = [];
   /** undefined: the ImageCache CRD is not installed (404). */
   imageCaches: Obj[] | undefined;
+  /** Namespaces, ServiceAccounts and ConfigMaps: lists and idle watches (no events), as `{metadata: {...}}`. */
+  namespaces: Obj[] = [];
+  serviceAccounts: Obj[] = [];
+  configMaps: Obj[] = [];
+  /** Requests this returns true for are refused with 403 Forbidden, as RBAC does. */
+  forbid: (method: string, path: string) => boolean = () => false;
   private rev = 1000;
   private uid = 0;
   private history: HistoryEntry[] = [];
@@ -203,6 +209,9 @@ export class FakeApiServer {
     const watch = url.searchParams.get('watch') === 'true';
     this.requests.push({ method, path: url.pathname, query: url.searchParams, watch, ...(body ? { body } : {}) });
     if (req.headers.authorization !== 'Bearer test-token') return this.send(res, 401, status(401, 'Unauthorized', 'no token'));
+    if (this.forbid(method, url.pathname)) {
+      return this.send(res, 403, status(403, 'Forbidden', `${method} ${url.pathname} is forbidden: User "system:serviceaccount:x:y" cannot do that`));
+    }
     if (!watch && this.hangNext > 0) {
       this.hangNext--;
       return; // never answered (the client must time out)
@@ -234,6 +243,17 @@ export class FakeApiServer {
       if (p[4] === 'pods' && p.length === 5 && method === 'GET') {
         return this.listPaged(res, this.pods.filter((x) => x.metadata?.namespace === ns), q, 'PodList');
       }
+    }
+    const plain = (items: Obj[], kind: string): void => {
+      if (!watch) return this.listPaged(res, items, q, kind);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+    };
+    if (p.join('/') === 'api/v1/namespaces' && method === 'GET') return plain(this.namespaces, 'NamespaceList');
+    if (p.join('/') === 'api/v1/serviceaccounts' && method === 'GET') return plain(this.serviceAccounts, 'ServiceAccountList');
+    if (p.length === 5 && p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'configmaps' && method === 'GET') {
+      const name = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
+      return plain(this.configMaps.filter((c) => c.metadata?.namespace === p[3] && (!name || c.metadata?.name === name)), 'ConfigMapList');
     }
     if (p.length === 3 && p[0] === 'api' && p[2] === 'pods' && method === 'GET') return this.listPaged(res, this.pods, q, 'PodList');
     if (p.join('/') === 'apis/eci.alibabacloud.com/v1/imagecaches' && method === 'GET') {

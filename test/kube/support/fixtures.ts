@@ -2,6 +2,7 @@
 import type { Binding, PullSecretSpec } from '../../../src/acr/model.js';
 import { secretNameFor } from '../../../src/acr/secret-name.js';
 import { DenialError, type Budget, type DockerAuths, type TokenSource } from '../../../src/pull-secrets/types.js';
+import type { UsageSource } from '../../../src/pull-secrets/collector.js';
 
 export const T0 = Date.parse('2025-01-01T00:00:00Z');
 export const MIN = 60_000;
@@ -68,3 +69,24 @@ export function spec(namespace = 'apps', n = 1): PullSecretSpec {
 }
 
 export const budget = (ms = 5000): Budget => ({ deadline: Date.now() + ms });
+
+/** References a test sets by hand: an object referencing the Secret appears (`add`) or goes (`remove`); counted. */
+export class RecordedUsage implements UsageSource {
+  private readonly refs = new Map<string, number>();
+
+  add(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    this.refs.set(key, (this.refs.get(key) ?? 0) + 1);
+  }
+
+  remove(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const n = (this.refs.get(key) ?? 0) - 1;
+    if (n > 0) this.refs.set(key, n);
+    else this.refs.delete(key);
+  }
+
+  async referenced(): Promise<Set<string>> {
+    return new Set(this.refs.keys());
+  }
+}

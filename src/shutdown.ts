@@ -1,0 +1,151 @@
+// Stopping for a rolling update without failing a review. On SIGTERM (after the Pod's preStop sleep, when the API
+// servers have stopped picking this endpoint) the admission listener:
+//   1. answers every review with `Connection: close` from now on, including those already in flight, so the API
+//      server never reuses a connection of a process that is going away;
+//   2. stops accepting connections and closes idle keep-alive ones; connections that never carried a request
+//      (Go's transport pools connections it dialled but did not need) are closed after a short grace;
+//   3. answers reviews still arriving on open connections normally (never 503: the API server would apply
+//      failurePolicy Fail to it), and in-flight ones within their own deadline;
+//   4. once the last connection has closed, stops the rest (loops, caches, Lease, metrics) and exits 0.
+// Connections still open after `drainTimeoutMs` are cut. Any new listener (HTTP/2 sessions: GOAWAY) belongs in
+// `drainListener`.
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { describeError } from './pull-secrets/util.js';
+
+/** A connection that has never carried a request gets this long after the drain starts to send one. */
+const UNUSED_GRACE_MS = 2000;
+
+export interface ConnectionCloser {
+  /** The listener's response class (`ServerResponse` server option): once closing, answers carry `Connection: close`. */
+  readonly ServerResponse: typeof ServerResponse;
+  readonly closing: boolean;
+  /** Follows the listener's connections (once, when the server exists; `secure` for HTTPS). */
+  attach(server: Server, secure: boolean): void;
+  close(): void;
+  /** Destroys the connections that have never carried a request. */
+  closeUnused(): void;
+}
+
+export function connectionCloser(): ConnectionCloser {
+  let closing = false;
+  const open = new Set<Socket>();
+  const used = new WeakSet<Socket>();
+  // One WeakSet entry per request and a boolean per answer: no per-request listener or timer.
+  class ClosingAwareResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
+    constructor(...args: [Req]) {
+      super(...args);
+      used.add(args[0].socket);
+    }
+
+    // Checked when the head is written, so a review already in flight when the signal came is covered too.
+    override writeHead(...args: unknown[]): this {
+      if (closing && !this.headersSent) this.setHeader('connection', 'close');
+      return (ServerResponse.prototype.writeHead as (...a: unknown[]) => this).apply(this, args);
+    }
+  }
+  return {
+    ServerResponse: ClosingAwareResponse as typeof ServerResponse,
+    get closing() {
+      return closing;
+    },
+    attach(server, secure) {
+      // HTTPS: the socket HTTP sees (and a response's `socket`) is the TLS socket of 'secureConnection'.
+      server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+        open.add(socket);
+        socket.once('close', () => open.delete(socket));
+      });
+    },
+    close() {
+      closing = true;
+    },
+    closeUnused() {
+      for (const socket of open) if (!used.has(socket)) socket.destroy();
+    },
+  };
+}
+
+interface Log {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+  error(o: object, m: string): void;
+}
+
+/** Drains the admission listener: resolves once every connection has closed (or was cut at the timeout). */
+export async function drainListener(app: FastifyInstance, closer: ConnectionCloser, drainTimeoutMs: number, log: Log): Promise<void> {
+  closer.close();
+  const server = app.server as Server;
+  const begun = Date.now();
+  const reaper = setInterval(() => {
+    server.closeIdleConnections();
+    if (Date.now() - begun >= UNUSED_GRACE_MS) closer.closeUnused();
+  }, 250);
+  const cut = setTimeout(() => {
+    log.warn({ drainTimeoutMs }, 'connections still open at the drain timeout; closing them');
+    server.closeAllConnections();
+  }, drainTimeoutMs);
+  try {
+    // Fastify's close stops accepting and closes idle connections (Node's server.close), then waits for the rest.
+    await app.close();
+  } finally {
+    clearInterval(reaper);
+    clearTimeout(cut);
+  }
+}
+
+export interface ShutdownOptions {
+  app: FastifyInstance;
+  closer: ConnectionCloser;
+  /** Stopped together once the listener has drained (loops, caches, the Lease, the metrics listener). */
+  stopRest: () => Promise<unknown>;
+  log: Log;
+  /** Default 20 s: inside terminationGracePeriodSeconds (30) minus the preStop sleep (5). */
+  drainTimeoutMs?: number;
+  /** Last resort if stopping hangs: exit 1 after this (default 25 s). */
+  forceExitMs?: number;
+  exit?: (code: number) => void;
+}
+
+/**
+ * Exits once the last log lines have had time to be written. pino writes asynchronously and, at exit, flushes
+ * what is still queued synchronously; with stdout a broken pipe (the log reader gone) that flush retries forever
+ * (sonic-boom 4.2), while a write that completes first reports the broken pipe and turns logging off.
+ */
+const EXIT_AFTER_LOGS_MS = 100;
+function exitAfterLogs(code: number): void {
+  setTimeout(() => process.exit(code), EXIT_AFTER_LOGS_MS);
+}
+
+/** Installs the SIGTERM/SIGINT handler: drain, stop the rest, exit 0 (1 when stopping failed or hung). */
+export function exitOnSignals(opts: ShutdownOptions): void {
+  const exit = opts.exit ?? exitAfterLogs;
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    const begun = Date.now();
+    opts.log.info({ signal }, 'shutting down: no new connections, answering reviews in flight and on open connections');
+    setTimeout(() => {
+      opts.log.error({ forceExitMs: opts.forceExitMs ?? 25_000 }, 'shutdown did not finish in time; exiting');
+      exit(1);
+    }, opts.forceExitMs ?? 25_000).unref();
+    drainListener(opts.app, opts.closer, opts.drainTimeoutMs ?? 20_000, opts.log)
+      .then(() => {
+        opts.log.info({ ms: Date.now() - begun }, 'admission listener drained');
+        return opts.stopRest();
+      })
+      .then(
+        () => {
+          opts.log.info({ ms: Date.now() - begun }, 'stopped');
+          exit(0);
+        },
+        (err: unknown) => {
+          opts.log.error({ err: describeError(err) }, 'stopping failed');
+          exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
