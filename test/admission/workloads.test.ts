@@ -10,7 +10,7 @@ import { join } from 'node:path';
 const DIR = 'test/fixtures/validate';
 const load = (name: string) => JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'));
 const rules = servingRules(
-  parseConfig({ registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
+  parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
   'acr-pull-webhook',
 );
 const validate = (doc: any) => validateWorkload(parseAdmissionReview(doc), rules);
@@ -61,11 +61,11 @@ describe('workload templates', () => {
   it('keeps every warning under 120 characters: a longer one is cut to 116 and "..."', () => {
     const doc = load('deployment-instance-domain-mismatch');
     const many = Array.from({ length: 20 }, (_, i) => `d${i}.example.com`);
-    const wide = servingRules(parseConfig({ registries: [{ instanceId: 'cri-abc123def4567890', domains: many }] }, { ownNamespace: 'x' }), 'x');
+    const wide = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: many }] }, { ownNamespace: 'x' }), 'x');
     const full = `no container image is on a domain of ACR instance cri-abc123def4567890 (${many.join(', ')})`;
     expect(validateWorkload(parseAdmissionReview(doc), wide)).toEqual({ action: 'allow', warnings: [`${full.slice(0, 116)}...`] });
     // 119 characters stay whole; 120 are cut.
-    const withDomain = (domain: string) => servingRules(parseConfig({ registries: [{ instanceId: 'cri-abc123def4567890', domains: [domain] }] }, { ownNamespace: 'x' }), 'x');
+    const withDomain = (domain: string) => servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: [domain] }] }, { ownNamespace: 'x' }), 'x');
     const text119 = `no container image is on a domain of ACR instance cri-abc123def4567890 (${'a'.repeat(34)}.example.com)`;
     expect(text119).toHaveLength(119);
     expect(validateWorkload(parseAdmissionReview(doc), withDomain(`${'a'.repeat(34)}.example.com`))).toEqual({ action: 'allow', warnings: [text119] });
