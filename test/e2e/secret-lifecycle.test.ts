@@ -1,7 +1,8 @@
 // The Secret lifecycle on a real kube-apiserver (and its etcd), with two webhook replicas: both answer reviews and
 // agree on Secret names; a write that loses a race with another writer re-reads and writes again (HTTP 409 from the
 // real API server); a watch whose resourceVersion expired while the API server was away relists and forgets Secrets
-// deleted meanwhile. The fast unit tests prove the same against test/kube/support/fake-apiserver.ts.
+// deleted meanwhile; with a 30 s idle timeout, Secrets a real Pod or ImageCache references are kept and collected
+// once those are deleted. The fast unit tests prove the same against test/kube/support/fake-apiserver.ts.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -122,25 +123,23 @@ beforeAll(async () => {
   await k.ok(['apply', '-k', 'manifests/overlays/local']);
   await k.ok(['wait', '--for=condition=Established', 'crd/imagecaches.eci.alibabacloud.com', '--timeout=60s']);
   await k.createNamespace(NS);
-  for (const r of replicas) {
-    r.process = await startWebhook({
-      name: r.name,
-      workDir: WORK,
-      env: {
-        KUBECONFIG: cluster.kubeconfig,
-        PORT: String(r.port),
-        METRICS_PORT: String(r.metricsPort),
-        TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
-        TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
-        CONFIG_FILE: join(WORK, 'config.yaml'),
-        ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-        ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-        ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
-      },
-    });
-  }
+  for (const r of replicas) r.process = await startWebhook({ name: r.name, workDir: WORK, env: replicaEnv(r) });
 });
+
+function replicaEnv(r: (typeof replicas)[number]): NodeJS.ProcessEnv {
+  return {
+    KUBECONFIG: cluster.kubeconfig,
+    PORT: String(r.port),
+    METRICS_PORT: String(r.metricsPort),
+    TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
+    TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
+    CONFIG_FILE: join(WORK, 'config.yaml'),
+    ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
+    ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+  };
+}
 
 afterAll(async () => {
   for (const r of replicas) await r.process?.stop();
@@ -238,4 +237,56 @@ describe('the Secret lifecycle on a real API server, two replicas', () => {
     }
   }, 180_000);
 
+});
+
+describe('idle collection of Secrets referenced by real Pods and ImageCaches (replicas restarted with idleTimeout 30s)', () => {
+  beforeAll(async () => {
+    writeFileSync(
+      join(WORK, 'config-idle.yaml'),
+      ['defaultRegion: cn-hangzhou', 'credentials: {sessionDurationSeconds: 900, refreshThreshold: 40s}', 'secrets: {refreshInterval: 1s, idleTimeout: 30s}', ''].join('\n'),
+    );
+    emu.state.settings.tokenTtlSeconds = 3600;
+    for (const r of replicas) await r.process?.stop();
+    for (const r of replicas) r.process = await startWebhook({ name: `${r.name}-idle`, workDir: WORK, env: { ...replicaEnv(r), CONFIG_FILE: join(WORK, 'config-idle.yaml') } });
+  });
+
+  it('4. a Secret an ImageCache or a Pod references is kept past idleTimeout; once they are deleted it is collected, like one nothing ever referenced', async () => {
+    const exists = async (namespace: string, name: string) => (await k.run(['get', 'secret', name, '-n', namespace])).status === 0;
+    // An ImageCache (its Secret lives in the webhook's namespace), a Pod, and a Secret made by a review whose Pod never
+    // came (nothing references it).
+    await k.ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'eci.alibabacloud.com/v1',
+      kind: 'ImageCache',
+      metadata: { name: 'kept-cache', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cn-beijing:cri-demo0000000002', 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR } },
+      spec: { images: ['demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1'] },
+    }));
+    const icRef: string = (await k.json(['get', 'imagecache', 'kept-cache'])).spec.imagePullSecrets[0];
+    const [icNamespace, icSecret] = icRef.split(':') as [string, string];
+    expect(icNamespace).toBe('acr-pull-webhook');
+    // Personal Edition, and an instance known by its default domain only: bindings no earlier test used.
+    const podBinding = { annotations: { 'k8s.aliyun.com/acr-service-arns': SVC }, image: 'registry.cn-hangzhou.aliyuncs.com/team/app:1' };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(podObject('kept-pod', podBinding)));
+    const podSecret: string = (await k.json(['get', 'pod', 'kept-pod', '-n', NS])).spec.imagePullSecrets[0].name;
+    const unused = await ask(replicas[0]!, { annotations: { 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-user-arns': USR }, image: 'demo-owner-registry.cn-beijing.cr.aliyuncs.com/app/web:1' });
+    const made = Date.now();
+    expect(new Set([icSecret, podSecret, unused]).size).toBe(3);
+
+    // Unreferenced: gone after idleTimeout (30 s), within one sweep interval (30 s) and the first sweep's delay (10 s).
+    const gone = await until(`${unused} to be collected`, async () => ((await exists(NS, unused)) ? undefined : Date.now()), 90_000);
+    expect(gone - made).toBeGreaterThanOrEqual(30_000);
+    expect(gone - made).toBeLessThanOrEqual(80_000);
+    // Referenced: kept, although as old.
+    expect(await exists('acr-pull-webhook', icSecret)).toBe(true);
+    expect(await exists(NS, podSecret)).toBe(true);
+
+    // Unreferenced from now on: collected like the other one.
+    await k.ok(['delete', 'imagecache', 'kept-cache']);
+    await k.ok(['delete', 'pod', 'kept-pod', '-n', NS, '--grace-period=0', '--force']);
+    const released = Date.now();
+    for (const [namespace, name] of [['acr-pull-webhook', icSecret], [NS, podSecret]] as const) {
+      const at = await until(`${namespace}/${name} to be collected`, async () => ((await exists(namespace, name)) ? undefined : Date.now()), 100_000);
+      // The last sweep that saw it referenced counts as a use: at most one interval before the release.
+      expect(at - released).toBeLessThanOrEqual(30_000 + 30_000 + 10_000);
+    }
+  }, 300_000);
 });

@@ -10,6 +10,8 @@
 //   while the API server was down relists" (etcd compacted, API server restarted);
 // - a second replica answering the same way: test/e2e/secret-lifecycle.test.ts "1. both replicas answer the same
 //   review at once with the same Secret name";
+// - idle collection with Pods and ImageCaches listed as references: test/e2e/secret-lifecycle.test.ts "4. a Secret an
+//   ImageCache or a Pod references is kept past idleTimeout";
 // - RefreshFailed Warning Events on the Secret, without secrets: test/e2e/pull.test.ts "9. a Secret for a revoked
 //   role pulls until its token expires";
 // - Lease leader election between replicas: test/e2e/webhook.test.ts "6. ... two webhooks, one Lease holder".
