@@ -11,7 +11,9 @@ export type Step =
   | { kind: 'assume-oidc'; roleArn: string; providerArn: string; subject: string; issuer: string; audiences: string[] }
   | { kind: 'assume-user'; roleArn: string; serviceArn: string }
   | { kind: 'instance'; what: string; instanceId: string; region: string; as: string }
-  | { kind: 'personal'; region: string; as: string };
+  | { kind: 'personal'; region: string; as: string }
+  /** Discovery of the instance a default domain names (the credential provider: ListInstance by name, then its domains). */
+  | { kind: 'discover'; what: string; instanceName: string; region: string; as: string };
 
 function stepName(step: Step): string {
   switch (step.kind) {
@@ -27,6 +29,8 @@ function stepName(step: Step): string {
       return `${step.what} for ACR instance ${step.instanceId} in ${step.region} as ${step.as}`;
     case 'personal':
       return `getting a Personal Edition registry token in ${step.region} as ${step.as}`;
+    case 'discover':
+      return `${step.what} ACR instance ${step.instanceName} in ${step.region} (discovery) as ${step.as}`;
   }
 }
 
@@ -54,6 +58,13 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
     }
     if (step.kind === 'instance' || step.kind === 'personal') {
       return new DenialError(`${what}. Grant cr:GetAuthorizationToken, cr:ListInstanceEndpoint and cr:PullRepository on the instance to that identity in RAM`, 403, 'Forbidden');
+    }
+    if (step.kind === 'discover') {
+      return new DenialError(
+        `${what}. Grant cr:ListInstance (on instance/*), cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint to that identity in RAM, or turn discovery off and list the instance under registries`,
+        403,
+        'Forbidden',
+      );
     }
   }
   if (code === 'EntityNotExist.Role') {

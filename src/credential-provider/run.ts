@@ -9,6 +9,7 @@ import { AcrTokenSource, type WorkloadIdentity } from '../cloud/token-source.js'
 import { loadConfigFile, parseConfig, type WebhookConfig } from '../config/config.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { decide, type ProviderRules } from './decide.js';
+import { discoverInstance } from './discovery.js';
 import { DiskCache } from './disk-cache.js';
 import { parseRequest, RequestError, responseText } from './protocol.js';
 import { readServiceAccountToken } from './sa-token.js';
@@ -19,6 +20,8 @@ export const CONFIG_ENV = 'ACR_CREDENTIAL_PROVIDER_CONFIG';
 export const DEFAULT_CONFIG_FILES = ['/etc/acr-credential-provider/config.json', '/etc/acr-credential-provider/config.yaml'];
 /** The kubelet kills a plugin after one minute: answer (or deny) well before. */
 const BUDGET_MS = 45_000;
+/** Whose identity a chain without service ARN (and discovery) uses, in messages. */
+const SELF = 'the node';
 
 export interface RunIO {
   argv: string[];
@@ -72,8 +75,9 @@ export async function run(io: RunIO): Promise<RunResult> {
       return { code: 1, stdout: '', stderr: [(e as Error).message] };
     }
   }
-  const rules: ProviderRules = providerRules(config);
-  const decision = decide({ image: request.image, annotations: request.serviceAccountAnnotations, token }, rules);
+  const input = { image: request.image, annotations: request.serviceAccountAnnotations, token };
+  let rules: ProviderRules = providerRules(config);
+  let decision = decide(input, rules);
   const empty = () => responseText(request.apiVersion, {}, 'Registry', 0);
   if (decision.kind === 'deny') return { code: 1, stdout: '', stderr: [decision.message] };
   if (decision.kind === 'none') return { code: 0, stdout: empty(), stderr: [`no credentials for ${decision.host}: ${decision.why}`] };
@@ -85,6 +89,7 @@ export async function run(io: RunIO): Promise<RunResult> {
     return { code: 2, stdout: '', stderr: [(e as Error).message] };
   }
   const caller = new CloudCaller({ lazyLoad: true });
+  const persistent = new DiskCache(config.credentialProvider.cacheDir, (m) => stderr.push(m));
   const tokens = new AcrTokenSource({
     identity: lazyIdentity(io.env, endpoints.sts),
     endpoints,
@@ -92,23 +97,45 @@ export async function run(io: RunIO): Promise<RunResult> {
     sessionDurationSeconds: config.credentials.sessionDurationSeconds,
     refreshThresholdMs: config.credentials.refreshThresholdMs,
     externalIdFor: (arn) => config.credentials.externalIds[arn],
-    persistent: new DiskCache(config.credentialProvider.cacheDir, (m) => stderr.push(m)),
-    self: 'the node',
+    persistent,
+    self: SELF,
     now,
   });
-  const workload: WorkloadIdentity | undefined =
-    decision.workload && request.serviceAccountToken && rules.oidcProviderArn
-      ? {
-          oidcProviderArn: rules.oidcProviderArn,
-          token: request.serviceAccountToken,
-          issuer: decision.workload.issuer,
-          subject: decision.workload.subject,
-          audiences: decision.workload.audiences,
-          partition: `${decision.workload.issuer}|${decision.workload.subject}|${decision.workload.uid}`,
-        }
-      : undefined;
   const budget = { deadline: now() + BUDGET_MS };
   try {
+    if (decision.kind === 'discover') {
+      const { instanceName, region } = decision;
+      const found = await discoverInstance(decision, {
+        caller,
+        endpoint: endpoints.cr(region),
+        credentials: () => tokens.credentialsFor({}, 'node', budget),
+        as: `${SELF}'s own identity`,
+        store: persistent,
+        intervalMs: config.discovery.intervalMs,
+        missIntervalMs: config.discovery.missIntervalMs,
+        budget,
+        now,
+        warn: (m) => stderr.push(m),
+      });
+      rules = providerRules(config, found ? [found] : []);
+      decision = decide(input, rules);
+      if (decision.kind === 'deny') return { code: 1, stdout: '', stderr: [...stderr, decision.message] };
+      if (decision.kind !== 'fetch') {
+        const why = `discovery found no running ACR Enterprise instance named ${instanceName} in ${region} in the account of ${SELF}'s own identity`;
+        return { code: 0, stdout: empty(), stderr: [...stderr, `no credentials for ${decision.host}: ${why}`] };
+      }
+    }
+    const workload: WorkloadIdentity | undefined =
+      decision.workload && request.serviceAccountToken && rules.oidcProviderArn
+        ? {
+            oidcProviderArn: rules.oidcProviderArn,
+            token: request.serviceAccountToken,
+            issuer: decision.workload.issuer,
+            subject: decision.workload.subject,
+            audiences: decision.workload.audiences,
+            partition: `${decision.workload.issuer}|${decision.workload.subject}|${decision.workload.uid}`,
+          }
+        : undefined;
     for (const binding of decision.bindings) {
       const auths = await tokens.dockerAuths(binding, decision.requester, budget, workload);
       const credential = auths.auths[decision.host];
@@ -118,14 +145,16 @@ export async function run(io: RunIO): Promise<RunResult> {
         return { code: 0, stdout: responseText(request.apiVersion, auth, 'Registry', seconds), stderr };
       }
     }
+    stderr.push(
+      `no credentials for ${decision.host}: it is not among the domains of the instances ${decision.workload ? "the ServiceAccount's annotations name" : 'this node is configured to serve'}`,
+    );
+    return { code: 0, stdout: empty(), stderr };
   } catch (e) {
     if (e instanceof DenialError) return { code: 1, stdout: '', stderr: [...stderr, e.message] };
     return { code: 1, stdout: '', stderr: [...stderr, `internal error: ${(e as Error).name ?? 'Error'}`] };
   } finally {
     caller.close();
   }
-  stderr.push(`no credentials for ${decision.host}: it is not among the domains of the instances ${decision.workload ? "the ServiceAccount's annotations name" : 'this node is configured to serve'}`);
-  return { code: 0, stdout: empty(), stderr };
 }
 
 /** The node's own identity (AccessKey env, RRSA env, ECS RAM role), resolved only when a chain needs it. */

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAcrAnnotations } from '../../src/acr/annotations.js';
 import { startEmulator, TEMP_USERNAME, type Emulator } from '../../emulator/index.js';
-import { makeNode, NODE_KEY, providerWorld, request, runPlugin, saToken, type Node, type ProviderWorld } from './world.js';
+import { DISCOVERING_NODE_KEY, makeNode, NODE_KEY, providerWorld, STARTING_INSTANCE, request, runPlugin, saToken, type Node, type ProviderWorld } from './world.js';
 
 let emu: Emulator;
 let w: ProviderWorld;
 const nodes: Node[] = [];
 /** Every secret seen in the test: none may appear on stderr. */
-const secrets = new Set<string>([NODE_KEY.secret]);
+const secrets = new Set<string>([NODE_KEY.secret, DISCOVERING_NODE_KEY.secret]);
 const stderrs: string[] = [];
 
 const HZ = 'demo-registry.cn-hangzhou.cr.aliyuncs.com';
@@ -177,6 +177,96 @@ describe('node identity', () => {
     // --config wins over the environment.
     const viaArg = await plugin(n, request(`${HZ}/a`), { ACR_CREDENTIAL_PROVIDER_CONFIG: join(n.dir, 'missing.yaml') }, ['--config', n.configFile]);
     expect(viaArg.code).toBe(0);
+  });
+});
+
+describe('Enterprise discovery (node identity)', () => {
+  const HZ_VPC = 'demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com';
+  const discovery = { enabled: true, regions: ['cn-hangzhou', 'cn-beijing'], personalEdition: false, missInterval: '1s' };
+  const discovering = { ALIBABA_CLOUD_ACCESS_KEY_ID: DISCOVERING_NODE_KEY.id, ALIBABA_CLOUD_ACCESS_KEY_SECRET: DISCOVERING_NODE_KEY.secret };
+  const discoveryNode = () => node({ registries: [], discovery });
+
+  it("looks up the instance an unknown default domain names (ListInstance by name, the node's identity), serves it, and keeps the finding for discovery.interval", async () => {
+    const n = discoveryNode();
+    const r = await plugin(n, request(`${HZ}/team/app:1`), discovering);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(Object.keys(r.response!.auth!)).toEqual([HZ]);
+    expect(issued(r.response!.auth![HZ]!.password)).toMatchObject({ instanceId: w.world.demo.hangzhouInstanceId, principal: `acs:ram::${w.world.accounts[0]!.id}:user/node-discovery` });
+    expect(['ListInstance', 'ListInstanceEndpoint', 'GetInstanceVpcEndpoint', 'GetAuthorizationToken'].map((action) => emu.calls.count({ action, caller: DISCOVERING_NODE_KEY.id }))).toEqual([1, 1, 1, 1]);
+    const calls = emu.calls.count({});
+    // The VPC domain names the same instance: found in the disk cache, and so is its token.
+    const vpc = await plugin(n, request(`${HZ_VPC}/team/app:1`), discovering);
+    expect(vpc.response!.auth![HZ_VPC]!.password).toBe(r.response!.auth![HZ]!.password);
+    expect(emu.calls.count({})).toBe(calls);
+    // Custom domains name no instance: discovery does not find them (list the instance under registries).
+    const custom = await plugin(n, request('registry.example.com/team/app:1'), discovering);
+    expect(custom.response!.auth).toBeUndefined();
+    expect(emu.calls.count({})).toBe(calls);
+  });
+
+  it("gives an empty answer for a name with no running instance in the node's account, and asks again only after discovery.missInterval", async () => {
+    const n = discoveryNode();
+    const images = ['nosuch-registry.cn-hangzhou.cr.aliyuncs.com/a', `${STARTING_INSTANCE.name}-registry.cn-hangzhou.cr.aliyuncs.com/a`, `${BJ}/team/app:1`];
+    for (const image of images) {
+      const r = await plugin(n, request(image), discovering);
+      expect(r.code).toBe(0);
+      expect(r.response!.auth).toBeUndefined();
+      expect(r.response!.cacheDuration).toBe('0s');
+    }
+    const [nosuch, starting, otherAccount] = stderrs.slice(-3);
+    expect(nosuch).toContain("no credentials for nosuch-registry.cn-hangzhou.cr.aliyuncs.com: discovery found no running ACR Enterprise instance named nosuch in cn-hangzhou in the account of the node's own identity");
+    expect(starting).toContain(`no running ACR Enterprise instance named ${STARTING_INSTANCE.name} in cn-hangzhou`);
+    // demo-owner is the owner account's: not the node's to discover.
+    expect(otherAccount).toContain('no running ACR Enterprise instance named demo-owner in cn-beijing');
+    expect(emu.calls.count({ action: 'ListInstance' })).toBe(3);
+    expect(emu.calls.count({ action: 'GetAuthorizationToken' })).toBe(0);
+    // A region outside discovery.regions is never looked up.
+    expect((await plugin(n, request('x-registry.cn-shanghai.cr.aliyuncs.com/a'), discovering)).stderr).toContain('is not a registry this node is configured to serve');
+    // The misses are remembered for missInterval (1 s here), then looked up again.
+    await plugin(n, request(images[0]!), discovering);
+    expect(emu.calls.count({ action: 'ListInstance' })).toBe(3);
+    await new Promise((r) => setTimeout(r, 1100));
+    await plugin(n, request(images[0]!), discovering);
+    expect(emu.calls.count({ action: 'ListInstance' })).toBe(4);
+  });
+
+  it('keeps serving a discovered instance when its re-check fails, as the webhook keeps what discovery knew', async () => {
+    const n = discoveryNode();
+    const first = await plugin(n, request(`${HZ}/a`), discovering);
+    const [file] = readdirSync(n.cacheDir).filter((f) => f.startsWith('discovery-'));
+    const entry = JSON.parse(readFileSync(join(n.cacheDir, file!), 'utf8'));
+    expect(entry.value.instance).toMatchObject({ instanceId: w.world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: expect.arrayContaining([HZ, HZ_VPC, 'registry.example.com']) });
+    // discovery.interval (10m by default) has passed.
+    writeFileSync(join(n.cacheDir, file!), JSON.stringify({ ...entry, value: { ...entry.value, checkAfter: Date.now() - 1 } }), { mode: 0o600 });
+    const fault = emu.injectServerError(503, { action: 'ListInstance' });
+    try {
+      const r = await plugin(n, request(`${HZ}/a`), discovering);
+      expect(r.code).toBe(0);
+      expect(r.response!.auth![HZ]).toEqual(first.response!.auth![HZ]);
+      expect(r.stderr).toContain('re-checking ACR instance demo in cn-hangzhou failed (');
+      expect(r.stderr).toContain('serving it as discovered before');
+    } finally {
+      fault.remove();
+    }
+    // Only the first lookup was answered; the re-check (with the client's retries) met the fault.
+    const lookups = emu.calls.list({ action: 'ListInstance' });
+    expect(lookups.filter((c) => !c.fault)).toHaveLength(1);
+    expect(lookups.length).toBeGreaterThan(1);
+  });
+
+  it('denies with the RAM permissions discovery needs when the node may not list instances', async () => {
+    const r = await plugin(discoveryNode(), request(`${HZ}/a`));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain("acr-pull-webhook failed looking up ACR instance demo in cn-hangzhou (discovery) as the node's own identity: NoPermission");
+    expect(r.stderr).toContain('Grant cr:ListInstance (on instance/*), cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint to that identity in RAM, or turn discovery off and list the instance under registries');
+  });
+
+  it('leaves configured registries to their configuration: no discovery call for them', async () => {
+    const r = await plugin(node({ discovery }), request(`${HZ}/a`));
+    expect(r.code).toBe(0);
+    expect(emu.calls.count({ action: 'ListInstance' })).toBe(0);
   });
 });
 
