@@ -67,6 +67,14 @@ export class DiskCache implements PersistentStore {
     this.prune(Date.now());
   }
 
+  /**
+   * A directory for V8's compile cache (./compile-cache.ts) inside this one, created with it: only ours, like the
+   * entries. Undefined when the cache directory is refused.
+   */
+  compileCacheDir(): string | undefined {
+    return this.checkDir(true) ? join(this.dir, 'compile-cache') : undefined;
+  }
+
   private path(cache: string, key: string): string {
     return join(this.dir, `${cache}-${createHash('sha256').update(`${cache}\n${key}`).digest('hex').slice(0, 40)}.json`);
   }

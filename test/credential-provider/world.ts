@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createOidcSigningKey, demoState, makeOidcToken, oidcProviderArn, roleArn, type DemoWorld, type Emulator, type OidcSigningKey } from '../../emulator/index.js';
 
-export const PLUGIN = resolve('dist/src/credential-provider/main.js');
+export const PLUGIN = resolve('dist/bin/acr-credential-provider.cjs');
 export const ISSUER = 'https://kubernetes.default.svc';
 export const AUDIENCE = 'sts.aliyuncs.com';
 export const NODE_KEY = { id: 'LTAI5tNodeIdentity00000001', secret: 'node-identity-secret-0000000000001' };

@@ -132,7 +132,7 @@ beforeAll(async () => {
   binDir = join(WORK, 'bin');
   mkdirSync(binDir);
   // As installed: the package's bin, reached through a symlink named as the config's provider.
-  symlinkSync(join(ROOT, 'dist/src/credential-provider/main.js'), join(binDir, 'acr-credential-provider'));
+  symlinkSync(join(ROOT, 'dist/bin/acr-credential-provider.cjs'), join(binDir, 'acr-credential-provider'));
 
   await kubectl(['create', 'namespace', 'team-a']);
   const sas: Record<string, Record<string, string>> = {
