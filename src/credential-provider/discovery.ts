@@ -70,7 +70,7 @@ export async function discoverInstance(target: DiscoveryTarget, o: DiscoverOptio
 }
 
 async function lookUp(target: DiscoveryTarget, o: DiscoverOptions): Promise<DiscoveredInstance | undefined> {
-  const step = (what: string): Step => ({ kind: 'discover', what, instanceName: target.instanceName, region: target.region, as: o.as });
+  const step = (what: string): Step => ({ kind: 'discover', what, instanceName: target.instanceName, region: target.region, as: o.as, endpoint: o.endpoint });
   let creds: Credentials;
   let instance;
   try {
