@@ -7,11 +7,14 @@ import * as nodeModule from 'node:module';
 
 type EnableCompileCache = (dir: string) => unknown;
 
-export function enableCompileCache(dir: string | undefined): void {
+/** `dir` is asked for (and made) only where Node has the API. */
+export function enableCompileCache(dir: () => string | undefined): void {
   const enable = (nodeModule as unknown as { enableCompileCache?: EnableCompileCache }).enableCompileCache;
-  if (dir === undefined || typeof enable !== 'function') return;
+  if (typeof enable !== 'function') return;
+  const where = dir();
+  if (where === undefined) return;
   try {
-    enable(dir);
+    enable(where);
   } catch {
     // Only an optimisation: the pull goes on without it.
   }

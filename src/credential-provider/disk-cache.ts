@@ -72,7 +72,14 @@ export class DiskCache implements PersistentStore {
    * entries. Undefined when the cache directory is refused.
    */
   compileCacheDir(): string | undefined {
-    return this.checkDir(true) ? join(this.dir, 'compile-cache') : undefined;
+    if (!this.checkDir(true)) return undefined;
+    const dir = join(this.dir, 'compile-cache');
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    }
+    return dir;
   }
 
   private path(cache: string, key: string): string {

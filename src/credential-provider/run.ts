@@ -95,7 +95,7 @@ export async function run(io: RunIO): Promise<RunResult> {
   const beforeCloudLoad = () => {
     if (compileCache) return;
     compileCache = true;
-    enableCompileCache(persistent.compileCacheDir());
+    enableCompileCache(() => persistent.compileCacheDir());
   };
   const caller = new CloudCaller({ lazyLoad: true, beforeLoad: beforeCloudLoad });
   const tokens = new AcrTokenSource({
