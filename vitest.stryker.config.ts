@@ -1,6 +1,7 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from './vitest.config.js';
 import { FastFirstSequencer } from './test/support/fast-first-sequencer.js';
+import { StrykerDryRunGuard } from './test/support/stryker-dry-run-guard.js';
 
 // The suite as Stryker runs it: in-process tests only. Tests that read the source text (the RBAC scan) would see
 // Stryker's instrumented copy, and tests of the compiled server, the packaged files and the manifests exercise no
@@ -10,6 +11,8 @@ export default mergeConfig(
   defineConfig({
     test: {
       sequence: { sequencer: FastFirstSequencer },
+      // A test file failing in the sandbox would otherwise end the dry run silently (see the guard's header).
+      reporters: ['default', new StrykerDryRunGuard()],
       exclude: [
         'test/manifests/**',
         'test/chart/**',

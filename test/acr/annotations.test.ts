@@ -12,7 +12,8 @@ const U1 = 'acs:ram::3333333333333333:role/user-one';
 const U2 = 'acs:ram::4444444444444444:role/user-two';
 
 const invalid = (message: string) => ({ kind: 'invalid', message });
-const ok = (value: unknown) => ({ kind: 'ok', value });
+/** A parse result; `instancesFrom` is the key the instances were read from (the plural one unless only the singular is given). */
+const ok = (value: { chains: unknown[]; instances: unknown[] }, instancesFrom: string = IDS) => ({ kind: 'ok', value: { ...value, instancesFrom } });
 
 describe('which objects are annotated', () => {
   it('absent, null and vendor-free annotations mean "none"', () => {
@@ -124,7 +125,7 @@ describe('instance IDs', () => {
   });
 
   it('the singular key alone names one instance', () => {
-    expect(parseAcrAnnotations({ [ID]: 'cn-beijing:cri-aaa' })).toStrictEqual(ok({ chains: [{}], instances: [{ instanceId: 'cri-aaa', region: 'cn-beijing' }] }));
+    expect(parseAcrAnnotations({ [ID]: 'cn-beijing:cri-aaa' })).toStrictEqual(ok({ chains: [{}], instances: [{ instanceId: 'cri-aaa', region: 'cn-beijing' }] }, ID));
     expect(parseAcrAnnotations({ [ID]: 'cri-aaa,cri-bbb' })).toEqual(invalid(`${ID} takes exactly one instance ID; use ${IDS} for a list`));
   });
 
@@ -148,7 +149,7 @@ describe('instance IDs', () => {
 describe('credential chains', () => {
   it('no ARN: one chain, the webhook\'s own identity; service ARNs alone: one chain each', () => {
     expect(parseAcrAnnotations({ [IDS]: 'cri-aaa' })).toStrictEqual(ok({ chains: [{}], instances: [{ instanceId: 'cri-aaa' }] }));
-    expect(parseAcrAnnotations({ [SVC_KEY]: S1 })).toStrictEqual(ok({ chains: [{ serviceArn: S1 }], instances: [] }));
+    expect(parseAcrAnnotations({ [SVC_KEY]: S1 })).toStrictEqual(ok({ chains: [{ serviceArn: S1 }], instances: [] }, ID));
   });
 
   it('N user ARNs pair with N service ARNs by position', () => {
@@ -183,7 +184,7 @@ describe('credential chains', () => {
       ),
     );
     expect(parseAcrAnnotations({ [IDS]: 'cri-aaa,cri-bbb,cri-ccc', [SVC_KEY]: `${S1},${S2}`, [USR_KEY]: `${U1},${U2},${U1}` })).toEqual(
-      invalid('2 service ARNs but 3 user ARNs: give one service ARN for all user ARNs, or exactly one service ARN per user ARN (paired by position)'),
+      invalid(`${SVC_KEY} lists 2 ARNs but ${USR_KEY} lists 3: give one service ARN for all user ARNs, or exactly one service ARN per user ARN (paired by position)`),
     );
   });
 
@@ -195,12 +196,20 @@ describe('credential chains', () => {
 
   it('chains pair with instances: one for all, or one each; several need instance IDs', () => {
     expect(parseAcrAnnotations({ [IDS]: 'cri-aaa,cri-bbb,cri-ccc', [SVC_KEY]: `${S1},${S2}` })).toEqual(
-      invalid('2 credential chains but 3 instance IDs: give one chain for all instances, or one chain per instance (paired by position in k8s.aliyun.com/acr-instance-ids)'),
+      invalid(`2 credential chains (${SVC_KEY}) but 3 instance IDs in ${IDS}: give one chain for all instances, or one chain per instance (paired by position in ${IDS})`),
     );
     expect(parseAcrAnnotations({ [SVC_KEY]: `${S1},${S2}` })).toEqual(
-      invalid('2 credential chains but no k8s.aliyun.com/acr-instance-ids: name the instance each chain is for, in the same order'),
+      invalid(`2 credential chains (${SVC_KEY}) but no ${IDS}: name the instance each chain is for, in the same order`),
     );
     expect(parseAcrAnnotations({ [IDS]: 'cri-aaa,cri-bbb,cri-ccc', [SVC_KEY]: S1 }).kind).toBe('ok');
+    // The denial names the keys to edit: both ARN keys when user ARNs are given, and the singular instance key when
+    // the instance came from it.
+    expect(parseAcrAnnotations({ [ID]: 'cri-aaa', [SVC_KEY]: `${S1},${S2}`, [USR_KEY]: `${U1},${U2}` })).toEqual(
+      invalid(`2 credential chains (${SVC_KEY}, ${USR_KEY}) but 1 instance IDs in ${ID}: give one chain for all instances, or one chain per instance (paired by position in ${IDS})`),
+    );
+    expect(parseAcrAnnotations({ [SVC_KEY]: `${S1},${S2}`, [USR_KEY]: `${U1},${U2}` })).toEqual(
+      invalid(`2 credential chains (${SVC_KEY}, ${USR_KEY}) but no ${IDS}: name the instance each chain is for, in the same order`),
+    );
   });
 });
 
