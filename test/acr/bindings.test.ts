@@ -191,3 +191,62 @@ describe('registriesById and servesHost', () => {
     expect(servesHost({ kind: 'instance', instanceId: 'cri-a', region: 'cn-beijing' }, 'a.example.com')).toBe('unknown');
   });
 });
+
+describe('bindings, exact keys', () => {
+  it('the default annotation key in a denial is k8s.aliyun.com/acr-instance-ids', () => {
+    expect(() => annotatedBindings([{}], [{ instanceId: 'cri-x' }], [], rules(null))).toThrow(
+      new BindingDenial(`${IDS}: "cri-x" has no region prefix and acr-pull-webhook has no default region: write it as <region>:cri-x (e.g. cn-beijing:cri-x), or ask the cluster operator to set ALIBABA_CLOUD_REGION_ID or defaultRegion`),
+    );
+  });
+
+  it('two instances named by default domains are two registries', () => {
+    expect(annotatedBindings([{}], [], ['one-registry.cn-beijing.cr.aliyuncs.com/a:1', 'two-registry.cn-beijing.cr.aliyuncs.com/b:1', 'one-registry-vpc.cn-beijing.cr.aliyuncs.com/c:1'], rules())).toEqual([
+      {
+        chain: {},
+        registries: [
+          { kind: 'instance-name', instanceName: 'one', region: 'cn-beijing' },
+          { kind: 'instance-name', instanceName: 'two', region: 'cn-beijing' },
+        ],
+      },
+    ]);
+  });
+
+  it('an annotated instance whose looked-up domain list is empty gets no domains', () => {
+    const registries = buildRegistryIndex({ configured, lookedUp: new Map([['cn-beijing:cri-bj', []]]) });
+    expect(annotatedBindings([{}], [{ instanceId: 'cri-bj', region: 'cn-beijing' }], [], { defaultRegion: 'cn-hangzhou', registries, registryById: registriesById(registries) })).toEqual([
+      { chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-bj', region: 'cn-beijing' }] },
+    ]);
+  });
+
+  it('served registries with different service or user ARNs get bindings of their own', () => {
+    const U1 = 'acs:ram::6543210987654321:role/u1';
+    const U2 = 'acs:ram::6543210987654321:role/u2';
+    const chains = parseConfig(
+      {
+        defaultRegion: 'cn-hangzhou',
+        registries: [
+          { instanceId: 'cri-1', domains: ['one.example.com'], serviceArn: SVC },
+          { instanceId: 'cri-2', domains: ['two.example.com'], serviceArn: SVC2 },
+          { instanceId: 'cri-3', domains: ['three.example.com'], serviceArn: SVC, userArn: U1 },
+          { instanceId: 'cri-4', domains: ['four.example.com'], serviceArn: SVC, userArn: U2 },
+        ],
+      },
+      { ownNamespace: 'x' },
+    ).registries;
+    const registries = buildRegistryIndex({ configured: chains });
+    const out = servedBindings(['one.example.com/a', 'two.example.com/b', 'three.example.com/c', 'four.example.com/d'], { registries, registryById: registriesById(registries) });
+    expect(out.bindings.map((b) => [b.chain, b.registries.map((r) => (r.kind === 'instance' ? r.instanceId : r.kind))])).toEqual([
+      [{ serviceArn: SVC }, ['cri-1']],
+      [{ serviceArn: SVC2 }, ['cri-2']],
+      [{ serviceArn: SVC, userArn: U1 }, ['cri-3']],
+      [{ serviceArn: SVC, userArn: U2 }, ['cri-4']],
+    ]);
+  });
+
+  it('registriesById keeps the first of two served instances with the same ID; servesHost says no for a host that is not ACR', () => {
+    const twice = parseConfig({ registries: [{ instanceId: 'cri-dup', region: 'cn-beijing' }, { instanceId: 'cri-dup', region: 'cn-shanghai' }] }, { ownNamespace: 'x' }).registries;
+    expect(registriesById(buildRegistryIndex({ configured: twice })).get('cri-dup')?.region).toBe('cn-beijing');
+    expect(servesHost({ kind: 'instance-name', instanceName: 'team', region: 'cn-beijing' }, 'registry.example.com')).toBe('no');
+  });
+});
+

@@ -29,6 +29,14 @@ describe('helperBindings', () => {
       { chain: {}, registries: [{ kind: 'personal', region: 'cn-shanghai', domains: ['pe.example.com'] }] },
     ]);
     expect(helperBindings([])).toEqual([]);
+    // Two service ARNs without user ARNs are two chains too.
+    const other = 'acs:ram::1234567890123456:role/other';
+    expect(
+      helperBindings([
+        { edition: 'enterprise', instanceId: 'cri-a', region: 'cn-beijing', chain: { serviceArn: SVC } },
+        { edition: 'enterprise', instanceId: 'cri-b', region: 'cn-beijing', chain: { serviceArn: other } },
+      ]).map((b) => b.chain),
+    ).toEqual([{ serviceArn: SVC }, { serviceArn: other }]);
   });
 });
 

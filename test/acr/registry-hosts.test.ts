@@ -1,7 +1,7 @@
 // Which registry an image is on, and what an ACR default domain says about its instance (README "Annotations").
 import { describe, expect, it } from 'vitest';
 import { parseAcrHost, registryHost } from '../../src/acr/registry-hosts.js';
-import { INSTANCE_ID, REGION, ROLE_ARN } from '../../src/acr/ids.js';
+import { INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } from '../../src/acr/ids.js';
 
 describe('registryHost', () => {
   it('follows the Docker rule: the first component is a host only if it has a dot or a port, or is localhost', () => {
@@ -69,6 +69,14 @@ describe('identifier shapes', () => {
     expect(ROLE_ARN.test('acs:ram::1234567890123456:role/acr-pull.v2')).toBe(true);
     for (const bad of ['xacs:ram::1:role/r', 'acs:ram::1:role/r x', 'acs:ram::1:role/', 'acs:ram::x:role/r', `acs:ram::1:role/${'r'.repeat(65)}`]) {
       expect(ROLE_ARN.test(bad), bad).toBe(false);
+    }
+  });
+
+  it('RAM OIDC provider ARNs', () => {
+    expect(OIDC_PROVIDER_ARN.test('acs:ram::1234567890123456:oidc-provider/ack-rrsa_c1.x')).toBe(true);
+    expect(OIDC_PROVIDER_ARN.test(`acs:ram::1:oidc-provider/${'p'.repeat(128)}`)).toBe(true);
+    for (const bad of ['xacs:ram::1:oidc-provider/p', 'acs:ram::1:oidc-provider/p x', 'acs:ram::1:oidc-provider/', 'acs:ram::1:role/p', `acs:ram::1:oidc-provider/${'p'.repeat(129)}`]) {
+      expect(OIDC_PROVIDER_ARN.test(bad), bad).toBe(false);
     }
   });
 });
