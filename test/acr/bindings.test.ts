@@ -1,7 +1,7 @@
 // Which chains open which registries, with exact bindings: annotated instances (region from the prefix, the served
 // instance or the default), chains paired with instances, registries named by the images' default domains, the
 // unannotated registries grouped by chain, and which hosts a registry serves.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { annotatedBindings, BindingDenial, registriesById, servedBindings, servesHost, type BindingRules } from '../../src/acr/bindings.js';
 import { buildRegistryIndex } from '../../src/acr/served-registries.js';
 import { parseConfig } from '../../src/config/config.js';
@@ -10,19 +10,24 @@ const SVC = 'acs:ram::1234567890123456:role/svc';
 const SVC2 = 'acs:ram::1234567890123456:role/svc2';
 const IDS = 'k8s.aliyun.com/acr-instance-ids';
 
-const configured = parseConfig(
-  {
-    defaultRegion: 'cn-hangzhou',
-    registries: [
-      { instanceId: 'cri-listed', domains: ['registry.example.com', 'mirror.example.com'] },
-      { instanceId: 'cri-bj', region: 'cn-beijing', serviceArn: SVC },
-      { instanceId: 'cri-bj2', region: 'cn-beijing', domains: ['bj2.example.com'], serviceArn: SVC },
-      { instanceId: '', region: 'cn-shanghai', domains: ['pe.example.com', 'pe2.example.com'] },
-      { instanceId: '', region: 'cn-shenzhen' },
-    ],
-  },
-  { ownNamespace: 'x' },
-).registries;
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let configured!: ReturnType<typeof parseConfig>['registries'];
+beforeEach(() => {
+  configured = parseConfig(
+    {
+      defaultRegion: 'cn-hangzhou',
+      registries: [
+        { instanceId: 'cri-listed', domains: ['registry.example.com', 'mirror.example.com'] },
+        { instanceId: 'cri-bj', region: 'cn-beijing', serviceArn: SVC },
+        { instanceId: 'cri-bj2', region: 'cn-beijing', domains: ['bj2.example.com'], serviceArn: SVC },
+        { instanceId: '', region: 'cn-shanghai', domains: ['pe.example.com', 'pe2.example.com'] },
+        { instanceId: '', region: 'cn-shenzhen' },
+      ],
+    },
+    { ownNamespace: 'x' },
+  ).registries;
+});
 
 function rules(defaultRegion: string | null = 'cn-hangzhou', discovery?: { regions: string[]; personalEdition: boolean }): BindingRules {
   const registries = buildRegistryIndex({

@@ -1,7 +1,7 @@
 // The ACK credential helper's ConfigMap: the seed's fields and defaults, read from fixture files as they are.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { credentialHelper, helperBindings } from '../../src/acr/credential-helper.js';
 import { ConfigError } from '../../src/config/config.js';
@@ -22,7 +22,10 @@ const fails = (d: Record<string, string>) => {
 };
 
 describe('acr-configuration (the seed-style fixture, verbatim)', () => {
-  const cfg = parse(data('seed-style.yaml'));
+  let cfg!: ReturnType<typeof parse>;
+  beforeEach(() => {
+    cfg = parse(data('seed-style.yaml'));
+  });
 
   it('reads every documented field', () => {
     expect(cfg.scope).toEqual({ serviceAccounts: ['default'], namespaces: 'all' });
@@ -72,7 +75,10 @@ describe('acr-configuration (the seed-style fixture, verbatim)', () => {
 });
 
 describe('acr-configuration (a later version: regionId, assumeRoleARN, lists)', () => {
-  const cfg = parse(data('later-version.yaml'), 'cn-qingdao-env17-d01');
+  let cfg!: ReturnType<typeof parse>;
+  beforeEach(() => {
+    cfg = parse(data('later-version.yaml'), 'cn-qingdao-env17-d01');
+  });
 
   it('maps regionId to the region, assumeRoleARN to the first hop, and leaves empty ones unset', () => {
     expect(cfg.scope).toEqual({ serviceAccounts: ['default', 'builder'], namespaces: ['team-a', 'team-b'] });
