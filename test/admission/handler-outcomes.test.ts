@@ -156,4 +156,19 @@ describe('ServiceAccounts', () => {
     // The error as describeError shows it: the class, never an arbitrary message.
     expect(failures).toEqual([{ namespace: 'team-a', serviceAccount: 'default', secret: 'acr-pull-failing', error: 'Error' }]);
   });
+
+  it('ensures the helper Secrets unless every one is fresh; works without a failure callback', async () => {
+    helperSpecs = [
+      { namespace: 'team-a', name: 'acr-pull-a', requester: 'team-a', binding: { chain: {}, registries: [] } },
+      { namespace: 'team-a', name: 'acr-pull-b', requester: 'team-a', binding: { chain: {}, registries: [] } },
+    ];
+    const half = provider({ fresh: (s) => s.name === 'acr-pull-a', ensure: () => 'cached' });
+    expect(labels(await run(account(), half.p))).toEqual(['ServiceAccount', 'patched', 'cached']);
+    expect(half.ensured).toEqual(['acr-pull-a', 'acr-pull-b']);
+    const failing = provider({ ensure: () => new Error('x') });
+    const outcome = await handleAdmission(account(), { deadline: Date.now() + 5000 }, { rules: () => rules, secrets: failing.p });
+    expect(outcome.review.response.allowed).toBe(true);
+    expect(outcome.review.response.warnings).toHaveLength(2);
+  });
 });
+

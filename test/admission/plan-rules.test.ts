@@ -96,3 +96,16 @@ describe('planAdmission', () => {
     expect('bestEffort' in same).toBe(false);
   });
 });
+
+describe('the derivation memo', () => {
+  it('holds at most 2,000 entries: the oldest goes first', () => {
+    const r = rulesFor({});
+    const plan = (i: number) => planAdmission(pod({ metadata: { annotations: { 'k8s.aliyun.com/acr-service-arns': SVC } }, spec: { containers: [{ image: `team-registry.cn-beijing.cr.aliyuncs.com/app:${i}` }] } }), r);
+    for (let i = 0; i < 2000; i++) plan(i);
+    expect(r.memo.size).toBe(2000);
+    const first = [...r.memo.keys()][0];
+    plan(2000);
+    expect(r.memo.size).toBe(2000);
+    expect(r.memo.has(first!)).toBe(false);
+  });
+});

@@ -127,3 +127,20 @@ describe('planServiceAccount', () => {
     expect(planServiceAccount(req(sa()), rules())).toEqual({ action: 'allow', reason: 'nothing-to-do' });
   });
 });
+
+describe('planServiceAccount, edges', () => {
+  it('a warning of exactly 120 characters is cut; 119 is kept', () => {
+    const prefix = 'ACR annotations ignored: acr-pull-webhook does not serve namespace ';
+    const r = servingRules(parseConfig({ namespaces: { exclude: ['z*'] } }, { ownNamespace: OWN }), OWN);
+    const at = (n: number) => planServiceAccount(req(sa({ [ARNS]: SVC }), { namespace: `z${'n'.repeat(n - prefix.length - 1)}` }), r) as { warnings: string[] };
+    expect(at(119).warnings[0]).toHaveLength(119);
+    expect(at(119).warnings[0]!.endsWith('n')).toBe(true);
+    expect(at(120).warnings[0]).toBe(`${prefix}z${'n'.repeat(52)}`.slice(0, 116) + '...');
+  });
+
+  it('a helper with no Secrets gives an empty patch; vendor annotations without ACR keys are not judged against the policy', () => {
+    expect(planServiceAccount(req(sa()), rules({ helper: helper([]) }))).toEqual({ action: 'mutate', serviceAccount: { namespace: 'team-a', name: 'default' }, specs: [], patch: [] });
+    const policy = { rules: [{ name: 'none', namespaces: { names: ['other'] } }] };
+    expect(planServiceAccount(req(sa({ 'k8s.aliyun.com/eci-use-specs': 'x' })), rules({ policy }))).toEqual({ action: 'allow', reason: 'nothing-to-do' });
+  });
+});
