@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeOutcome(o, seconds),
     onCertificate: (notAfter) => metrics.certificateExpiry.set(notAfter.getTime() / 1000),
+    onConnection: (protocol) => metrics.connections.labels(protocol === 'h2' ? 'h2' : 'http/1.1').inc(),
     // Not ready until every cache has synced, nor while draining (the answers still go out).
     ready: () => runtime.caches.synced() && !closer.closing,
     caches: { synced: () => runtime.caches.synced(), whenSynced: () => runtime.caches.whenSynced(), pending: () => runtime.caches.pending() },
