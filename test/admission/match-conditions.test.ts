@@ -13,6 +13,7 @@ import { planAdmission, servingRules, type ServingRules } from '../../src/admiss
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import { parseConfig } from '../../src/config/config.js';
 import type { ServiceAccountInfo } from '../../src/pull-secrets/service-account-sync.js';
+import { conditionPatch } from '../../src/kube/webhook-conditions.js';
 
 const SVC = 'acs:ram::1234567890123456:role/acr-pull';
 const config = parseConfig(
@@ -206,5 +207,37 @@ describe('generated matchCondition', () => {
   it('a served name that is not a host (Docker Hub) cannot be expressed: no condition', () => {
     const hub = buildRegistryIndex({ configured: parseConfig({ registries: [{ instanceId: 'cri-x', region: 'cn-hangzhou', domains: ['docker'] }] }, { ownNamespace: 'x' }).registries });
     expect(sendCondition({ registries: hub, annotatedServiceAccounts: [] })).toBeUndefined();
+  });
+});
+
+describe('the patch that keeps the entry in the configuration', () => {
+  const d = { name: 'needs-acr-pull-webhook', expression: "request.kind.kind == 'Pod'" };
+  const hooks = (conditions?: { name: string; expression: string }[]) => [
+    { name: 'annotated.acr-pull-webhook.k8s.aliyun.com', matchConditions: [{ name: 'has-acr-annotations', expression: 'x' }] },
+    { name: 'default.acr-pull-webhook.k8s.aliyun.com', ...(conditions ? { matchConditions: conditions } : {}) },
+  ];
+  const DEFAULT = 'default.acr-pull-webhook.k8s.aliyun.com';
+  const statics = [{ name: 'not-a-mirror-pod', expression: 'a' }, { name: 'no-acr-annotations', expression: 'b' }];
+
+  it('appends to the static conditions, replaces only its own expression, removes only its own entry', () => {
+    expect(conditionPatch(hooks(statics), DEFAULT, d)).toEqual([
+      { op: 'test', path: '/webhooks/1/name', value: DEFAULT },
+      { op: 'add', path: '/webhooks/1/matchConditions/-', value: d },
+    ]);
+    expect(conditionPatch(hooks([...statics, d]), DEFAULT, d)).toEqual([]);
+    expect(conditionPatch(hooks([statics[0]!, { ...d, expression: 'old' }, statics[1]!]), DEFAULT, d)).toEqual([
+      { op: 'test', path: '/webhooks/1/name', value: DEFAULT },
+      { op: 'test', path: '/webhooks/1/matchConditions/1/name', value: 'needs-acr-pull-webhook' },
+      { op: 'replace', path: '/webhooks/1/matchConditions/1/expression', value: d.expression },
+    ]);
+    expect(conditionPatch(hooks([...statics, d]), DEFAULT, undefined)).toEqual([
+      { op: 'test', path: '/webhooks/1/name', value: DEFAULT },
+      { op: 'test', path: '/webhooks/1/matchConditions/2/name', value: 'needs-acr-pull-webhook' },
+      { op: 'remove', path: '/webhooks/1/matchConditions/2' },
+    ]);
+    expect(conditionPatch(hooks(statics), DEFAULT, undefined)).toEqual([]);
+    expect(conditionPatch(hooks(), DEFAULT, d)).toEqual([{ op: 'test', path: '/webhooks/1/name', value: DEFAULT }, { op: 'add', path: '/webhooks/1/matchConditions', value: [d] }]);
+    // annotated-only: no default entry, nothing to manage.
+    expect(conditionPatch(hooks().slice(0, 1), DEFAULT, d)).toBe('no-webhook');
   });
 });
