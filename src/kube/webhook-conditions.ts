@@ -76,7 +76,7 @@ export class WebhookConditionsSync {
   private missingLogged = false;
 
   constructor(opts: WebhookConditionsOptions) {
-    this.o = { intervalMs: 500, recheckMs: 30_000, requestTimeoutMs: 10_000, ...opts };
+    this.o = { intervalMs: 500, recheckMs: 10_000, requestTimeoutMs: 10_000, ...opts };
     this.api = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     this.log = opts.logger ?? silentLogger;
   }
