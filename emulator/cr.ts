@@ -28,7 +28,7 @@ export function systemDomain(inst: InstanceSpec, module: 'Registry' | 'Chart', v
 export function registryTokenExpiry(state: EmulatorState, caller: SignedCaller): number {
   const now = state.clock.now();
   const ttl = now + state.settings.tokenTtlSeconds * 1000;
-  return caller.kind === 'session' ? Math.min(ttl, caller.session.exp) : ttl;
+  return caller.kind === 'session' && !state.settings.tokenOutlivesSession ? Math.min(ttl, caller.session.exp) : ttl;
 }
 
 function instanceFor(state: EmulatorState, region: string, caller: SignedCaller, params: Params, permission: 'crGetAuthorizationToken' | 'crReadInstance', ramAction: string): InstanceSpec {

@@ -9,6 +9,8 @@ import { SecurityTokenCodec } from './security-token.js';
 export interface EmulatorSettings {
   /** Lifetime of a registry (ACR) token before the STS-session cap, seconds. Default 3600. */
   tokenTtlSeconds: number;
+  /** When true, tokens asked for with STS credentials are not capped at the session's expiry (default false). */
+  tokenOutlivesSession: boolean;
   /** Allowed |request time - gateway time|, ms. Default 15 min. */
   timestampToleranceMs: number;
   /** HTTP status of CR INSTANCE_NOT_EXIST answers (the real service often says 200). Default 200. */
@@ -46,6 +48,11 @@ export interface EmulatorState {
 export interface StateOptions {
   now?: () => number;
   tokenTtlSeconds?: number;
+  /**
+   * Hand out registry tokens that outlive the STS session that asked (default false: capped at the session's
+   * Expiration). For testing that the webhook caps them itself instead of trusting the service to.
+   */
+  tokenOutlivesSession?: boolean;
   timestampToleranceMs?: number;
   instanceNotExistStatus?: number;
   /** Replay window for SignatureNonce, ms. Default 15 min. */
@@ -66,6 +73,7 @@ export function createState(world: WorldSpec, options: StateOptions = {}): Emula
     clock,
     settings: {
       tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
+      tokenOutlivesSession: options.tokenOutlivesSession ?? false,
       timestampToleranceMs: options.timestampToleranceMs ?? FIFTEEN_MINUTES,
       instanceNotExistStatus: options.instanceNotExistStatus ?? 200,
     },

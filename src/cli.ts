@@ -1,8 +1,9 @@
-#!/usr/bin/env node
 // `acr-pull-webhook review -f <file>`: what the webhook would do with a Pod, workload, ImageCache or
 // AdmissionReview, offline (no cluster, no cloud call). Exit 0 allowed, 1 denied, 2 unreadable input.
+// Importable (tests, other tools); the installed program is bin.ts.
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { planAdmission, servingRules, type ServingRules } from './admission/plan.js';
 import { kindHandler } from './admission/kinds.js';
 import { parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
@@ -22,7 +23,6 @@ export interface ReviewReport {
   patch: unknown[];
   imagePullSecrets?: unknown;
 }
-
 
 /** Turns one document into the admission request the API server would send. */
 export function requestFor(doc: unknown, defaultNamespace: string, index: number): AdmissionRequest {
@@ -75,65 +75,148 @@ export function reviewDocument(req: AdmissionRequest, rules: ServingRules, sourc
   };
 }
 
-function usage(): never {
-  console.error('usage: acr-pull-webhook review -f <file|-> [--config config.yaml] [--namespace default] [--output text|json]');
-  process.exit(2);
+export const USAGE = `usage: acr-pull-webhook review -f <file|-> [-f <file> ...] [--config <file>] [-n <namespace>] [-o text|json|yaml]
+
+Shows what the webhook would do with Pods, workloads, ImageCaches or AdmissionReviews (YAML or JSON, several
+documents per file), offline: no cluster, no cloud call.
+
+options:
+  -f, --filename <file>    a file to review, "-" for standard input; repeat -f for several files
+      --config <file>      the webhook's configuration file (policy, registries, defaultRegion)
+  -n, --namespace <name>   namespace of objects that name none (default: default)
+  -o, --output <format>    text (default), json or yaml
+  -h, --help               this help
+
+Instance IDs without a region prefix take the configuration's defaultRegion, else ALIBABA_CLOUD_REGION_ID, as in
+the webhook; with neither they are denied.
+
+exit code: 0 everything allowed, 1 something denied, 2 unreadable input or a usage error`;
+
+const OPTIONS = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  config: { type: 'string' },
+  namespace: { type: 'string', short: 'n', default: 'default' },
+  output: { type: 'string', short: 'o', default: 'text' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const OUTPUTS = ['text', 'json', 'yaml'] as const;
+
+/** Where the command writes; console by default, so a spawned process and a test see the same lines. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
 }
 
-export function main(argv: string[]): number {
-  if (argv[0] !== 'review') usage();
-  let file: string | undefined;
-  let configFile: string | undefined;
-  let namespace = 'default';
-  let output = 'text';
-  for (let i = 1; i < argv.length; i++) {
-    const next = () => argv[++i] ?? usage();
-    const a = argv[i];
-    if (a === '-f' || a === '--filename') file = next();
-    else if (a === '--config') configFile = next();
-    else if (a === '-n' || a === '--namespace') namespace = next();
-    else if (a === '-o' || a === '--output') output = next();
-    else usage();
-  }
-  if (!file || (output !== 'text' && output !== 'json')) usage();
+const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
-  const ctx = { ownNamespace: process.env.POD_NAMESPACE || 'acr-pull-webhook', regionFromEnv: process.env.ALIBABA_CLOUD_REGION_ID };
-  let reports: ReviewReport[];
+class UsageError extends Error {}
+
+/** A file's text, or a reason it cannot be read that needs no stack trace to understand. */
+function readInput(file: string): string {
   try {
-    const text = readFileSync(file === '-' ? 0 : file, 'utf8');
-    const docs = parseAllDocuments(text);
-    const requests: { r: AdmissionRequest; i: number }[] = [];
-    docs.forEach((d, i) => {
-      if (d.errors.length > 0) throw new TransportError(`document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
-      const value: unknown = d.toJS();
-      if (value !== null && value !== undefined) requests.push({ r: requestFor(value, namespace, i), i });
-    });
-    // ServiceAccounts in the same input (a chart's, say) lend their annotations to the Pods that use them.
-    const accounts = new Map<string, ServiceAccountInfo>();
-    for (const { r } of requests) {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new TransportError('is a directory: give each file with its own -f (-f dir/a.yaml -f dir/b.yaml)');
+    if (code === 'ENOENT') throw new TransportError('no such file');
+    if (code === 'EACCES' || code === 'EPERM') throw new TransportError('permission denied');
+    throw new TransportError(`cannot be read (${code ?? (e as Error).message})`);
+  }
+}
+
+/** The admission requests of every document of one file; throws TransportError when the file or a document cannot be read. */
+export function readRequests(file: string, namespace: string): { request: AdmissionRequest; index: number }[] {
+  const docs = parseAllDocuments(readInput(file));
+  const requests: { request: AdmissionRequest; index: number }[] = [];
+  docs.forEach((d, i) => {
+    if (d.errors.length > 0) throw new TransportError(`document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
+    const value: unknown = d.toJS();
+    if (value !== null && value !== undefined) requests.push({ request: requestFor(value, namespace, i), index: i });
+  });
+  if (requests.length === 0) throw new TransportError('no documents found');
+  return requests;
+}
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    // node:util's messages name the option: "Unknown option '--fiel'", "Option '-f, --filename <value>' argument missing".
+    if ((e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((e as Error).message);
+    throw e;
+  }
+}
+
+export function main(argv: string[], io: CliIo = consoleIo): number {
+  const [command, ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    if (command !== 'review') throw new UsageError(command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}: the command is "review"`);
+    const values = parseCommandLine(rest);
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const files = values.filename ?? [];
+    if (files.length === 0) throw new UsageError('no input: give a file with -f (or -f - for standard input)');
+    const output = values.output;
+    if (!(OUTPUTS as readonly string[]).includes(output)) throw new UsageError(`--output must be text, json or yaml, got ${JSON.stringify(output)}`);
+    return review(files, values.config, values.namespace, output as (typeof OUTPUTS)[number], io);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`acr-pull-webhook: ${e.message}`);
+    io.err(USAGE.split('\n')[0]!);
+    io.err('run "acr-pull-webhook review --help" for the options');
+    return 2;
+  }
+}
+
+function review(files: string[], configFile: string | undefined, namespace: string, output: (typeof OUTPUTS)[number], io: CliIo): number {
+  const ctx = { ownNamespace: process.env.POD_NAMESPACE || 'acr-pull-webhook', regionFromEnv: process.env.ALIBABA_CLOUD_REGION_ID };
+  // Every file is read even when one cannot be: a CI log then shows all problems at once.
+  const inputs: { file: string; requests: { request: AdmissionRequest; index: number }[] }[] = [];
+  let unreadable = false;
+  for (const file of files) {
+    try {
+      inputs.push({ file, requests: readRequests(file, namespace) });
+    } catch (e) {
+      if (!(e instanceof TransportError)) throw e;
+      unreadable = true;
+      io.err(`acr-pull-webhook review: ${file === '-' ? '(standard input)' : file}: ${e.message}`);
+    }
+  }
+  // ServiceAccounts in the input (a chart's, say, in any of the files) lend their annotations to the Pods that use them.
+  const accounts = new Map<string, ServiceAccountInfo>();
+  for (const { requests } of inputs) {
+    for (const { request: r } of requests) {
       const sa = isServiceAccount(r.kind) && isObject(r.object) ? toServiceAccountInfo({ ...r.object, metadata: { ...(isObject(r.object.metadata) ? r.object.metadata : {}), namespace: r.namespace } }) : undefined;
       if (sa) accounts.set(`${sa.namespace}/${sa.name}`, sa);
     }
+  }
+  let rules: ServingRules;
+  try {
     const config = configFile ? loadConfigFile(configFile, ctx) : parseConfig({}, ctx, 'defaults');
-    const rules = servingRules(config, ctx.ownNamespace, undefined, undefined, { serviceAccount: (ns, name) => accounts.get(`${ns}/${name}`) });
-    reports = requests.map(({ r, i }) => reviewDocument(r, rules, `${file}#${i + 1}`));
-    if (reports.length === 0) throw new TransportError('no documents found');
+    rules = servingRules(config, ctx.ownNamespace, undefined, undefined, { serviceAccount: (ns, name) => accounts.get(`${ns}/${name}`) });
   } catch (e) {
-    console.error(`acr-pull-webhook review: ${(e as Error).message}`);
+    io.err(`acr-pull-webhook review: ${(e as Error).message}`);
     return 2;
   }
+  const reports = inputs.flatMap(({ file, requests }) => requests.map(({ request, index }) => reviewDocument(request, rules, `${file}#${index + 1}`)));
 
-  if (output === 'json') console.log(JSON.stringify(reports, null, 2));
+  if (output === 'json') io.out(JSON.stringify(reports, null, 2));
+  else if (output === 'yaml') io.out(stringifyYaml(reports).trimEnd());
   else {
     for (const r of reports) {
-      console.log(`${r.object}: ${r.allowed ? 'ALLOWED' : 'DENIED'}${r.message ? `: ${r.message}` : ''}`);
-      for (const w of r.warnings) console.log(`  warning: ${w}`);
-      if (r.patch.length > 0) console.log(`  patch: ${JSON.stringify(r.patch)}`);
-      if (r.imagePullSecrets !== undefined) console.log(`  imagePullSecrets: ${JSON.stringify(r.imagePullSecrets)}`);
+      io.out(`${r.object}: ${r.allowed ? 'ALLOWED' : 'DENIED'}${r.message ? `: ${r.message}` : ''}`);
+      for (const w of r.warnings) io.out(`  warning: ${w}`);
+      if (r.patch.length > 0) io.out(`  patch: ${JSON.stringify(r.patch)}`);
+      if (r.imagePullSecrets !== undefined) io.out(`  imagePullSecrets: ${JSON.stringify(r.imagePullSecrets)}`);
     }
   }
+  if (unreadable) return 2;
   return reports.every((r) => r.allowed) ? 0 : 1;
 }
-
-// Run only as a program, not when imported by tests.
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.js')) process.exit(main(process.argv.slice(2)));

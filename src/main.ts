@@ -185,6 +185,7 @@ async function main(): Promise<void> {
       metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
       namespace: ownNamespace,
       identity: cloud.identity.source,
+      defaultRegion: config.defaultRegion ?? 'none: instance IDs need a region prefix (set ALIBABA_CLOUD_REGION_ID)',
       sts: cloud.endpoints.sts,
       policy: config.policy ? `${config.policy.rules.length} rules` : 'none: any well-formed annotation is served (RAM trust policies still apply)',
       registries: config.registries.length,

@@ -10,6 +10,7 @@ import type { SecureVersion } from 'node:tls';
 import { handleAdmission, type HandlerDeps, type Outcome } from './admission/handler.js';
 import { allow, deny, parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { validateWorkload } from './admission/workloads.js';
+import { certificatePairProblem } from './certificate-pair.js';
 import { LOG_REDACT_PATHS } from './log-redact.js';
 import { reviewTransport, type Reply, type ReviewTransport } from './review-transport.js';
 import type { ConnectionCloser } from './shutdown.js';
@@ -80,10 +81,16 @@ export function certificateNotAfter(pem: Buffer | string): Date {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
-  const https = opts.tls
-    ? { key: readFileSync(opts.tls.keyFile), cert: readFileSync(opts.tls.certFile), minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true }
-    : null;
-  if (https) opts.onCertificate?.(certificateNotAfter(https.cert));
+  let https: { key: Buffer; cert: Buffer; minVersion: SecureVersion; ciphers: string; honorCipherOrder: boolean } | null = null;
+  if (opts.tls) {
+    const key = readFileSync(opts.tls.keyFile);
+    const cert = readFileSync(opts.tls.certFile);
+    // A broken pair would fail every handshake: refuse to start instead.
+    const problem = certificatePairProblem(key, cert);
+    if (problem) throw new Error(`TLS key ${opts.tls.keyFile} and certificate ${opts.tls.certFile} do not form a pair: ${problem}`);
+    https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true };
+    opts.onCertificate?.(certificateNotAfter(cert));
+  }
   // Assigned once fastify exists: the review routes log through its logger.
   let log: FastifyInstance['log'] | undefined;
   const transport = reviewTransport({
@@ -266,7 +273,11 @@ function reviewServer(
   return server as unknown as import('node:net').Server;
 }
 
-/** Swaps the serving certificate when its files change; open connections keep the context they started with. */
+/**
+ * Swaps the serving certificate when its files change; open connections keep the context they started with.
+ * A pair whose key does not belong to the certificate (files rewritten one after the other, or a bad rotation)
+ * is never served: the old pair stays, with one warning per bad pair, until the files change again.
+ */
 function watchCertificates(app: FastifyInstance, tls: TlsFiles, onCertificate?: (notAfter: Date) => void): void {
   const stamp = () => {
     try {
@@ -276,20 +287,29 @@ function watchCertificates(app: FastifyInstance, tls: TlsFiles, onCertificate?: 
     }
   };
   let last = stamp();
+  let rejected: string | undefined;
   const timer = setInterval(() => {
     const now = stamp();
-    if (now === undefined || now === last) return;
+    if (now === undefined || now === last || now === rejected) return;
+    let problem: string | undefined;
     try {
-      const server = app.server as unknown as import('node:tls').Server;
+      const key = readFileSync(tls.keyFile);
       const cert = readFileSync(tls.certFile);
-      server.setSecureContext({ key: readFileSync(tls.keyFile), cert, minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
-      last = now;
-      onCertificate?.(certificateNotAfter(cert));
-      app.log.info('reloaded TLS certificate');
+      problem = certificatePairProblem(key, cert);
+      if (!problem) {
+        const server = app.server as unknown as import('node:tls').Server;
+        server.setSecureContext({ key, cert, minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+        last = now;
+        rejected = undefined;
+        onCertificate?.(certificateNotAfter(cert));
+        app.log.info('reloaded TLS certificate');
+        return;
+      }
     } catch (err) {
-      // A half-written pair (cert updated, key not yet): keep serving the old one and try again next tick.
-      app.log.warn({ err: (err as Error).message }, 'TLS certificate files changed but could not be loaded yet');
+      problem = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
+    rejected = now;
+    app.log.warn({ certFile: tls.certFile, keyFile: tls.keyFile, problem }, 'TLS key does not match the certificate (or cannot be read); keeping the previous pair until the files change again');
   }, tls.pollMs ?? 10_000);
   timer.unref();
   app.addHook('onClose', async () => clearInterval(timer));

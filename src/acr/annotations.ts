@@ -29,6 +29,8 @@ export interface AcrAnnotations {
   chains: RoleChain[];
   /** Instances named by ID; empty when the images' default domains decide. */
   instances: InstanceRef[];
+  /** The annotation the instances were read from, for messages about them. */
+  instancesFrom: string;
 }
 
 export type AnnotationResult =
@@ -88,20 +90,23 @@ function readKnown(raw: Record<string, unknown>): AcrAnnotations {
   const services = list(raw, ANNOTATION.serviceArns)?.map((a) => parseArn(ANNOTATION.serviceArns, a)) ?? [];
   const users = list(raw, ANNOTATION.userArns)?.map((a) => parseArn(ANNOTATION.userArns, a)) ?? [];
   const chains = pairChains(services, users);
+  // Which keys the chains came from, so a count mismatch names what to edit.
+  const chainKeys = users.length > 0 ? `${ANNOTATION.serviceArns}, ${ANNOTATION.userArns}` : ANNOTATION.serviceArns;
+  const instancesFrom = instances ? ANNOTATION.instanceIds : ANNOTATION.instanceId;
 
   if (allInstances.length > 0 && chains.length > 1 && chains.length !== allInstances.length) {
     throw new Invalid(
-      `${chains.length} credential chains but ${allInstances.length} instance IDs: give one chain for all ` +
-        `instances, or one chain per instance (paired by position in ${ANNOTATION.instanceIds})`,
+      `${chains.length} credential chains (${chainKeys}) but ${allInstances.length} instance IDs in ${instancesFrom}: ` +
+        `give one chain for all instances, or one chain per instance (paired by position in ${ANNOTATION.instanceIds})`,
     );
   }
   if (allInstances.length === 0 && chains.length > 1) {
     throw new Invalid(
-      `${chains.length} credential chains but no ${ANNOTATION.instanceIds}: name the instance each chain is for, ` +
-        'in the same order',
+      `${chains.length} credential chains (${chainKeys}) but no ${ANNOTATION.instanceIds}: name the instance each ` +
+        'chain is for, in the same order',
     );
   }
-  return { chains, instances: allInstances };
+  return { chains, instances: allInstances, instancesFrom };
 }
 
 function pairChains(services: string[], users: string[]): RoleChain[] {
@@ -115,8 +120,8 @@ function pairChains(services: string[], users: string[]): RoleChain[] {
   if (services.length === 1) return users.map((userArn) => ({ serviceArn: services[0]!, userArn }));
   if (services.length === users.length) return users.map((userArn, i) => ({ serviceArn: services[i]!, userArn }));
   throw new Invalid(
-    `${services.length} service ARNs but ${users.length} user ARNs: give one service ARN for all user ARNs, ` +
-      'or exactly one service ARN per user ARN (paired by position)',
+    `${ANNOTATION.serviceArns} lists ${services.length} ARNs but ${ANNOTATION.userArns} lists ${users.length}: ` +
+      'give one service ARN for all user ARNs, or exactly one service ARN per user ARN (paired by position)',
   );
 }
 

@@ -9,7 +9,8 @@ import { quote } from '../util/quote.js';
 
 /** The lookups the rules need; the webhook's ServingRules and the credential provider's rules both have them. */
 export interface BindingRules {
-  defaultRegion: string;
+  /** Region of unprefixed instance IDs; undefined when neither the configuration nor ALIBABA_CLOUD_REGION_ID gives one. */
+  defaultRegion?: string;
   /** Registries served without annotations: configured, looked up and discovered. */
   registries: RegistryIndex;
   /** Served Enterprise instances by ID alone, for annotations that name an instance without its region. */
@@ -65,8 +66,17 @@ export function servedBindings(images: string[], rules: BindingRules): { binding
   return { bindings: [...byChain.values()], discovered, undiscovered };
 }
 
-function instanceRef(i: InstanceRef, rules: BindingRules): RegistryRef {
+/** `key` names the annotation the ID came from (served registries always have a region). */
+function instanceRef(i: InstanceRef, rules: BindingRules, key: string): RegistryRef {
   const region = i.region ?? rules.registryById.get(i.instanceId)?.region ?? rules.defaultRegion;
+  if (region === undefined) {
+    // No built-in region: a guess would look the instance up in the wrong place.
+    throw new BindingDenial(
+      `${key}: ${quote(i.instanceId)} has no region prefix and acr-pull-webhook has no default region: write it as ` +
+        `<region>:${i.instanceId} (e.g. cn-beijing:${i.instanceId}), or ask the cluster operator to set ` +
+        'ALIBABA_CLOUD_REGION_ID or defaultRegion',
+    );
+  }
   // Served domains only apply when the region agrees: an ID in another region is another instance.
   const served = rules.registries.byInstance.get(instanceKey(region, i.instanceId));
   return served?.domains && served.domains.length > 0
@@ -75,9 +85,9 @@ function instanceRef(i: InstanceRef, rules: BindingRules): RegistryRef {
 }
 
 /** Annotated objects: chains paired with the named instances, or one chain for the images' registries. */
-export function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images: string[], rules: BindingRules): Binding[] {
+export function annotatedBindings(chains: RoleChain[], instances: InstanceRef[], images: string[], rules: BindingRules, instancesFrom = 'k8s.aliyun.com/acr-instance-ids'): Binding[] {
   if (instances.length > 0) {
-    const refs = instances.map((i) => instanceRef(i, rules));
+    const refs = instances.map((i) => instanceRef(i, rules, instancesFrom));
     if (chains.length === 1) return [{ chain: chains[0]!, registries: refs }];
     return refs.map((r, i) => ({ chain: chains[i]!, registries: [r] }));
   }
@@ -101,7 +111,7 @@ function registriesFromImages(images: string[], rules: BindingRules): RegistryRe
     const host = registryHost(image);
     const served = rules.registries.byDomain.get(host);
     if (served?.edition === 'enterprise') {
-      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules));
+      out.set(`i:${served.region}:${served.instanceId}`, instanceRef({ instanceId: served.instanceId!, region: served.region }, rules, 'registries'));
       continue;
     }
     if (served?.edition === 'personal' && served.domains) {

@@ -1,5 +1,6 @@
 // Turns one AdmissionReview into its answer: the pure plan, then (outside dry runs) the Secrets it needs.
 import { DenialError, type Budget, type EnsurePath, type PullSecretProvider } from '../pull-secrets/types.js';
+import { Progress } from '../pull-secrets/progress.js';
 import { describeError, withDeadline } from '../pull-secrets/util.js';
 import type { PullSecretSpec } from '../acr/model.js';
 import { isObject } from '../util/is-object.js';
@@ -42,8 +43,19 @@ export interface HandlerDeps {
   onHelperSecretFailure?: (f: HelperSecretFailure) => void;
 }
 
+/** When no step recorded anything (a provider that does not report progress). */
 const DEADLINE_WHAT =
   'obtaining registry credentials before the admission deadline; the cloud API may be slow or unreachable from the webhook: retry, and check the webhook log';
+
+/**
+ * `ensure` bounded by the review's deadline, whose one owner this is: a late answer is worth nothing, a clear
+ * timeout message is. It names the step the Secret was still waiting on, which the Secret manager and the
+ * credential chain record (AssumeRole of which role, which registry call, or the Secret write).
+ */
+function ensureInTime(deps: HandlerDeps, spec: PullSecretSpec, budget: Budget): Promise<EnsurePath> {
+  const progress = new Progress();
+  return withDeadline(deps.secrets.ensure(spec, { ...budget, progress }), budget, () => progress.timedOut(DEADLINE_WHAT));
+}
 
 /**
  * The answer, synchronously whenever no Secret has to be written (nothing to do, a denial, a dry run, or every
@@ -95,8 +107,7 @@ async function ensureSecrets(
 ): Promise<Outcome> {
   const { optional, bestEffort } = plan;
   try {
-    // Each bounded by the deadline: a late answer is worth nothing, a clear timeout message is.
-    const settled = await Promise.allSettled(plan.specs.map((s) => withDeadline(deps.secrets.ensure(s, budget), budget, DEADLINE_WHAT)));
+    const settled = await Promise.allSettled(plan.specs.map((s) => ensureInTime(deps, s, budget)));
     const skipped: PullSecretSpec[] = [];
     let firstSkipError: unknown;
     const warnings: string[] = [];
@@ -161,7 +172,7 @@ function handleServiceAccount(req: AdmissionRequest, budget: Budget, deps: Handl
   if (req.dryRun) return { review: allow(req.uid, plan.patch), kind, result, path: 'dry-run', plan };
   if (deps.secrets.fresh && plan.specs.every((s) => deps.secrets.fresh!(s))) return { review: allow(req.uid, plan.patch), kind, result, path: 'cached', plan };
   // The Secret is made before the answer; a failure never refuses the ServiceAccount (the helper's never did).
-  return Promise.allSettled(plan.specs.map((s) => withDeadline(deps.secrets.ensure(s, budget), budget, DEADLINE_WHAT))).then((settled) => {
+  return Promise.allSettled(plan.specs.map((s) => ensureInTime(deps, s, budget))).then((settled) => {
     const warnings: string[] = [];
     settled.forEach((r, i) => {
       if (r.status === 'rejected') warnings.push(helperFailure(plan.specs[i]!, plan.serviceAccount.name, r.reason, deps));

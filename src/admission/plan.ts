@@ -27,7 +27,8 @@ export type NamespaceLabels = (namespace: string) => Record<string, string> | un
 /** The configuration in the shape the hot path wants: lookups, not scans. */
 export interface ServingRules {
   ownNamespace: string;
-  defaultRegion: string;
+  /** Region of unprefixed instance IDs; undefined when neither the file nor ALIBABA_CLOUD_REGION_ID gives one. */
+  defaultRegion?: string;
   imageCacheSecretNamespace: string;
   isExcludedNamespace(namespace: string): boolean;
   /** Registries served without annotations: configured, looked up and discovered. */
@@ -62,7 +63,7 @@ export function servingRules(
   const registryById = registriesById(registries);
   return {
     ownNamespace,
-    defaultRegion: config.defaultRegion,
+    ...(config.defaultRegion === undefined ? {} : { defaultRegion: config.defaultRegion }),
     imageCacheSecretNamespace: config.imageCacheSecretNamespace,
     isExcludedNamespace: (ns) =>
       exact.has(ns) ||
@@ -286,7 +287,7 @@ function derive(annotations: unknown, images: string[], secretNamespace: string,
         ...(served.undiscovered ? { undiscovered: true } : {}),
       };
     }
-    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules);
+    const bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, images, rules, parsed.value.instancesFrom);
     return { kind: 'bindings', bindings, specs: uniqueSpecs(bindings, secretNamespace), annotated: parsed.kind === 'ok' };
   } catch (e) {
     if (e instanceof BindingDenial) return { kind: 'deny', message: e.message, ...(e.noAcrImage ? { noAcrImage: true } : {}) };

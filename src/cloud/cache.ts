@@ -77,7 +77,7 @@ export class ExpiringCache<V> {
         return r.value;
       },
       (error: unknown) => {
-        if (this.opts.negativeTtlMs > 0) this.store(key, { ok: false, error, until: this.now() + this.opts.negativeTtlMs, key: ownString(key) });
+        this.fail(key, error);
         throw error;
       },
     );
@@ -88,6 +88,12 @@ export class ExpiringCache<V> {
 
   delete(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Remembers `error` for `key` as a failed load does (for negativeTtlMs), replacing a cached value. */
+  fail(key: string, error: unknown): void {
+    if (this.opts.negativeTtlMs > 0) this.store(key, { ok: false, error, until: this.now() + this.opts.negativeTtlMs, key: ownString(key) });
+    else this.entries.delete(key);
   }
 
   private store(key: string, entry: Entry<V>): void {

@@ -6,14 +6,15 @@ import { CloudError } from './errors.js';
 export type Step =
   /** `self`: whose identity ("the webhook", "the node"); default the webhook. */
   | { kind: 'identity'; self?: string }
-  | { kind: 'assume-service'; roleArn: string }
+  | { kind: 'assume-service'; roleArn: string; endpoint?: string }
   /** The first hop taken with a Kubernetes ServiceAccount token (RRSA) instead of the front end's identity. */
-  | { kind: 'assume-oidc'; roleArn: string; providerArn: string; subject: string; issuer: string; audiences: string[] }
-  | { kind: 'assume-user'; roleArn: string; serviceArn: string }
-  | { kind: 'instance'; what: string; instanceId: string; region: string; as: string }
-  | { kind: 'personal'; region: string; as: string };
+  | { kind: 'assume-oidc'; roleArn: string; providerArn: string; subject: string; issuer: string; audiences: string[]; endpoint?: string }
+  | { kind: 'assume-user'; roleArn: string; serviceArn: string; endpoint?: string }
+  /** `actions`: the RAM actions the step's calls need, for a NoPermission denial. */
+  | { kind: 'instance'; what: string; actions: string; instanceId: string; region: string; as: string; endpoint?: string }
+  | { kind: 'personal'; region: string; as: string; endpoint?: string };
 
-function stepName(step: Step): string {
+export function stepName(step: Step): string {
   switch (step.kind) {
     case 'identity':
       return `loading ${step.self ?? 'the webhook'}'s own Alibaba Cloud credentials`;
@@ -29,6 +30,48 @@ function stepName(step: Step): string {
       return `getting a Personal Edition registry token in ${step.region} as ${step.as}`;
   }
 }
+
+/** An endpoint as shown in a message: scheme, host and path only (never userinfo or a query). */
+function shownEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.origin}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(endpoint)';
+  }
+}
+
+/** The service a step calls, with its endpoint when known: what the operator checks. */
+function serviceOf(step: Step): string {
+  const at = 'endpoint' in step && step.endpoint ? ` (${shownEndpoint(step.endpoint)})` : '';
+  switch (step.kind) {
+    case 'identity':
+      return `${step.self ?? 'the webhook'}'s credential provider (RRSA token exchange or ECS metadata)`;
+    case 'assume-service':
+    case 'assume-oidc':
+    case 'assume-user':
+      return `STS${at}`;
+    case 'instance':
+    case 'personal':
+      return `Container Registry${at}`;
+  }
+}
+
+/** A denied Pod is not retried by the API server, but its controller makes it again. */
+const RETRY_ADVICE = 'Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again';
+
+/** The denial when the admission deadline passes while `step` is in flight (or its call timed out). */
+export function timeoutDenial(step: Step): DenialError {
+  return new DenialError(
+    `acr-pull-webhook timed out ${stepName(step)}: ${serviceOf(step)} did not answer before the admission deadline. ` +
+      `Check that the webhook reaches that endpoint (network policy, proxy, VPC endpoint settings). ${RETRY_ADVICE}`,
+    503,
+    'Timeout',
+  );
+}
+
+/** 5xx and their codes: the service failed, not the request; retrying later is the fix. */
+const TRANSIENT = /^(ServiceUnavailable|InternalError|InternalFailure|SYSTEM_ERROR|ServiceBusy|BadResponse)/i;
 
 /** True for a refusal that trust-explainer.ts can explain: AssumeRole of a service role with the webhook's identity. */
 export function isServiceRoleRefusal(step: Step, e: unknown): e is CloudError {
@@ -53,7 +96,12 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
       return new DenialError(`${what}. The role's trust policy must allow the webhook's identity (its account or RAM role), and that identity needs sts:AssumeRole`, 403, 'Forbidden');
     }
     if (step.kind === 'instance' || step.kind === 'personal') {
-      return new DenialError(`${what}. Grant cr:GetAuthorizationToken, cr:ListInstanceEndpoint and cr:PullRepository on the instance to that identity in RAM`, 403, 'Forbidden');
+      const actions = step.kind === 'instance' ? step.actions : 'cr:GetAuthorizationToken';
+      return new DenialError(
+        `${what}. Grant ${actions} to that identity in RAM, and cr:PullRepository for the pull itself (the webhook's README lists every action under "RAM permissions")`,
+        403,
+        'Forbidden',
+      );
     }
   }
   if (code === 'EntityNotExist.Role') {
@@ -66,10 +114,20 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
   if (code === 'INSTANCE_NOT_EXIST' || code === 'InstanceNotExist' || code === 'INSTANCE_NOT_FOUND') {
     return new DenialError(`${what}. No such instance in that region: check the instance ID and its region prefix (cn-beijing:cri-...)`, 400, 'BadRequest');
   }
-  if (code === 'Timeout' || code === 'Unreachable' || code === 'BadResponse') {
-    return new DenialError(`${what}. The Alibaba Cloud endpoint did not answer in time; it may be unreachable from the webhook. Retry, and check the webhook's network and endpoint settings`, 503, 'ServiceUnavailable');
+  if (code === 'Timeout') return timeoutDenial(step);
+  if (code === 'Unreachable') {
+    return new DenialError(`${what}. ${serviceOf(step)} could not be reached from the webhook: check its network and endpoint settings. ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
   }
-  if (code.startsWith('Throttling')) return new DenialError(`${what}. Alibaba Cloud is throttling the webhook; retry shortly`, 503, 'ServiceUnavailable');
+  if (code.startsWith('Throttling')) {
+    return new DenialError(`${what}. Alibaba Cloud is throttling the webhook on this step (retried while the admission deadline allowed). ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
+  }
+  if (TRANSIENT.test(code) || (err.httpStatus !== undefined && err.httpStatus >= 500)) {
+    return new DenialError(
+      `${what}. This is a transient Alibaba Cloud service error of ${serviceOf(step)} on this step (retried while the admission deadline allowed). ${RETRY_ADVICE}`,
+      503,
+      'ServiceUnavailable',
+    );
+  }
   if (/^(InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken|MissingSecurityToken|InvalidTimeStamp)/.test(code)) {
     return new DenialError(`${what}. The credentials used for this step were rejected; the cluster operator must check the webhook's identity and clock`, 500, 'InternalError');
   }

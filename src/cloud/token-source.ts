@@ -5,8 +5,8 @@ import type { Binding, RegistryRef, RoleChain } from '../acr/model.js';
 import type { Budget, DockerAuths, RegistryCredential, TokenSource } from '../pull-secrets/types.js';
 import { DenialError } from '../pull-secrets/types.js';
 import { getAuthorizationToken, instanceDomains, instanceIdByName, personalToken, type RegistryToken } from './acr.js';
-import { ExpiringCache, type CacheOutcome, type PersistentStore } from './cache.js';
-import { denialFor, isServiceRoleRefusal, type Step } from './denials.js';
+import { ExpiringCache, type CacheOutcome, type Expiring, type PersistentStore } from './cache.js';
+import { denialFor, isServiceRoleRefusal, stepName, timeoutDenial, type Step } from './denials.js';
 import type { Endpoints } from './endpoints.js';
 import type { Identity } from './identity.js';
 import type { CloudCaller, Credentials } from './rpc.js';
@@ -67,9 +67,15 @@ export const DEFAULT_CACHE_ENTRIES = 1000;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 interface ChainCredentials {
-  /** Resolved on demand, through the session caches. */
-  creds: () => Promise<Credentials>;
+  /**
+   * Resolved on demand, through the session caches, with the expiry of the session they are (none for an own
+   * identity, which its provider renews): what they obtain must not outlive them.
+   */
+  creds: () => Promise<Credentials & { expiresAt?: number }>;
+  /** Names these credentials: the role chain and the namespace's session (what they obtain is cached under it). */
   key: string;
+  /** The role chain alone, without the session: failures are remembered per group, not per namespace. */
+  group: string;
   as: string;
 }
 
@@ -77,6 +83,8 @@ export class AcrTokenSource implements TokenSource {
   private readonly sessions: ExpiringCache<SessionCredentials>;
   private readonly tokens: ExpiringCache<RegistryToken>;
   private readonly metadata: ExpiringCache<string[]>;
+  /** Per group (role chain, and call): recently worked (true) or failed (the denial, for negativeTtlMs). */
+  private readonly health: ExpiringCache<true>;
   private readonly now: () => number;
   private readonly threshold: () => number;
 
@@ -84,16 +92,13 @@ export class AcrTokenSource implements TokenSource {
     this.now = opts.now ?? Date.now;
     const t = opts.refreshThresholdMs;
     this.threshold = typeof t === 'function' ? t : () => t;
-    const common = {
-      maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES,
-      negativeTtlMs: opts.negativeTtlMs ?? 5000,
-      now: this.now,
-      observe: opts.observeCache,
-      persistent: opts.persistent,
-    };
-    this.sessions = new ExpiringCache({ name: 'sts', ...common });
-    this.tokens = new ExpiringCache({ name: 'token', ...common });
-    this.metadata = new ExpiringCache({ name: 'instance', ...common });
+    const common = { maxEntries: opts.maxEntries ?? DEFAULT_CACHE_ENTRIES, now: this.now, observe: opts.observeCache };
+    // Failures are remembered in `health`, per group (in memory only); the value caches hold successes alone.
+    const values = { ...common, negativeTtlMs: 0, persistent: opts.persistent };
+    this.sessions = new ExpiringCache({ name: 'sts', ...values });
+    this.tokens = new ExpiringCache({ name: 'token', ...values });
+    this.metadata = new ExpiringCache({ name: 'instance', ...values });
+    this.health = new ExpiringCache({ name: 'role', ...common, negativeTtlMs: opts.negativeTtlMs ?? 5000 });
   }
 
   /** `workload`: the service hop is assumed with this ServiceAccount token (the credential provider's workload mode). */
@@ -120,40 +125,94 @@ export class AcrTokenSource implements TokenSource {
    */
   private chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): ChainCredentials {
     const self = this.opts.self ?? 'the webhook';
-    const ownCredentials = async () => {
-      try {
-        return await this.opts.identity.credentials();
-      } catch (e) {
-        throw denialFor({ kind: 'identity', self }, e);
-      }
-    };
-    if (!chain.serviceArn) return { creds: ownCredentials, key: 'self', as: `${self}'s own identity` };
+    const identityStep: Step = { kind: 'identity', self };
+    const ownCredentials = () =>
+      tracked(budget, identityStep, async () => {
+        try {
+          return await this.opts.identity.credentials();
+        } catch (e) {
+          throw denialFor(identityStep, e);
+        }
+      });
+    if (!chain.serviceArn) return { creds: ownCredentials, key: 'self', group: 'self', as: `${self}'s own identity` };
+    const sts = this.opts.endpoints.sts;
     const sessionName = roleSessionName(requester, sha);
     const serviceArn = chain.serviceArn;
-    // Sessions obtained with a workload's token are that workload's: their keys carry its partition.
+    const usable = (s: SessionCredentials) => s.expiresAt - this.threshold();
+    // Sessions obtained with a workload's token are that workload's: their keys (and failures) carry its partition.
     const partition = workload ? `oidc|${workload.oidcProviderArn}|${workload.partition}|` : '';
-    const serviceKey = `${partition}${serviceArn}|${sessionName}`;
+    const serviceGroup = `${partition}${serviceArn}`;
+    const serviceKey = `${serviceGroup}|${sessionName}`;
+    const serviceStep: Step = workload
+      ? { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences, endpoint: sts }
+      : { kind: 'assume-service', roleArn: serviceArn, endpoint: sts };
     const service = () =>
-      this.sessions.get(serviceKey, async () => {
-        if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, { kind: 'assume-service', roleArn: serviceArn }, budget);
-        const step: Step = { kind: 'assume-oidc', roleArn: serviceArn, providerArn: workload.oidcProviderArn, subject: workload.subject, issuer: workload.issuer, audiences: workload.audiences };
+      this.gated(`assume|${serviceGroup}`, this.sessions, serviceKey, usable, serviceStep, budget, async () => {
+        if (!workload) return this.assume(await ownCredentials(), serviceArn, sessionName, serviceStep, budget);
         try {
           const session = await assumeRoleWithOidc(
             this.opts.caller,
-            this.opts.endpoints.sts,
+            sts,
             { roleArn: serviceArn, oidcProviderArn: workload.oidcProviderArn, oidcToken: workload.token, roleSessionName: sessionName, durationSeconds: this.opts.sessionDurationSeconds },
             budget,
           );
-          return { value: session, usableUntil: session.expiresAt - this.threshold() };
+          return { value: session, usableUntil: usable(session) };
         } catch (e) {
-          throw denialFor(step, e);
+          throw denialFor(serviceStep, e);
         }
       });
-    if (!chain.userArn) return { creds: service, key: serviceKey, as: serviceArn };
+    if (!chain.userArn) return { creds: service, key: serviceKey, group: serviceGroup, as: serviceArn };
     const userArn = chain.userArn;
-    const key = `${partition}${serviceArn}|${userArn}|${sessionName}`;
-    const user = () => this.sessions.get(key, async () => this.assume(await service(), userArn, sessionName, { kind: 'assume-user', roleArn: userArn, serviceArn }, budget));
-    return { creds: user, key, as: userArn };
+    const group = `${serviceGroup}|${userArn}`;
+    const key = `${group}|${sessionName}`;
+    const userStep: Step = { kind: 'assume-user', roleArn: userArn, serviceArn, endpoint: sts };
+    const user = () => this.gated(`assume|${group}`, this.sessions, key, usable, userStep, budget, async () => this.assume(await service(), userArn, sessionName, userStep, budget));
+    return { creds: user, key, group, as: userArn };
+  }
+
+  /**
+   * `cache.get(key, load)` for one namespace, through the health of its group (the role chain without the
+   * namespace's session name, and the call): a failure is remembered for the whole group, so one broken or
+   * throttled role used from many namespaces is not called again per namespace; and while a group has no recent
+   * success, concurrent namespaces wait for the first one's answer instead of each calling (and retrying).
+   * Successes stay per namespace (its own RoleSessionName in the account owner's audit trail). The wait is
+   * recorded as `step`, so a deadline passing meanwhile names it.
+   */
+  private gated<V>(
+    group: string,
+    cache: ExpiringCache<V>,
+    key: string,
+    healthyUntil: (v: V) => number,
+    step: Step,
+    budget: Budget,
+    load: () => Promise<Expiring<V>>,
+  ): Promise<V> {
+    return tracked(budget, step, async () => {
+      let probe: { ok: true; value: V } | { ok: false; error: unknown } | undefined;
+      await this.health.get(group, async () => {
+        try {
+          const value = await cache.get(key, load);
+          probe = { ok: true, value };
+          return { value: true, usableUntil: healthyUntil(value) };
+        } catch (e) {
+          if (!ranOutOfTime(e)) throw e;
+          // The probe's own deadline says nothing about the role: not remembered, and whoever waited on this probe
+          // tries with their own time.
+          probe = { ok: false, error: e };
+          return { value: true, usableUntil: 0 };
+        }
+      });
+      if (probe) {
+        if (probe.ok) return probe.value;
+        throw probe.error;
+      }
+      try {
+        return await cache.get(key, load);
+      } catch (e) {
+        if (!ranOutOfTime(e)) this.health.fail(group, e);
+        throw e;
+      }
+    });
   }
 
   private async assume(creds: Credentials, roleArn: string, sessionName: string, step: Step, budget: Budget): Promise<{ value: SessionCredentials; usableUntil: number }> {
@@ -176,17 +235,18 @@ export class AcrTokenSource implements TokenSource {
 
   private async registry(r: RegistryRef, chain: ChainCredentials, budget: Budget): Promise<{ domains: string[]; token: RegistryToken }> {
     if (r.kind === 'personal') {
-      const step: Step = { kind: 'personal', region: r.region, as: chain.as };
-      const token = await this.token(`p|${r.region}|${chain.key}`, step, async () => personalToken(this.opts.caller, this.opts.endpoints.cr(r.region), await chain.creds(), budget));
+      const endpoint = this.opts.endpoints.cr(r.region);
+      const step: Step = { kind: 'personal', region: r.region, as: chain.as, endpoint };
+      const token = await this.token(`p|${r.region}`, chain, step, budget, (creds) => personalToken(this.opts.caller, endpoint, creds, budget));
       return { domains: r.domains, token };
     }
     const region = r.region ?? '';
     const endpoint = this.opts.endpoints.cr(region);
-    const stepFor = (what: string, instanceId: string): Step => ({ kind: 'instance', what, instanceId, region, as: chain.as });
+    const stepFor = (what: string, actions: string, instanceId: string): Step => ({ kind: 'instance', what, actions, instanceId, region, as: chain.as, endpoint });
     let instanceId: string;
     if (r.kind === 'instance-name') {
-      const found = await this.meta(`name|${region}|${r.instanceName}|${chain.key}`, stepFor('looking up the instance by name', r.instanceName), async () => {
-        const id = await instanceIdByName(this.opts.caller, endpoint, await chain.creds(), r.instanceName, budget);
+      const found = await this.meta(`name|${region}|${r.instanceName}`, chain, stepFor('looking up the instance by name', 'cr:ListInstance (on all instances of the account)', r.instanceName), budget, async (creds) => {
+        const id = await instanceIdByName(this.opts.caller, endpoint, creds, r.instanceName, budget);
         return id ? [id] : [];
       });
       if (!found[0]) {
@@ -203,29 +263,38 @@ export class AcrTokenSource implements TokenSource {
     const [domains, token] = await Promise.all([
       r.kind === 'instance' && r.domains
         ? Promise.resolve(r.domains)
-        : this.meta(`domains|${region}|${instanceId}|${chain.key}`, stepFor('listing the domains', instanceId), async () => instanceDomains(this.opts.caller, endpoint, await chain.creds(), instanceId, budget)),
-      this.token(`i|${region}|${instanceId}|${chain.key}`, stepFor('getting a registry token', instanceId), async () =>
-        getAuthorizationToken(this.opts.caller, endpoint, await chain.creds(), instanceId, budget),
+        : this.meta(`domains|${region}|${instanceId}`, chain, stepFor('listing the domains', 'cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint on the instance', instanceId), budget, (creds) =>
+            instanceDomains(this.opts.caller, endpoint, creds, instanceId, budget),
+          ),
+      this.token(`i|${region}|${instanceId}`, chain, stepFor('getting a registry token', 'cr:GetAuthorizationToken on the instance', instanceId), budget, (creds) =>
+        getAuthorizationToken(this.opts.caller, endpoint, creds, instanceId, budget),
       ),
     ]);
     return { domains, token };
   }
 
-  private token(key: string, step: Step, load: () => Promise<RegistryToken>): Promise<RegistryToken> {
-    return this.tokens.get(key, async () => {
+  /** A token never outlives the session that obtained it, whatever ExpireTime the registry gave it. */
+  private token(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: (creds: Credentials) => Promise<RegistryToken>): Promise<RegistryToken> {
+    const usable = (t: RegistryToken) => t.expiresAt - this.threshold();
+    return this.gated(`${call}|${chain.group}`, this.tokens, `${call}|${chain.key}`, usable, step, budget, async () => {
+      // The chain's own hops deny (and are recorded) in their own name.
+      const creds = await chain.creds();
       try {
-        const token = await load();
-        return { value: token, usableUntil: token.expiresAt - this.threshold() };
+        const loaded = await load(creds);
+        const token = creds.expiresAt !== undefined && loaded.expiresAt > creds.expiresAt ? { ...loaded, expiresAt: creds.expiresAt } : loaded;
+        return { value: token, usableUntil: usable(token) };
       } catch (e) {
         throw denialFor(step, e);
       }
     });
   }
 
-  private meta(key: string, step: Step, load: () => Promise<string[]>): Promise<string[]> {
-    return this.metadata.get(key, async () => {
+  private meta(call: string, chain: ChainCredentials, step: Step, budget: Budget, load: (creds: Credentials) => Promise<string[]>): Promise<string[]> {
+    const until = () => this.now() + METADATA_TTL_MS;
+    return this.gated(`${call}|${chain.group}`, this.metadata, `${call}|${chain.key}`, until, step, budget, async () => {
+      const creds = await chain.creds();
       try {
-        return { value: await load(), usableUntil: this.now() + METADATA_TTL_MS };
+        return { value: await load(creds), usableUntil: until() };
       } catch (e) {
         throw denialFor(step, e);
       }
@@ -234,6 +303,14 @@ export class AcrTokenSource implements TokenSource {
 
   /** Entries held, for the memory benchmark. */
   get cachedEntries(): number {
-    return this.sessions.size + this.tokens.size + this.metadata.size;
+    return this.sessions.size + this.tokens.size + this.metadata.size + this.health.size;
   }
+}
+
+/** A denial because one review's deadline passed (not something the role or service said). */
+const ranOutOfTime = (e: unknown) => e instanceof DenialError && e.reason === 'Timeout';
+
+/** Runs `work` as `step` of the budget's progress record, so a deadline passing meanwhile names it. */
+function tracked<T>(budget: Budget, step: Step, work: () => Promise<T>): Promise<T> {
+  return budget.progress ? budget.progress.step({ label: stepName(step), timedOut: () => timeoutDenial(step) }, work) : work();
 }

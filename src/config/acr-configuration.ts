@@ -29,7 +29,7 @@ const ENTRY_KEYS: Record<string, string> = { instanceId: 'instanceId', domains: 
 const API_VERSION = '2018-12-01';
 const NAME = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-export function parseAcrConfiguration(data: Readonly<Record<string, string>>, defaultRegion: string, source = `${ACR_CONFIGURATION.namespace}/${ACR_CONFIGURATION.name}`): AcrConfiguration {
+export function parseAcrConfiguration(data: Readonly<Record<string, string>>, defaultRegion: string | undefined, source = `${ACR_CONFIGURATION.namespace}/${ACR_CONFIGURATION.name}`): AcrConfiguration {
   const fail: Fail = (field, detail) => {
     throw new ConfigError(field, detail, source);
   };
@@ -80,7 +80,7 @@ export function parseAcrConfiguration(data: Readonly<Record<string, string>>, de
 }
 
 /** `acr-registry-info`: YAML in a string, each entry mapped onto the registry model of the configuration file. */
-function parseRegistryInfo(text: string | undefined, defaultRegion: string, fail: Fail, notHonoured: string[]): RegistryConfig[] {
+function parseRegistryInfo(text: string | undefined, defaultRegion: string | undefined, fail: Fail, notHonoured: string[]): RegistryConfig[] {
   const field = 'acr-registry-info';
   let doc: unknown;
   try {
@@ -90,7 +90,12 @@ function parseRegistryInfo(text: string | undefined, defaultRegion: string, fail
     return fail(field, `not valid YAML (${first}); indent each entry's fields under its "- ", e.g. "- instanceId: cri-xxx" then "  domains: a.example.com"`);
   }
   // Empty: "images are pulled from the default repository of the instance in the cluster's region".
-  if (doc === null || doc === undefined || (Array.isArray(doc) && doc.length === 0)) return [{ edition: 'personal', region: defaultRegion, chain: {} }];
+  if (doc === null || doc === undefined || (Array.isArray(doc) && doc.length === 0)) {
+    if (defaultRegion === undefined) {
+      return fail(field, "empty means the cluster's region, and the webhook has none: set ALIBABA_CLOUD_REGION_ID (or defaultRegion in its configuration), or list an entry with regionId");
+    }
+    return [{ edition: 'personal', region: defaultRegion, chain: {} }];
+  }
   if (!Array.isArray(doc)) return fail(field, 'expected a YAML list of entries ("- instanceId: ...")');
   const entries = doc.map((entry, i) => {
     const at = `${field}[${i}]`;

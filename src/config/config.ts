@@ -59,7 +59,12 @@ export interface EndpointsConfig {
 }
 
 export interface WebhookConfig {
-  defaultRegion: string;
+  /**
+   * Region of instance IDs written without a region prefix: the file's value, else ALIBABA_CLOUD_REGION_ID.
+   * No built-in default: a guessed region would look instances up in the wrong place; without one, unprefixed
+   * IDs are denied with the fix, and configuration entries that need a region must give it.
+   */
+  defaultRegion?: string;
   registries: RegistryConfig[];
   discovery: DiscoveryConfig;
   /** Read at start only. */
@@ -103,7 +108,7 @@ const HOST = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:
 export interface ConfigContext {
   /** The webhook's own namespace (POD_NAMESPACE). */
   ownNamespace: string;
-  /** ALIBABA_CLOUD_REGION_ID, the default when the file sets none. */
+  /** ALIBABA_CLOUD_REGION_ID, the default region when the file sets none. */
   regionFromEnv?: string;
 }
 
@@ -147,8 +152,11 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   const root = object(doc, '(root)', fail);
   allowKeys(root, '(root)', ['defaultRegion', 'registries', 'discovery', 'endpoints', 'namespaces', 'imageCacheSecretNamespace', 'credentials', 'secrets', 'policy', 'credentialHelper', 'credentialProvider'], fail);
 
-  const defaultRegion = str(root.defaultRegion ?? ctx.regionFromEnv ?? 'cn-hangzhou', 'defaultRegion', fail);
-  if (!REGION.test(defaultRegion)) fail('defaultRegion', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
+  const fromFile = root.defaultRegion !== undefined;
+  const defaultRegion = fromFile ? str(root.defaultRegion, 'defaultRegion', fail) : ctx.regionFromEnv || undefined;
+  if (defaultRegion !== undefined && !REGION.test(defaultRegion)) {
+    fail(fromFile ? 'defaultRegion' : 'defaultRegion (from ALIBABA_CLOUD_REGION_ID)', `${JSON.stringify(defaultRegion)} is not a region ID such as cn-hangzhou`);
+  }
 
   const registries = parseRegistries(root.registries ?? [], defaultRegion, fail);
   const discovery = parseDiscovery(root.discovery ?? {}, defaultRegion, fail);
@@ -203,7 +211,7 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   }
 
   return {
-    defaultRegion,
+    ...(defaultRegion === undefined ? {} : { defaultRegion }),
     registries,
     discovery,
     endpoints,
@@ -217,11 +225,14 @@ export function parseConfig(doc: unknown, ctx: ConfigContext, source = 'configur
   };
 }
 
+/** Why a field needs its own region: there is no default to fall back on. */
+const NO_REGION = 'no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set';
+
 /**
  * The `registries` list: every error names the entry and field. Exported for other sources of the same model
  * (the credential helper's ConfigMap), which pass their own `fail` and field prefix.
  */
-export function parseRegistries(doc: unknown, defaultRegion: string, fail: Fail, at = 'registries'): RegistryConfig[] {
+export function parseRegistries(doc: unknown, defaultRegion: string | undefined, fail: Fail, at = 'registries'): RegistryConfig[] {
   const registries = array(doc, at, fail).map((r, i): RegistryConfig => {
     const here = `${at}[${i}]`;
     const o = object(r, here, fail);
@@ -231,6 +242,7 @@ export function parseRegistries(doc: unknown, defaultRegion: string, fail: Fail,
     if (instanceId !== '' && instanceId !== APSARA_INSTANCE_ID && !INSTANCE_ID.test(instanceId)) {
       fail(`${here}.instanceId`, `${JSON.stringify(instanceId)} is not an instance ID (cri-..., "default" on Apsara Stack, "" for Personal Edition)`);
     }
+    if (o.region === undefined && defaultRegion === undefined) fail(`${here}.region`, `required: ${NO_REGION}`);
     const region = str(o.region ?? defaultRegion, `${here}.region`, fail);
     if (!REGION.test(region)) fail(`${here}.region`, `${JSON.stringify(region)} is not a region ID`);
     let domains: string[] | undefined;
@@ -270,16 +282,18 @@ export function parseRegistries(doc: unknown, defaultRegion: string, fail: Fail,
   return registries;
 }
 
-function parseDiscovery(doc: unknown, defaultRegion: string, fail: Fail): DiscoveryConfig {
+function parseDiscovery(doc: unknown, defaultRegion: string | undefined, fail: Fail): DiscoveryConfig {
   const o = object(doc, 'discovery', fail);
   allowKeys(o, 'discovery', ['enabled', 'regions', 'interval', 'missInterval', 'personalEdition'], fail);
   const enabled = bool(o.enabled ?? false, 'discovery.enabled', fail);
-  const regions = array(o.regions ?? [defaultRegion], 'discovery.regions', fail).map((r, i) => {
+  if (enabled && o.regions === undefined && defaultRegion === undefined) fail('discovery.regions', `required: ${NO_REGION}`);
+  const regionsDoc = o.regions ?? (defaultRegion === undefined ? [] : [defaultRegion]);
+  const regions = array(regionsDoc, 'discovery.regions', fail).map((r, i) => {
     const region = str(r, `discovery.regions[${i}]`, fail);
     if (!REGION.test(region)) fail(`discovery.regions[${i}]`, `${JSON.stringify(region)} is not a region ID`);
     return region;
   });
-  if (regions.length === 0) fail('discovery.regions', 'list at least one region, or leave the field out for defaultRegion');
+  if (o.regions !== undefined && regions.length === 0) fail('discovery.regions', 'list at least one region, or leave the field out for the default region');
   const intervalMs = duration(o.interval ?? '10m', 'discovery.interval', fail);
   if (intervalMs < 60_000) fail('discovery.interval', 'at least 1m: each refresh lists every instance of every region');
   const missIntervalMs = duration(o.missInterval ?? '30s', 'discovery.missInterval', fail);
@@ -313,7 +327,7 @@ function parseEndpoints(doc: unknown, fail: Fail): EndpointsConfig {
   return out;
 }
 
-function parsePolicy(doc: unknown, defaultRegion: string, fail: Fail): Policy {
+function parsePolicy(doc: unknown, defaultRegion: string | undefined, fail: Fail): Policy {
   const p = object(doc, 'policy', fail);
   allowKeys(p, 'policy', ['rules'], fail);
   const names = new Set<string>();
@@ -342,7 +356,11 @@ function parsePolicy(doc: unknown, defaultRegion: string, fail: Fail): Policy {
     const instances = o.instances === undefined ? undefined : strings(o.instances, `${at}.instances`).map((x, j) => {
       if (x === '*') return x;
       const m = /^(?:([a-z0-9-]+):)?(cri-[a-z0-9]+)$/.exec(x);
-      if (m) return `${m[1] ?? defaultRegion}:${m[2]}`;
+      if (m) {
+        const region = m[1] ?? defaultRegion;
+        if (region === undefined) fail(`${at}.instances[${j}]`, `${JSON.stringify(x)} has no region prefix (cn-beijing:${x}), and there is ${NO_REGION}`);
+        return `${region}:${m[2]}`;
+      }
       if (HOST.test(x.toLowerCase())) return x.toLowerCase();
       return fail(`${at}.instances[${j}]`, `${JSON.stringify(x)} is not region:cri-..., a registry host or "*"`);
     });

@@ -50,10 +50,13 @@ export function ruleMatchesNamespace(rule: PolicyRule, namespace: string, labels
 const allows = (list: string[] | undefined, value: string) => list !== undefined && (list.includes('*') || list.includes(value));
 
 /** The keys under which a registry may be listed in `instances`. */
-function registryKeys(r: RegistryRef, defaultRegion: string): string[] {
+function registryKeys(r: RegistryRef, defaultRegion: string | undefined): string[] {
   switch (r.kind) {
-    case 'instance':
-      return [`${r.region ?? defaultRegion}:${r.instanceId}`];
+    case 'instance': {
+      // Without any region the bare ID matches no `region:cri-...` entry: fail closed.
+      const region = r.region ?? defaultRegion;
+      return [region ? `${region}:${r.instanceId}` : r.instanceId];
+    }
     case 'instance-name':
       return [`${r.instanceName}-registry.${r.region}.cr.aliyuncs.com`];
     case 'personal':
@@ -61,7 +64,7 @@ function registryKeys(r: RegistryRef, defaultRegion: string): string[] {
   }
 }
 
-function describe(r: RegistryRef, defaultRegion: string): string {
+function describe(r: RegistryRef, defaultRegion: string | undefined): string {
   return r.kind === 'instance' ? `instance ${registryKeys(r, defaultRegion)[0]}` : `registry ${registryKeys(r, defaultRegion).join(', ')}`;
 }
 
@@ -69,7 +72,7 @@ function describe(r: RegistryRef, defaultRegion: string): string {
  * Allowed when one rule matching the namespace allows the whole binding. A denial names the rules that apply
  * to this namespace (its own rule set), never what other namespaces may use.
  */
-export function checkPolicy(policy: Policy, namespace: string, labels: Record<string, string> | undefined, binding: Binding, defaultRegion: string): PolicyVerdict {
+export function checkPolicy(policy: Policy, namespace: string, labels: Record<string, string> | undefined, binding: Binding, defaultRegion: string | undefined): PolicyVerdict {
   const applicable = policy.rules.filter((r) => ruleMatchesNamespace(r, namespace, labels));
   const ruleAllows = (rule: PolicyRule) =>
     (binding.chain.serviceArn === undefined || allows(rule.serviceArns, binding.chain.serviceArn)) &&

@@ -58,7 +58,7 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
       };
     }
     try {
-      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, [input.image], rules);
+      bindings = annotatedBindings(parsed.value.chains, parsed.value.instances, [input.image], rules, parsed.value.instancesFrom);
     } catch (e) {
       if (e instanceof BindingDenial) return { kind: 'deny', message: e.message };
       throw e;

@@ -17,7 +17,7 @@ export interface CredentialHelperConfigOptions {
   /** `namespace/name`, for messages. */
   location: string;
   /** The configuration file's region: acr-registry-info entries without regionId are in it. */
-  defaultRegion: () => string;
+  defaultRegion: () => string | undefined;
   /** The webhook's namespace rule (kube-system, its own namespace, exclusions, opt-out label). */
   isExcluded: (namespace: string) => boolean;
   logger?: Logger;

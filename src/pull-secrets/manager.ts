@@ -20,7 +20,8 @@ import { silentLogger, type Logger } from './logger.js';
 import { ConflictError, NotFoundError, type SecretObject, type SecretStore } from './store.js';
 import { DenialError, type Budget, type EnsurePath, type PullSecretProvider, type TokenSource } from './types.js';
 import { UsageMarks } from './usage-marks.js';
-import { describeError, keyOf, timeoutError, withDeadline } from './util.js';
+import { Progress, type Wait } from './progress.js';
+import { describeError, keyOf, withDeadline } from './util.js';
 
 export const DEFAULT_REFRESH_THRESHOLD_MS = 15 * 60_000;
 
@@ -90,7 +91,7 @@ export class PullSecretManager implements PullSecretProvider {
   private readonly usageFlushIntervalMs: number;
   private readonly usageTouchAfterMs: number;
   private readonly onWrite: ((r: SecretWriteResult) => void) | undefined;
-  private readonly inflight = new Map<string, { promise: Promise<void>; deadline: number }>();
+  private readonly inflight = new Map<string, { promise: Promise<void>; deadline: number; progress: Progress }>();
   private readonly freshness = new WeakMap<SecretObject, Freshness>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<number> | undefined;
@@ -137,20 +138,26 @@ export class PullSecretManager implements PullSecretProvider {
    */
   async renew(spec: PullSecretSpec, budget: Budget): Promise<void> {
     const key = keyOf(spec.namespace, spec.name);
-    const what = `writing pull Secret ${spec.namespace}/${spec.name}`;
     for (;;) {
       let flight = this.inflight.get(key);
       const joined = !!flight;
       if (!flight) {
         // The shared write runs to the first caller's deadline but not its abort signal: a later caller may still
-        // want it. It is bounded by that deadline, so a request that never answers cannot hold the slot.
-        const shared = { deadline: budget.deadline };
-        const promise = withDeadline(this.write(spec, shared), shared, what).finally(() => this.inflight.delete(key));
-        flight = { promise, deadline: shared.deadline };
+        // want it. It is bounded by that deadline, so a request that never answers cannot hold the slot. Its
+        // steps report to a record of its own, which every caller waiting on it follows.
+        const progress = new Progress();
+        const shared: Budget = { deadline: budget.deadline, progress };
+        const promise = withDeadline(this.write(spec, shared), shared, () => progress.timedOut(`writing pull Secret ${spec.namespace}/${spec.name}`)).finally(() =>
+          this.inflight.delete(key),
+        );
+        flight = { promise, deadline: shared.deadline, progress };
         this.inflight.set(key, flight);
       }
+      // No race against this caller's own deadline here: its owner (the admission handler) answers in time and
+      // names the step this write was waiting on, through the record followed here.
+      const unfollow = budget.progress?.follow(flight.progress);
       try {
-        await withDeadline(flight.promise, budget, what);
+        await flight.promise;
         return;
       } catch (err) {
         // A joined write that ran out of its first caller's time is no answer for a caller with time left:
@@ -158,6 +165,8 @@ export class PullSecretManager implements PullSecretProvider {
         const flightTimedOut = err instanceof DenialError && err.reason === 'Timeout' && flight.deadline < budget.deadline;
         if (joined && flightTimedOut && Date.now() < budget.deadline && !budget.signal?.aborted) continue;
         throw err;
+      } finally {
+        unfollow?.();
       }
     }
   }
@@ -252,17 +261,21 @@ export class PullSecretManager implements PullSecretProvider {
   private async write(spec: PullSecretSpec, budget: Budget): Promise<void> {
     const { namespace, name } = spec;
     const what = `writing pull Secret ${namespace}/${name}`;
+    const progress = budget.progress ?? new Progress();
+    // Time ran out between steps: the record says which one took it.
+    const outOfTime = () => progress.timedOut(what);
+    const apiServer = secretWriteWait(namespace, name);
     let cur = this.store.get(namespace, name);
     if (cur && this.isFresh(cur, spec)) return;
-    if (Date.now() >= budget.deadline) throw timeoutError(what);
+    if (Date.now() >= budget.deadline) throw outOfTime();
 
-    const auths = await this.tokens.dockerAuths(spec.binding, spec.requester, budget);
+    const auths = await progress.step(credentialsWait(namespace, name), () => this.tokens.dockerAuths(spec.binding, spec.requester, { ...budget, progress }));
     if (auths.expiresAt <= this.now()) {
       this.logger.warn({ namespace, name }, 'registry tokens arrived already expired');
     }
 
     for (let attempt = 0; ; attempt++) {
-      if (Date.now() >= budget.deadline) throw timeoutError(what);
+      if (Date.now() >= budget.deadline) throw outOfTime();
       const op = cur ? 'replace' : 'create';
       const desired = buildPullSecret(spec, auths, {
         now: this.now(),
@@ -270,8 +283,13 @@ export class PullSecretManager implements PullSecretProvider {
         ...(this.usage.get(namespace, name) !== undefined ? { lastUsedAt: this.usage.get(namespace, name) } : {}),
       });
       try {
-        if (cur) await this.store.replace(desired);
-        else await this.store.create(desired);
+        const leave = progress.enter(apiServer);
+        try {
+          if (cur) await this.store.replace(desired);
+          else await this.store.create(desired);
+        } finally {
+          leave();
+        }
         this.onWrite?.({ namespace, name, op, outcome: 'ok' });
         this.logger.info(
           { namespace, name, op, attempt, expiresAt: new Date(auths.expiresAt).toISOString() },
@@ -294,7 +312,7 @@ export class PullSecretManager implements PullSecretProvider {
             'Conflict',
           );
         }
-        cur = await this.store.read(namespace, name);
+        cur = await progress.step(apiServer, () => this.store.read(namespace, name));
         if (cur && !isManaged(cur)) {
           throw new DenialError(
             `Secret ${namespace}/${name} already exists and is not managed by acr-pull-webhook; delete or rename it`,
@@ -307,4 +325,32 @@ export class PullSecretManager implements PullSecretProvider {
       }
     }
   }
+}
+
+/** The Secret write's own step: when the deadline passes in it, the API server is what did not answer. */
+function secretWriteWait(namespace: string, name: string): Wait {
+  const label = `writing pull Secret ${namespace}/${name}`;
+  return {
+    label,
+    timedOut: () =>
+      new DenialError(
+        `acr-pull-webhook timed out ${label}: the Kubernetes API server did not answer in time. Check the API server's health and load, and the webhook's network path to it`,
+        503,
+        'Timeout',
+      ),
+  };
+}
+
+/** Waiting on the token source as a whole; the credential chain records its own, more precise steps inside it. */
+function credentialsWait(namespace: string, name: string): Wait {
+  const label = `obtaining registry credentials for pull Secret ${namespace}/${name}`;
+  return {
+    label,
+    timedOut: () =>
+      new DenialError(
+        `acr-pull-webhook timed out ${label}: the cloud calls did not finish before the admission deadline. Retry, and check the webhook log for the slow call`,
+        503,
+        'Timeout',
+      ),
+  };
 }

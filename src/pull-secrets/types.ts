@@ -1,10 +1,13 @@
 // Contracts between the admission handler, the credential chain (src/cloud) and the Secret store (src/kube).
 import type { Binding, PullSecretSpec } from '../acr/model.js';
+import type { Progress } from './progress.js';
 
 /** Absolute deadline (ms since epoch) before which an answer is still useful to the API server. */
 export interface Budget {
   deadline: number;
   signal?: AbortSignal;
+  /** Where the steps working for this budget say what they wait on (for the denial when the deadline passes). */
+  progress?: Progress;
 }
 
 /** One registry domain's credentials, as they go into a dockerconfigjson `auths` entry. */

@@ -46,17 +46,15 @@ export function timeoutError(what: string): DenialError {
 
 /**
  * Races `work` against the budget's deadline (wall clock, `Date.now()` based like the API server's timeout) and
- * its abort signal. The work itself is not cancelled: a write that lands late still fills the cache.
+ * its abort signal. The work itself is not cancelled: a write that lands late still fills the cache. `what` is
+ * the timeout's description, or a function that builds the denial when it happens (from what is then in flight).
  */
-export function withDeadline<T>(work: Promise<T>, budget: Budget, what: string, now: () => number = Date.now): Promise<T> {
+export function withDeadline<T>(work: Promise<T>, budget: Budget, what: string | (() => DenialError), now: () => number = Date.now): Promise<T> {
+  const timedOut = (): DenialError => (typeof what === 'string' ? timeoutError(what) : what());
   const remaining = budget.deadline - now();
-  if (remaining <= 0) {
+  if (remaining <= 0 || budget.signal?.aborted) {
     work.catch(() => {});
-    return Promise.reject(timeoutError(what));
-  }
-  if (budget.signal?.aborted) {
-    work.catch(() => {});
-    return Promise.reject(timeoutError(what));
+    return Promise.reject(timedOut());
   }
   return new Promise<T>((resolve, reject) => {
     let done = false;
@@ -68,7 +66,7 @@ export function withDeadline<T>(work: Promise<T>, budget: Budget, what: string, 
       return true;
     };
     const onAbort = (): void => {
-      if (finish()) reject(timeoutError(what));
+      if (finish()) reject(timedOut());
     };
     const timer = setTimeout(onAbort, remaining);
     timer.unref?.();

@@ -30,14 +30,14 @@ function recordingProvider() {
   return { provider, calls };
 }
 
-async function run(name: string, opts: { withRegistries?: boolean } = {}) {
+async function run(name: string, opts: { withRegistries?: boolean; rules?: typeof rules } = {}) {
   const doc = fixture(name);
   const { provider, calls } = recordingProvider();
   const req = parseAdmissionReview(doc);
   const outcome = await handleAdmission(
     req,
     { deadline: Date.now() + 5000 },
-    { rules: () => (opts.withRegistries === false ? rulesWithoutRegistries : rules), secrets: provider },
+    { rules: () => opts.rules ?? (opts.withRegistries === false ? rulesWithoutRegistries : rules), secrets: provider },
   );
   expect(outcome.review.apiVersion).toBe('admission.k8s.io/v1');
   expect(outcome.review.kind).toBe('AdmissionReview');
@@ -227,9 +227,9 @@ describe('denied fixtures', () => {
     ['deny-bad-instance-id', 'k8s.aliyun.com/acr-instance-ids: "cri_ABC" is not an ACR Enterprise Edition instance ID'],
     ['deny-bad-arn', 'k8s.aliyun.com/acr-service-arns: "arn:aws:iam::123:role/x" is not a RAM role ARN (expected acs:ram::<account id>:role/<role name>'],
     ['deny-user-without-service', 'k8s.aliyun.com/acr-user-arns needs k8s.aliyun.com/acr-service-arns'],
-    ['deny-arn-count-mismatch', '2 service ARNs but 3 user ARNs'],
-    ['deny-chain-instance-mismatch', '2 credential chains but 3 instance IDs'],
-    ['deny-chains-without-instances', '2 credential chains but no k8s.aliyun.com/acr-instance-ids'],
+    ['deny-arn-count-mismatch', 'k8s.aliyun.com/acr-service-arns lists 2 ARNs but k8s.aliyun.com/acr-user-arns lists 3: give one service ARN for all user ARNs'],
+    ['deny-chain-instance-mismatch', '2 credential chains (k8s.aliyun.com/acr-service-arns) but 3 instance IDs in k8s.aliyun.com/acr-instance-ids: give one chain'],
+    ['deny-chains-without-instances', '2 credential chains (k8s.aliyun.com/acr-service-arns) but no k8s.aliyun.com/acr-instance-ids'],
     ['deny-singular-contradicts-plural', 'k8s.aliyun.com/acr-instance-id "cri-0123456789abcdef" is not in k8s.aliyun.com/acr-instance-ids'],
     ['deny-typo-annotation', 'unknown annotation "k8s.aliyun.com/acr-instance-ides": did you mean "k8s.aliyun.com/acr-instance-ids"?'],
     ['deny-no-acr-image', 'no image is on an ACR default domain'],
@@ -241,6 +241,33 @@ describe('denied fixtures', () => {
     expect(outcome.review.response.status?.message).toContain(message);
     expect(ops).toEqual([]);
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe('no default region (neither defaultRegion nor ALIBABA_CLOUD_REGION_ID)', () => {
+  const noRegion = servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+
+  it.each([
+    ['pod-instance-ids-custom-domain', 'k8s.aliyun.com/acr-instance-ids'],
+    ['pod-singular-instance-id', 'k8s.aliyun.com/acr-instance-id'],
+  ])('%s: an instance ID without a region prefix is denied, naming the key and both fixes', async (name, key) => {
+    const { outcome, calls } = await run(name, { rules: noRegion });
+    expect(outcome.review.response.allowed).toBe(false);
+    expect(outcome.review.response.status?.code).toBe(400);
+    expect(outcome.review.response.status?.message).toBe(
+      `${key}: "cri-abc123def4567890" has no region prefix and acr-pull-webhook has no default region: write it as ` +
+        '<region>:cri-abc123def4567890 (e.g. cn-beijing:cri-abc123def4567890), or ask the cluster operator to set ' +
+        'ALIBABA_CLOUD_REGION_ID or defaultRegion',
+    );
+    expect(calls).toEqual([]);
+  });
+
+  it('region-prefixed IDs and default domains need no default region', async () => {
+    expect((await run('pod-region-prefixed-instance-ids', { rules: noRegion })).calls[0]!.binding.registries).toEqual([
+      { kind: 'instance', instanceId: 'cri-abc123def4567890', region: 'cn-beijing' },
+      { kind: 'instance', instanceId: 'cri-0123456789abcdef', region: 'cn-shanghai' },
+    ]);
+    expect((await run('pod-default-domain-service-arn', { rules: noRegion })).calls).toHaveLength(1);
   });
 });
 

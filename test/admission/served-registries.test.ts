@@ -16,7 +16,7 @@ const config = parseConfig(
     registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }],
     discovery: { enabled: true, regions: ['cn-hangzhou'] },
   },
-  { ownNamespace: NS },
+  { ownNamespace: NS, regionFromEnv: 'cn-hangzhou' },
 );
 const discovered = [{ instanceId: 'cri-own0000000000001', region: 'cn-hangzhou', domains: ['own-registry.cn-hangzhou.cr.aliyuncs.com', 'own-registry-vpc.cn-hangzhou.cr.aliyuncs.com'] }];
 const indexWith = (found = discovered) =>
@@ -86,7 +86,7 @@ describe('unannotated objects on served registries', () => {
   it('a configured chain (the helper’s assumeRoleARN) gets its own binding', () => {
     const chained = parseConfig(
       { registries: [{ instanceId: 'cri-a', domains: ['a.example.com'], serviceArn: 'acs:ram::1234567890123456:role/reader' }, { instanceId: 'cri-b', domains: ['b.example.com'] }] },
-      { ownNamespace: NS },
+      { ownNamespace: NS, regionFromEnv: 'cn-hangzhou' },
     );
     const plan = planAdmission(withImages(['a.example.com/x:1', 'b.example.com/y:1']), servingRules(chained, NS));
     if (plan.action !== 'mutate') throw new Error(`expected a mutation, got ${plan.action}`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 const DIR = 'test/fixtures/validate';
 const load = (name: string) => JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'));
 const rules = servingRules(
-  parseConfig({ registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
+  parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
   'acr-pull-webhook',
 );
 const validate = (doc: any) => validateWorkload(parseAdmissionReview(doc), rules);
@@ -67,7 +67,7 @@ describe('workload templates', () => {
   it('keeps every warning under 120 characters', () => {
     const doc = load('deployment-instance-domain-mismatch');
     const many = Array.from({ length: 20 }, (_, i) => `d${i}.example.com`);
-    const wide = servingRules(parseConfig({ registries: [{ instanceId: 'cri-abc123def4567890', domains: many }] }, { ownNamespace: 'x' }), 'x');
+    const wide = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: many }] }, { ownNamespace: 'x' }), 'x');
     const v = validateWorkload(parseAdmissionReview(doc), wide);
     expect(v.action).toBe('allow');
     for (const w of (v as any).warnings) expect(w.length).toBeLessThan(120);

@@ -2,9 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 
-const CLI = resolve('dist/src/cli.js');
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+const CLI = resolve('dist/src/bin.js');
+// The region of unprefixed instance IDs comes from the environment, as in the webhook (mixed.yaml has one).
+const run = (...args: string[]) => runWith({ ALIBABA_CLOUD_REGION_ID: 'cn-hangzhou' }, ...args);
+const runWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
 
 describe('acr-pull-webhook review', () => {
   it('reports every document of a YAML file and exits 0 when all are allowed', () => {
@@ -47,6 +51,69 @@ describe('acr-pull-webhook review', () => {
     const bad = run('review');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('usage:');
+  });
+
+  it('--help prints the usage and exits 0', () => {
+    for (const args of [['--help'], ['review', '--help'], ['review', '-h']]) {
+      const r = run(...args);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('usage: acr-pull-webhook review -f <file|->');
+      expect(r.stdout).toContain('exit code: 0 everything allowed, 1 something denied, 2 unreadable input');
+    }
+  });
+
+  it('names an unknown option and a missing value', () => {
+    const unknown = run('review', '--fiel', 'x.yaml');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("'--fiel'");
+    expect(unknown.stderr).toContain('acr-pull-webhook review --help');
+    const missing = run('review', '-f');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--filename');
+    const command = run('reveiw', '-f', 'x.yaml');
+    expect(command.status).toBe(2);
+    expect(command.stderr).toContain('unknown command "reveiw"');
+  });
+
+  it('reviews every file of a repeated -f', () => {
+    const r = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-f', 'test/fixtures/cli/denied.yaml', '-o', 'json');
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout).map((x: any) => x.source)).toEqual([
+      'test/fixtures/cli/mixed.yaml#1',
+      'test/fixtures/cli/mixed.yaml#2',
+      'test/fixtures/cli/mixed.yaml#3',
+      'test/fixtures/cli/denied.yaml#1',
+    ]);
+  });
+
+  it('says a directory is a directory', () => {
+    const r = run('review', '-f', 'test/fixtures/cli');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('acr-pull-webhook review: test/fixtures/cli: is a directory: give each file with its own -f');
+  });
+
+  it('reports the readable files and exits 2 when one of several is unreadable', () => {
+    const r = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-f', 'does-not-exist.yaml');
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain('Pod default/tool: ALLOWED');
+    expect(r.stderr).toContain('acr-pull-webhook review: does-not-exist.yaml: no such file');
+  });
+
+  it('-o yaml prints the same reports as -o json', () => {
+    const yaml = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-o', 'yaml');
+    const json = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-o', 'json');
+    expect(yaml.status).toBe(0);
+    expect(parseYaml(yaml.stdout)).toEqual(JSON.parse(json.stdout));
+    const other = run('review', '-f', 'test/fixtures/cli/mixed.yaml', '-o', 'wide');
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('--output must be text, json or yaml, got "wide"');
+  });
+
+  it('without a default region, an unprefixed instance ID is denied as the webhook would deny it', () => {
+    const r = runWith({}, 'review', '-f', 'test/fixtures/cli/mixed.yaml');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('ImageCache web-cache: DENIED: k8s.aliyun.com/acr-instance-ids: "cri-abc123def4567890" has no region prefix');
+    expect(runWith({ ALIBABA_CLOUD_REGION_ID: 'cn-beijing' }, 'review', '-f', 'test/fixtures/cli/mixed.yaml').status).toBe(0);
   });
 });
 

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Binding } from '../../src/acr/model.js';
+import { timeoutDenial } from '../../src/cloud/denials.js';
 import { CloudCaller } from '../../src/cloud/rpc.js';
 import { staticIdentity } from '../../src/cloud/identity.js';
 import { AcrTokenSource } from '../../src/cloud/token-source.js';
@@ -27,7 +28,7 @@ afterEach(() => {
   caller?.close();
 });
 
-function source(opts: { now?: () => number; sessionDurationSeconds?: number; identitySecret?: string } = {}) {
+function source(opts: { now?: () => number; sessionDurationSeconds?: number; identitySecret?: string; negativeTtlMs?: number } = {}) {
   caller = new CloudCaller({ backoffMs: 20 });
   return new AcrTokenSource({
     identity: staticIdentity('test', { accessKeyId: world.demo.accessKeyId, accessKeySecret: opts.identitySecret ?? world.demo.accessKeySecret }),
@@ -36,6 +37,7 @@ function source(opts: { now?: () => number; sessionDurationSeconds?: number; ide
     sessionDurationSeconds: opts.sessionDurationSeconds ?? 3600,
     refreshThresholdMs: 15 * 60_000,
     now: opts.now,
+    negativeTtlMs: opts.negativeTtlMs,
   });
 }
 
@@ -97,6 +99,32 @@ describe('credential chain against the emulator', () => {
     expect(count('AssumeRole')).toBe(4);
   });
 
+  it('a registry token never outlives the STS session that obtained it, in the Secret or in the cache', async () => {
+    // A service that hands out 2 h tokens to a 30 min session: the webhook caps them itself.
+    emu.state.settings.tokenOutlivesSession = true;
+    emu.state.settings.tokenTtlSeconds = 7200;
+    try {
+      let now = Date.now();
+      const src = source({ now: () => now, sessionDurationSeconds: 1800 });
+      const t0 = Date.now();
+      const auths = await src.dockerAuths(crossAccount(), 'team-a', budget());
+      const issued = emu.state.registryTokens.get(Object.values(auths.auths)[0]!.password)!;
+      expect(issued.expiresAt).toBeGreaterThan(t0 + 7000_000);
+      expect(auths.expiresAt).toBeGreaterThan(t0 + 1790_000);
+      expect(auths.expiresAt).toBeLessThanOrEqual(Date.now() + 1800_000 + 1000);
+      // 16 min later (for the services too: new sessions expire 30 min from then) the session is inside the 15 min
+      // threshold: the token it obtained is not served again.
+      now += 16 * 60_000;
+      emu.clock.advance(16 * 60_000);
+      await src.dockerAuths(crossAccount(), 'team-a', budget());
+      expect(count('GetAuthorizationToken')).toBe(2);
+      expect(count('AssumeRole')).toBe(4);
+    } finally {
+      emu.state.settings.tokenOutlivesSession = false;
+      emu.state.settings.tokenTtlSeconds = 3600;
+    }
+  });
+
   it('default domain: the instance is found by name with ListInstance', async () => {
     const auths = await source().dockerAuths(
       { chain: { serviceArn: world.demo.serviceRoleArn }, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] },
@@ -138,6 +166,15 @@ describe('credential chain against the emulator', () => {
     expect(count('AssumeRole')).toBe(0);
   });
 
+  it('a NoPermission names the RAM action of the step that was refused', async () => {
+    const d = await denial(
+      source().dockerAuths({ chain: {}, registries: [{ kind: 'instance-name', instanceName: 'demo', region: 'cn-hangzhou' }] }, 'team-a', budget()),
+    );
+    expect(d.code).toBe(403);
+    expect(d.message).toContain("failed looking up the instance by name for ACR instance demo in cn-hangzhou as the webhook's own identity: NoPermission");
+    expect(d.message).toContain('Grant cr:ListInstance (on all instances of the account) to that identity in RAM');
+  });
+
   it('retries throttling while budget remains', async () => {
     emu.injectThrottle({ action: 'AssumeRole', times: 2 });
     await source().dockerAuths(crossAccount(), 'team-a', budget());
@@ -150,7 +187,74 @@ describe('credential chain against the emulator', () => {
     const d = await denial(source().dockerAuths(crossAccount(), 'team-a', budget(1500)));
     expect(Date.now() - t0).toBeLessThan(1600);
     expect(d.code).toBe(503);
-    expect(d.message).toContain('did not answer in time');
+    expect(d.message).toContain(`timed out getting a registry token for ACR instance ${world.demo.beijingInstanceId} in cn-beijing`);
+    expect(d.message).toContain(`Container Registry (${emu.crEndpoint('cn-beijing')}) did not answer before the admission deadline`);
+  });
+
+  it.each([
+    ['STS AssumeRole', 503, { action: 'AssumeRole' }, 'ServiceUnavailable', 'assuming service role acs:ram::1234567890123456:role/acr-pull'],
+    ['CR GetAuthorizationToken', 500, { action: 'GetAuthorizationToken' }, 'InternalError', 'getting a registry token for ACR instance cri-demo0000000002 in cn-beijing'],
+  ] as const)('a %s %i is a transient service error of that step: 503, like throttling, and a retry will do', async (_name, status, target, code, step) => {
+    emu.injectServerError(status, target);
+    const d = await denial(source().dockerAuths(crossAccount(), 'team-a', budget(3000)));
+    expect(d.code).toBe(503);
+    expect(d.message).toContain(`acr-pull-webhook failed ${step}`);
+    expect(d.message).toContain(`: ${code} (request ID `);
+    expect(d.message).toContain('a transient Alibaba Cloud service error');
+    expect(d.message).toContain('Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again');
+    // Throttling lands in the same status code family.
+    emu.reset();
+    emu.injectThrottle({ action: 'AssumeRole' });
+    expect((await denial(source().dockerAuths(crossAccount(), 'team-b', budget(3000)))).code).toBe(503);
+  });
+
+  it('one throttled service role used from 20 namespaces makes a bounded number of AssumeRole calls', async () => {
+    emu.injectThrottle({ action: 'AssumeRole' });
+    const src = source();
+    // A burst: every namespace waits for the first one's answer instead of calling (and retrying) STS itself.
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => denial(src.dockerAuths(crossAccount(), `ns-${i}`, budget()))));
+    for (const d of burst) expect(d.message).toContain('assuming service role acs:ram::1234567890123456:role/acr-pull: Throttling.User');
+    const afterBurst = count('AssumeRole');
+    expect(afterBurst).toBeGreaterThan(0);
+    expect(afterBurst).toBeLessThanOrEqual(4); // one namespace's attempts (the caller retries throttling 3 times)
+    // Then one at a time: the failure is remembered for the role chain, not per namespace.
+    for (let i = 20; i < 40; i++) await denial(src.dockerAuths(crossAccount(), `ns-${i}`, budget()));
+    expect(count('AssumeRole')).toBe(afterBurst);
+  });
+
+  it('a role chain that worked and then fails: the failure is shared by the next namespaces too', async () => {
+    const src = source();
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+    emu.injectThrottle({ action: 'AssumeRole' });
+    const before = count('AssumeRole');
+    await denial(src.dockerAuths(crossAccount(), 'team-b', budget()));
+    const afterFirst = count('AssumeRole');
+    expect(afterFirst - before).toBeLessThanOrEqual(4);
+    for (const ns of ['team-c', 'team-d', 'team-e']) await denial(src.dockerAuths(crossAccount(), ns, budget()));
+    expect(count('AssumeRole')).toBe(afterFirst);
+  });
+
+  it('a review that ran out of its own time is not remembered against the role for reviews with more time', async () => {
+    emu.injectLatency(800, { action: 'AssumeRole', times: 1 });
+    const src = source();
+    const short = await denial(src.dockerAuths(crossAccount(), 'team-a', budget(400)));
+    expect(short.reason).toBe('Timeout');
+    expect(short.message).toContain('timed out assuming service role');
+    await src.dockerAuths(crossAccount(), 'team-b', budget());
+    await src.dockerAuths(crossAccount(), 'team-a', budget());
+  });
+
+  it('a role chain\'s failure is remembered briefly; successes keep one session per namespace', async () => {
+    emu.injectThrottle({ action: 'AssumeRole', times: 4 });
+    const src = source({ negativeTtlMs: 150 });
+    await denial(src.dockerAuths(crossAccount(), 'team-a', budget()));
+    await denial(src.dockerAuths(crossAccount(), 'team-b', budget()));
+    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all(['team-a', 'team-b', 'team-c'].map((ns) => src.dockerAuths(crossAccount(), ns, budget())));
+    // Two hops per namespace, each under the namespace's own RoleSessionName (the owner's audit trail).
+    expect(count('AssumeRole')).toBe(4 + 6);
+    const principals = emu.calls.list({ action: 'GetAuthorizationToken' }).map((c) => c.principal);
+    for (const ns of ['team-a', 'team-b', 'team-c']) expect(principals.some((p) => p?.endsWith(`/acr-pull@${ns}`))).toBe(true);
   });
 
   it('maps a second hop that is not trusted to a message about the trust policy, and caches the failure briefly', async () => {
@@ -238,5 +342,13 @@ describe('credential chain against the emulator', () => {
     const b = roleSessionName(`${'x'.repeat(62)}y`, hash);
     expect(a).toMatch(/^[A-Za-z0-9.@_-]{2,64}$/);
     expect(a).not.toBe(b);
+  });
+});
+
+describe('endpoints in denials', () => {
+  it('show scheme, host and path only, never userinfo or a query', () => {
+    const d = timeoutDenial({ kind: 'assume-service', roleArn: 'acs:ram::1:role/x', endpoint: 'https://user:s3cret@sts.example.com/sts?token=abc' });
+    expect(d.message).toContain('STS (https://sts.example.com/sts) did not answer');
+    expect(d.message).not.toMatch(/s3cret|token=abc/);
   });
 });

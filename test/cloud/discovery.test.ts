@@ -55,7 +55,7 @@ function discovery(doc: unknown, opts: { key?: typeof KEY; missIntervalMs?: numb
   const seen: RegistryIndex[] = [];
   const metrics = { discovered: [] as number[], errors: [] as string[], successes: 0 };
   const d = new RegistryDiscovery({
-    config: parseConfig(doc, { ownNamespace: 'acr-pull-webhook' }),
+    config: parseConfig(doc, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' }),
     caller,
     endpoints,
     tokens,
@@ -169,7 +169,7 @@ describe('registry discovery', () => {
     const { d, seen } = discovery({ discovery: { enabled: true } });
     await d.refresh();
     expect(d.current.byInstance.size).toBe(32);
-    d.setConfig(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }));
+    d.setConfig(parseConfig({}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' }));
     expect(d.current.byInstance.size).toBe(0);
     expect(d.current.size).toBe(0);
     expect(seen.at(-1)).toBe(d.current);

@@ -137,3 +137,16 @@ describe('acr-configuration defaults and mistakes', () => {
     expect(fails(d as Record<string, string>)).toContain(`${SOURCE}: ${message}`);
   });
 });
+
+describe('acr-configuration without a default region (neither defaultRegion nor ALIBABA_CLOUD_REGION_ID)', () => {
+  it('refuses what would need the cluster\'s region, naming the field and the fix, and reads what names its region', () => {
+    const noRegion = (d: Record<string, string>) => () => parseAcrConfiguration(d, undefined);
+    expect(noRegion({ 'acr-registry-info': '' })).toThrow(
+      `${SOURCE}: acr-registry-info: empty means the cluster's region, and the webhook has none: set ALIBABA_CLOUD_REGION_ID`,
+    );
+    expect(noRegion({ 'acr-registry-info': '- instanceId: cri-abc123' })).toThrow('acr-registry-info[0].regionId: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set');
+    expect(parseAcrConfiguration({ 'acr-registry-info': '- instanceId: cri-abc123\n  regionId: cn-beijing' }, undefined).registries).toEqual([
+      { edition: 'enterprise', instanceId: 'cri-abc123', region: 'cn-beijing', chain: {} },
+    ]);
+  });
+});

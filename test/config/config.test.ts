@@ -10,9 +10,8 @@ const ctx = { ownNamespace: 'acr-pull-webhook' };
 describe('configuration file', () => {
   it('fills defaults', () => {
     expect(parseConfig({}, ctx)).toEqual({
-      defaultRegion: 'cn-hangzhou',
       registries: [],
-      discovery: { enabled: false, regions: ['cn-hangzhou'], intervalMs: 10 * 60_000, missIntervalMs: 30_000, personalEdition: true },
+      discovery: { enabled: false, regions: [], intervalMs: 10 * 60_000, missIntervalMs: 30_000, personalEdition: true },
       endpoints: {},
       namespaces: { include: [], exclude: [] },
       imageCacheSecretNamespace: 'acr-pull-webhook',
@@ -21,7 +20,30 @@ describe('configuration file', () => {
       credentialHelper: { configMap: { namespace: 'kube-system', name: 'acr-configuration' } },
       credentialProvider: { cacheDir: '/var/lib/acr-credential-provider' },
     });
+  });
+
+  it('region: the file\'s defaultRegion wins, ALIBABA_CLOUD_REGION_ID is the default, and there is no built-in one', () => {
+    expect(parseConfig({ defaultRegion: 'cn-shanghai' }, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-shanghai');
     expect(parseConfig({}, { ...ctx, regionFromEnv: 'cn-beijing' }).defaultRegion).toBe('cn-beijing');
+    expect(parseConfig({}, { ...ctx, regionFromEnv: '' }).defaultRegion).toBeUndefined();
+    expect(parseConfig({}, ctx).defaultRegion).toBeUndefined();
+    expect(() => parseConfig({}, { ...ctx, regionFromEnv: 'Beijing' }, 'config.yaml')).toThrow(
+      'config.yaml: defaultRegion (from ALIBABA_CLOUD_REGION_ID): "Beijing" is not a region ID such as cn-hangzhou',
+    );
+    // What needs a region and has none is refused at load, naming the field and both ways to give one.
+    const registry = { registries: [{ instanceId: 'cri-abc123', domains: ['reg.example.com'] }] };
+    expect(() => parseConfig(registry, ctx, 'config.yaml')).toThrow(
+      'config.yaml: registries[0].region: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
+    expect(parseConfig(registry, { ...ctx, regionFromEnv: 'cn-beijing' }).registries[0]!.region).toBe('cn-beijing');
+    expect(() => parseConfig({ discovery: { enabled: true } }, ctx, 'config.yaml')).toThrow(
+      'config.yaml: discovery.regions: required: no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
+    expect(parseConfig({ discovery: { enabled: true } }, { ...ctx, regionFromEnv: 'cn-beijing' }).discovery.regions).toEqual(['cn-beijing']);
+    const policy = { policy: { rules: [{ name: 'a', namespaces: { names: ['a'] }, instances: ['cri-abc123'] }] } };
+    expect(() => parseConfig(policy, ctx, 'config.yaml')).toThrow(
+      'config.yaml: policy.rules[0].instances[0]: "cri-abc123" has no region prefix (cn-beijing:cri-abc123), and there is no defaultRegion in the file and ALIBABA_CLOUD_REGION_ID is not set',
+    );
   });
 
   it('reads the credential helper ConfigMap from where it is told, or not at all', () => {
@@ -124,15 +146,16 @@ describe('configuration file', () => {
     [{ endpoints: { cr: { Qingdao: 'https://cr.example.com' } } }, 'endpoints.cr.Qingdao: keys must be region IDs'],
     [{ endpoints: { cr: { 'cn-beijing': 'cr.example.com' } } }, 'endpoints.cr.cn-beijing: "cr.example.com" is not a full URL'],
   ])('rejects %j', (doc, message) => {
-    expect(() => parseConfig(doc, ctx, 'config.yaml')).toThrow(`config.yaml: ${message}`);
+    // With a default region, as a cluster sets ALIBABA_CLOUD_REGION_ID: the errors under test are others.
+    expect(() => parseConfig(doc, { ...ctx, regionFromEnv: 'cn-hangzhou' }, 'config.yaml')).toThrow(`config.yaml: ${message}`);
   });
 
   it.each([
     [{ defaultRegion: 'Hangzhou' }, 'defaultRegion: "Hangzhou" is not a region ID'],
     [{ registries: [{ instanceId: 'abc', domains: ['a.example.com'] }] }, 'registries[0].instanceId: "abc" is not an instance ID (cri-..., "default" on Apsara Stack, "" for Personal Edition)'],
-    [{ registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
-    [{ registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
-    [{ registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: [] }] }, 'registries[0].domains: list at least one domain'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: ['https://x'] }] }, 'registries[0].domains[0]: "https://x" is not a host name'],
+    [{ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-a', domains: ['x.io'] }, { instanceId: 'cri-b', domains: ['X.io'] }] }, 'registries[1].domains: x.io is already listed by registries[0]'],
     [{ registries: [{ instanceId: 'cri-a', domain: ['x.io'] }] }, 'registries[0].domain: unknown field'],
     [{ registry: [] }, 'registry: unknown field'],
     [{ credentials: { sessionDurationSeconds: 600 } }, 'credentials.sessionDurationSeconds: expected a whole number from 900 to 43200, got 600'],

@@ -11,7 +11,7 @@ const V1 = 'credentialprovider.kubelet.k8s.io/v1';
 const SVC = 'acs:ram::1234567890123456:role/acr-pull';
 const USR = 'acs:ram::6543210987654321:role/reader';
 const PROVIDER = 'acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1';
-const ctx = { ownNamespace: 'acr-pull-webhook' };
+const ctx = { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' };
 
 const jwt = (claims: Record<string, unknown>) =>
   `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;

@@ -65,6 +65,16 @@ describe('CR Enterprise 2018-12-01', () => {
     } finally {
       emu.state.settings.tokenTtlSeconds = 3600;
     }
+    // tokenOutlivesSession: a service that does not cap (for testing the webhook's own cap).
+    emu.clock.advance(7200_000 - 600_000);
+    emu.state.settings.tokenOutlivesSession = true;
+    try {
+      const uncapped = await post<Record<string, any>>(hz(), 'GetAuthorizationToken', { InstanceId: INSTANCE_A1 });
+      expect(uncapped.ExpireTime - emu.clock.now()).toBeGreaterThan(3590_000);
+    } finally {
+      emu.state.settings.tokenOutlivesSession = false;
+      emu.clock.reset();
+    }
   });
 
   it('denies instances the identity has no cr:GetAuthorizationToken on', async () => {

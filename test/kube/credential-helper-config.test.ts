@@ -122,7 +122,7 @@ describe('the runtime with the helper\'s ConfigMap', () => {
     const saEvents: string[] = [];
     const runtime = createRuntime({
       metrics,
-      config: parseConfig({ credentials: { refreshThreshold: '20m' } }, { ownNamespace: 'acr-pull-webhook' }),
+      config: parseConfig({ credentials: { refreshThreshold: '20m' } }, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' }),
       identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
       endpoints: { sts: 'http://127.0.0.1:9', cr: () => 'http://127.0.0.1:9' },
       ownNamespace: 'acr-pull-webhook',

@@ -56,6 +56,16 @@ describe('files', () => {
     expect(withRegistry.registries).toHaveLength(1);
   });
 
+  it('the shipped config.yaml pins no region: ALIBABA_CLOUD_REGION_ID decides, as manifests/README.md says', () => {
+    const doc = parseYaml(read(join(ROOT, 'manifests/base/config.yaml')));
+    expect(doc).not.toHaveProperty('defaultRegion');
+    expect(doc.discovery ?? {}).not.toHaveProperty('regions');
+    expect(parseConfig(doc, { ownNamespace: NS, regionFromEnv: 'ap-southeast-1' }).defaultRegion).toBe('ap-southeast-1');
+    expect(parseConfig(doc, { ownNamespace: NS }).defaultRegion).toBeUndefined();
+    const readme = read(join(ROOT, 'manifests/README.md'));
+    expect(readme).toContain('`ALIBABA_CLOUD_REGION_ID` is the default region');
+  });
+
   it('generated files and private keys are git-ignored', () => {
     for (const p of ['manifests/overlays/local/generated/webhook.env', 'manifests/overlays/certs-script/generated/tls-secret.yaml', 'certs/out/ca.key']) {
       expect(execFileSync('git', ['check-ignore', p], { cwd: ROOT, encoding: 'utf8' }).trim()).toBe(p);

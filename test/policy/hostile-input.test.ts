@@ -17,7 +17,7 @@ import { fixture } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
 
 const rules = servingRules(
-  parseConfig({ registries: [{ instanceId: 'cri-abc', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
+  parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
   'acr-pull-webhook',
 );
 const KEYS = ['k8s.aliyun.com/acr-instance-ids', 'k8s.aliyun.com/acr-instance-id', 'k8s.aliyun.com/acr-service-arns', 'k8s.aliyun.com/acr-user-arns', 'k8s.aliyun.com/acr-x'];
