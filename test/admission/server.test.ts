@@ -196,8 +196,12 @@ describe('HTTP/2 on the same port (the API server negotiates it over ALPN)', () 
   });
 
   it('refuses prototype poisoning, an empty body and a body that is not JSON-typed, as fastify did', async () => {
-    const poisoned = await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations').replace('{', '{"__proto__":{"x":1},') });
-    expect(poisoned.status).toBe(400);
+    // Plain, escaped (the fast path must not miss it) and through constructor.prototype.
+    for (const key of ['"__proto__"', '"\\u005f_proto__"', '"constructor"']) {
+      const poisoned = await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations').replace('{', `{${key}:{"prototype":{"x":1}},`) });
+      expect(poisoned.status, key).toBe(400);
+      expect(poisoned.json.error).toBe('FST_ERR_CTP_INVALID_JSON_BODY');
+    }
     expect((await h2Request(session, '/mutate', { body: '' })).json.error).toBe('FST_ERR_CTP_EMPTY_JSON_BODY');
     const typed = await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations'), headers: { 'content-type': 'text/plain' } });
     expect(typed.status).toBe(415);
