@@ -173,8 +173,10 @@ async function heapSnapshot(p: Proc, label: string): Promise<string | undefined>
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+// The same V8 flags as the webhook: the comparison is of the HTTP path and the decision, not of heap settings
+// (the deployed --max-semi-space-size=8 alone costs a few µs of scavenging per review, in either process).
 const startLimit = () =>
-  startProcess(join(ROOT, 'dist/bench/limit-server.js'), { TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, PORT: '0' }, 'limit server serving', 'limit');
+  startProcess(join(ROOT, 'dist/bench/limit-server.js'), { TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, PORT: '0' }, 'limit server serving', 'limit', NODE_OPTIONS);
 
 /** RSS of a child from /proc (Linux), MiB; NaN elsewhere. */
 function procRss(p: Proc): number {
@@ -728,7 +730,7 @@ if (PROFILE) notes.push('--profile: the webhook processes ran under the CPU prof
 if (HEAP) notes.push('--heap: the heap snapshot taken after the chains inflates the RSS measured after the soak.');
 notes.push(
   `webhook processes ran with NODE_OPTIONS=${NODE_OPTIONS.join(' ') || '(none)'} ` +
-    `(${process.env.BENCH_NODE_OPTIONS === undefined ? 'as manifests/base/deployment.yaml ships it' : 'BENCH_NODE_OPTIONS'}); the limit server without.`,
+    `(${process.env.BENCH_NODE_OPTIONS === undefined ? 'as manifests/base/deployment.yaml ships it' : 'BENCH_NODE_OPTIONS'}), and so did the limit server.`,
 );
 let broken: unknown;
 try {
