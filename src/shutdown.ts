@@ -27,8 +27,11 @@ export interface ConnectionCloser {
   readonly closing: boolean;
   /** Follows the listener's connections and HTTP/2 sessions (once, when the server exists; `secure` for HTTPS). */
   attach(server: Server, secure: boolean): void;
-  /** From now on answers close their HTTP/1.1 connection; HTTP/2 sessions (open and new) are sent GOAWAY. */
-  close(): void;
+  /**
+   * From now on answers close their HTTP/1.1 connection; HTTP/2 sessions (open and new) are sent GOAWAY. Resolves
+   * once the open sessions have had their final GOAWAY (after the notice's PING round trip, at most 1 s).
+   */
+  close(): Promise<void>;
   /** Destroys the HTTP/1.1 connections that have never carried a request. */
   closeUnused(): void;
   /** Destroys every connection (the drain timeout). */
@@ -40,15 +43,21 @@ const NOTICE_LAST_STREAM = 2 ** 31 - 1;
 /** Without a PING answer, the final GOAWAY follows the notice after this. */
 const NOTICE_MS = 1000;
 
-/** Go's graceful HTTP/2 shutdown: the notice, a PING round trip, then the final GOAWAY (close when streams end). */
-function goAway(session: ServerHttp2Session): void {
-  if (session.closed || session.destroyed) return;
+/**
+ * Go's graceful HTTP/2 shutdown: the notice, a PING round trip, then the final GOAWAY (close when streams end).
+ * Resolves once the final GOAWAY is sent.
+ */
+function goAway(session: ServerHttp2Session): Promise<void> {
+  if (session.closed || session.destroyed) return Promise.resolve();
   let done = false;
+  let resolve!: () => void;
+  const sent = new Promise<void>((r) => (resolve = r));
   const close = () => {
     if (done) return;
     done = true;
     clearTimeout(timer);
     if (!session.closed && !session.destroyed) session.close();
+    resolve();
   };
   const timer = setTimeout(close, NOTICE_MS);
   try {
@@ -57,6 +66,7 @@ function goAway(session: ServerHttp2Session): void {
   } catch {
     close();
   }
+  return sent;
 }
 
 export function connectionCloser(): ConnectionCloser {
@@ -93,12 +103,12 @@ export function connectionCloser(): ConnectionCloser {
       server.on('session', (session: ServerHttp2Session) => {
         sessions.add(session);
         session.once('close', () => sessions.delete(session));
-        if (closing) goAway(session);
+        if (closing) void goAway(session);
       });
     },
-    close() {
+    async close() {
       closing = true;
-      for (const session of sessions) goAway(session);
+      await Promise.all([...sessions].map(goAway));
     },
     closeUnused() {
       for (const socket of open) if (!used.has(socket)) socket.destroy();
@@ -118,7 +128,9 @@ interface Log {
 
 /** Drains the admission listener: resolves once every connection has closed (or was cut at the timeout). */
 export async function drainListener(app: FastifyInstance, closer: ConnectionCloser, drainTimeoutMs: number, log: Log): Promise<void> {
-  closer.close();
+  // Before the listener closes: since Node 24 closing an HTTP/2 server sends every session its final GOAWAY at
+  // once, which would refuse the streams a client sent before it saw the notice.
+  await closer.close();
   // http.Server, or Http2SecureServer (whose HTTP/1.1 connections Node 20+ tracks the same way).
   const server = app.server as unknown as { closeIdleConnections?: () => void };
   const begun = Date.now();
