@@ -37,11 +37,16 @@ export async function instanceDomains(caller: CloudCaller, endpoint: string, cre
 
 /** The instance behind a default domain `<name>-registry.<region>.cr.aliyuncs.com`. */
 export async function instanceIdByName(caller: CloudCaller, endpoint: string, creds: Credentials, name: string, budget: Budget): Promise<string | undefined> {
-  const res = await caller.rpc<{ Instances?: { InstanceId?: string; InstanceName?: string }[] }>(
+  return (await instanceByName(caller, endpoint, creds, name, budget))?.instanceId;
+}
+
+/** The caller's instance of that name in the endpoint's region, with its state (ListInstance filtered by name). */
+export async function instanceByName(caller: CloudCaller, endpoint: string, creds: Credentials, name: string, budget: Budget): Promise<InstanceSummary | undefined> {
+  const res = await caller.rpc<{ Instances?: { InstanceId?: string; InstanceName?: string; InstanceStatus?: string }[] }>(
     endpoint, EE, creds, 'ListInstance', { InstanceName: name, PageNo: 1, PageSize: 30 }, budget,
   );
-  const id = res.Instances?.find((i) => i.InstanceName === name)?.InstanceId;
-  return id === undefined ? undefined : ownString(id);
+  const found = res.Instances?.find((i) => i.InstanceName === name && i.InstanceId);
+  return found ? { instanceId: ownString(found.InstanceId!), instanceName: ownString(name), status: ownString(found.InstanceStatus ?? '') } : undefined;
 }
 
 /** Personal Edition: one token per account and region (`GET /tokens`). */
@@ -60,6 +65,9 @@ export interface InstanceSummary {
   instanceName: string;
   status: string;
 }
+
+/** Instances in these states can serve pulls; others (STARTING, STOPPED, DELETING...) are not discovered. */
+export const SERVING_INSTANCE_STATES: ReadonlySet<string> = new Set(['RUNNING']);
 
 /** ListInstance pages are asked this big; the API's documented maximum is not published (100 for its siblings). */
 const LIST_PAGE_SIZE = 30;

@@ -12,7 +12,9 @@ export type Step =
   | { kind: 'assume-user'; roleArn: string; serviceArn: string; endpoint?: string }
   /** `actions`: the RAM actions the step's calls need, for a NoPermission denial. */
   | { kind: 'instance'; what: string; actions: string; instanceId: string; region: string; as: string; endpoint?: string }
-  | { kind: 'personal'; region: string; as: string; endpoint?: string };
+  | { kind: 'personal'; region: string; as: string; endpoint?: string }
+  /** Discovery of the instance a default domain names (the credential provider: ListInstance by name, then its domains). */
+  | { kind: 'discover'; what: string; instanceName: string; region: string; as: string; endpoint?: string };
 
 export function stepName(step: Step): string {
   switch (step.kind) {
@@ -28,6 +30,8 @@ export function stepName(step: Step): string {
       return `${step.what} for ACR instance ${step.instanceId} in ${step.region} as ${step.as}`;
     case 'personal':
       return `getting a Personal Edition registry token in ${step.region} as ${step.as}`;
+    case 'discover':
+      return `${step.what} ACR instance ${step.instanceName} in ${step.region} (discovery) as ${step.as}`;
   }
 }
 
@@ -53,6 +57,7 @@ function serviceOf(step: Step): string {
       return `STS${at}`;
     case 'instance':
     case 'personal':
+    case 'discover':
       return `Container Registry${at}`;
   }
 }
@@ -99,6 +104,13 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
       const actions = step.kind === 'instance' ? step.actions : 'cr:GetAuthorizationToken';
       return new DenialError(
         `${what}. Grant ${actions} to that identity in RAM, and cr:PullRepository for the pull itself (the webhook's README lists every action under "RAM permissions")`,
+        403,
+        'Forbidden',
+      );
+    }
+    if (step.kind === 'discover') {
+      return new DenialError(
+        `${what}. Grant cr:ListInstance (on instance/*), cr:ListInstanceEndpoint and cr:GetInstanceVpcEndpoint to that identity in RAM, or turn discovery off and list the instance under registries`,
         403,
         'Forbidden',
       );

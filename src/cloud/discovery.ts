@@ -8,7 +8,7 @@ import { buildRegistryIndex, instanceKey, type DiscoveredInstance, type Registry
 import type { RegistryConfig, WebhookConfig } from '../config/config.js';
 import { silentLogger, type Logger } from '../pull-secrets/logger.js';
 import { DenialError, type Budget } from '../pull-secrets/types.js';
-import { instanceDomains, listInstances } from './acr.js';
+import { instanceDomains, listInstances, SERVING_INSTANCE_STATES } from './acr.js';
 import type { Endpoints } from './endpoints.js';
 import { CloudError } from './errors.js';
 import type { CloudCaller, Credentials } from './rpc.js';
@@ -39,8 +39,6 @@ export interface RegistryDiscoveryOptions {
   now?: () => number;
 }
 
-/** Instances in these states can serve pulls; others (STARTING, STOPPED, DELETING...) are left out. */
-const SERVING_STATES = new Set(['RUNNING']);
 const LOOKUP_CONCURRENCY = 4;
 
 export class RegistryDiscovery {
@@ -156,7 +154,7 @@ export class RegistryDiscovery {
         const endpoint = this.opts.endpoints.cr(region);
         let instances;
         try {
-          instances = (await listInstances(this.opts.caller, endpoint, own!, budget)).filter((i) => SERVING_STATES.has(i.status));
+          instances = (await listInstances(this.opts.caller, endpoint, own!, budget)).filter((i) => SERVING_INSTANCE_STATES.has(i.status));
         } catch (e) {
           fail('list', e, { region });
           continue;

@@ -27,6 +27,8 @@ export interface CallerOptions {
    * pull and usually answers from its disk cache: loading the client there would dominate its start-up.
    */
   lazyLoad?: boolean;
+  /** Called once, just before pop-core is loaded (the credential provider turns V8's compile cache on there). */
+  beforeLoad?: () => void;
 }
 
 const require = createRequire(import.meta.url);
@@ -53,7 +55,12 @@ export class CloudCaller {
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 5000;
     this.maxAttempts = opts.maxAttempts ?? 4;
     this.backoffMs = opts.backoffMs ?? 100;
-    if (!opts.lazyLoad) loadPopCore();
+    if (!opts.lazyLoad) this.popCore();
+  }
+
+  private popCore(): typeof PopCoreType {
+    if (!popCore) this.opts.beforeLoad?.();
+    return loadPopCore();
   }
 
   /**
@@ -62,7 +69,7 @@ export class CloudCaller {
    * for the APIs that take none (AssumeRoleWithOIDC).
    */
   rpc<T>(endpoint: string, apiVersion: string, creds: Credentials | null, action: string, params: Record<string, string | number>, budget: Budget): Promise<T> {
-    const PopCore = loadPopCore();
+    const PopCore = this.popCore();
     const client = new PopCore({ endpoint, apiVersion, ...(creds ? credentialFields(creds) : { credentialsProvider: ANONYMOUS }) });
     return this.withRetries(action, budget, async (timeout) => {
       const json = await client.request<Record<string, unknown>>(action, params, { method: 'POST', timeout, agent: this.agent(endpoint) });
@@ -76,7 +83,7 @@ export class CloudCaller {
 
   /** ROA-style API (CR Personal Edition), signed by pop-core's ROAClient. */
   roa<T>(endpoint: string, apiVersion: string, creds: Credentials, api: string, method: string, path: string, budget: Budget): Promise<T> {
-    const client = new (loadPopCore().ROAClient)({ endpoint, apiVersion, ...credentialFields(creds) });
+    const client = new (this.popCore().ROAClient)({ endpoint, apiVersion, ...credentialFields(creds) });
     return this.withRetries(api, budget, (timeout) => client.request<T>(method, path, {}, '', {}, { timeout, agent: this.agent(endpoint) }));
   }
 

@@ -5,8 +5,9 @@
 import { parseAcrAnnotations } from '../acr/annotations.js';
 import { annotatedBindings, BindingDenial, servedBindings, servesHost, type BindingRules } from '../acr/bindings.js';
 import type { Binding } from '../acr/model.js';
-import { registryHost } from '../acr/registry-hosts.js';
-import { checkPolicy, type Policy } from '../config/policy.js';
+import { parseAcrHost, registryHost, type AcrHost } from '../acr/registry-hosts.js';
+import { mayBeUndiscovered } from '../acr/served-registries.js';
+import { checkPolicy, ruleMatchesNamespace, type Policy } from '../config/policy.js';
 import type { ServiceAccountToken } from './sa-token.js';
 
 export interface ProviderRules extends BindingRules {
@@ -15,12 +16,19 @@ export interface ProviderRules extends BindingRules {
   policy?: Policy;
   /** RRSA provider of the cluster; without it a service ARN cannot be assumed with a ServiceAccount token. */
   oidcProviderArn?: string;
+  /** Discovery is on and has not run for this request: an unknown Enterprise default domain of a discovery region asks for it. */
+  discoverByName: boolean;
 }
 
 export type Decision =
   /** An empty answer: the kubelet pulls without credentials from this plugin. `why` goes to stderr. */
   | { kind: 'none'; host: string; why: string }
   | { kind: 'deny'; message: string }
+  /**
+   * Node identity, an Enterprise default domain of a discovery region that no configured registry serves: look up
+   * the instance it names (./discovery.ts), then decide again with what was found.
+   */
+  | { kind: 'discover'; host: string; instanceName: string; region: string }
   /**
    * Ask the chain of each binding in turn for the registry `host`. `workload` (annotated ServiceAccounts only):
    * the service hop is assumed with the ServiceAccount token. Without it a service ARN (a configured registry's
@@ -45,6 +53,10 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
   if (parsed.kind === 'none') {
     // Node identity: the operator's registries with their chains, like the webhook's unannotated Pods.
     bindings = servedBindings([input.image], rules).bindings;
+    if (bindings.length === 0 && rules.discoverByName && mayBeUndiscovered(rules.registries, host)) {
+      const acr = parseAcrHost(host) as Extract<AcrHost, { kind: 'enterprise' }>;
+      return { kind: 'discover', host, instanceName: acr.instanceName, region: acr.region };
+    }
     if (bindings.length === 0) bindings = rules.unlisted;
     if (bindings.length === 0) return { kind: 'none', host, why: `${host} is not a registry this node is configured to serve and the ServiceAccount has no ACR annotations` };
   } else {
@@ -64,10 +76,10 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
       throw e;
     }
     if (rules.policy) {
-      // Namespace labels are not known on the node: selector rules cannot match here (they fail closed).
+      // Namespace labels are not known on the node (the plugin has no API access): selector rules never match here.
       for (const b of bindings) {
         const verdict = checkPolicy(rules.policy, token.namespace, undefined, b, rules.defaultRegion);
-        if (!verdict.allowed) return { kind: 'deny', message: verdict.message };
+        if (!verdict.allowed) return { kind: 'deny', message: verdict.message + unseenSelectors(rules.policy, token.namespace) };
       }
     }
     workload = token;
@@ -91,4 +103,18 @@ export function decide(input: ProviderInput, rules: ProviderRules): Decision {
     return { kind: 'none', host, why: workload ? `none of the instances in the ServiceAccount's annotations serves ${host}` : `${host} is not a registry this node is configured to serve` };
   }
   return { kind: 'fetch', host, bindings: candidates, requester: input.token?.namespace ?? 'node', ...(workload ? { workload } : {}) };
+}
+
+/**
+ * For a policy denial: the rules that select namespaces by label and were therefore not applied, since the plugin
+ * cannot read namespace labels. Names them and the fix; '' when there are none.
+ */
+function unseenSelectors(policy: Policy, namespace: string): string {
+  const unseen = policy.rules.filter((r) => r.namespaces.selector && !ruleMatchesNamespace(r, namespace, undefined)).map((r) => r.name);
+  if (unseen.length === 0) return '';
+  return (
+    `. Rule${unseen.length > 1 ? 's' : ''} ${unseen.join(', ')} select${unseen.length > 1 ? '' : 's'} namespaces by label, which ` +
+    `acr-credential-provider cannot see on the node, so ${unseen.length > 1 ? 'they never apply' : 'it never applies'} to pulls through it: ` +
+    `to cover namespace ${namespace} here, add it to the rule's namespaces.names or namespaces.globs`
+  );
 }

@@ -47,10 +47,12 @@ const bin = (...args: string[]) =>
   spawnSync(join(consumer, 'node_modules/.bin/acr-pull-webhook'), args, { cwd: consumer, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, ALIBABA_CLOUD_REGION_ID: 'cn-hangzhou' } });
 
 describe('the packed package', () => {
-  it('holds the compiled program, the README and package.json; no tests, bench, fixtures, emulator, sources or maps', () => {
+  it('holds the compiled program, the credential provider bundle, the README and package.json; no tests, bench, fixtures, emulator, sources or maps', () => {
     const paths = packed.files.map((f) => f.path);
-    expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/bin.js', 'dist/src/cli.js', 'dist/src/main.js']));
-    const stray = paths.filter((p) => !/^dist\/src\/.+\.js$/.test(p) && !['package.json', 'README.md', 'LICENSE'].includes(p));
+    expect(paths).toEqual(
+      expect.arrayContaining(['package.json', 'README.md', 'dist/src/bin.js', 'dist/src/cli.js', 'dist/src/main.js', 'dist/bin/acr-credential-provider.cjs', 'dist/bin/acr-credential-provider.identity.cjs']),
+    );
+    const stray = paths.filter((p) => !/^dist\/src\/.+\.js$/.test(p) && !/^dist\/bin\/acr-credential-provider(\.[a-z-]+)?\.cjs$/.test(p) && !['package.json', 'README.md', 'LICENSE'].includes(p));
     expect(stray).toEqual([]);
   });
 
@@ -82,6 +84,35 @@ describe('node_modules/.bin/acr-pull-webhook review, installed from the tarball'
     const r = bin('review', '-f', join(FIXTURES, 'unreadable.yaml'));
     expect(r.stderr).toContain(`acr-pull-webhook review: ${join(FIXTURES, 'unreadable.yaml')}: document 1:`);
     expect(r.status).toBe(2);
+  });
+});
+
+describe('node_modules/.bin/acr-credential-provider, installed from the tarball', () => {
+  const provider = (request: Record<string, unknown>, config: Record<string, unknown>) => {
+    const file = join(work, `provider-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify({ credentialProvider: { cacheDir: join(work, 'provider-cache') }, ...config }));
+    return spawnSync(join(consumer, 'node_modules/.bin/acr-credential-provider'), ['--config', file], {
+      cwd: consumer,
+      encoding: 'utf8',
+      timeout: 60_000,
+      input: JSON.stringify({ apiVersion: 'credentialprovider.kubelet.k8s.io/v1', kind: 'CredentialProviderRequest', ...request }),
+      // Nothing listens on port 1: the cloud clients load from the installed node_modules, and the call fails fast.
+      env: { PATH: process.env.PATH, ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI5tInstalledPackage01', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'installed-package-secret-0000001', ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:1/sts', ALIBABA_CLOUD_CR_ENDPOINT: 'http://127.0.0.1:1/cr/{region}' },
+    });
+  };
+
+  it('answers an image it does not serve with an empty answer', () => {
+    const r = provider({ image: 'docker.io/library/nginx:1.27' }, {});
+    expect(r.stdout).toBe('{"kind":"CredentialProviderResponse","apiVersion":"credentialprovider.kubelet.k8s.io/v1","cacheKeyType":"Registry","cacheDuration":"0s"}\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('loads the cloud clients from the installed dependencies for a configured registry (the cloud is unreachable here: a denial, exit 1)', () => {
+    const r = provider({ image: 'demo-registry.cn-hangzhou.cr.aliyuncs.com/team/app:1' }, { registries: [{ instanceId: 'cri-installed000001', region: 'cn-hangzhou', domains: ['demo-registry.cn-hangzhou.cr.aliyuncs.com'] }] });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('acr-credential-provider: acr-pull-webhook failed getting a registry token for ACR instance cri-installed000001 in cn-hangzhou');
+    expect(r.stderr).not.toMatch(/Cannot find module|internal error/);
+    expect(r.status).toBe(1);
   });
 });
 

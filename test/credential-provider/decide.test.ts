@@ -176,10 +176,23 @@ describe('decision', () => {
     expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token }, r).kind).toBe('fetch');
     expect(decide({ image: 'b-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token }, r)).toMatchObject({
       kind: 'deny',
-      message: 'forbidden by the acr-pull-webhook policy for namespace team-a (rules team-a apply): registry b-registry.cn-hangzhou.cr.aliyuncs.com is not allowed; ask the cluster operator to extend the policy',
+      message:
+        'forbidden by the acr-pull-webhook policy for namespace team-a (rules team-a apply): registry b-registry.cn-hangzhou.cr.aliyuncs.com is not allowed; ask the cluster operator to extend the policy' +
+        // The label-selected rule might have allowed it on a labelled namespace: the denial says why it did not apply.
+        ". Rule labelled selects namespaces by label, which acr-credential-provider cannot see on the node, so it never applies to pulls through it: to cover namespace team-a here, add it to the rule's namespaces.names or namespaces.globs",
     });
     const teamB = readServiceAccountToken(jwt(claims({ sub: 'system:serviceaccount:team-b:x' })), now);
-    expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token: teamB }, r)).toMatchObject({ kind: 'deny', message: expect.stringContaining('namespace team-b is not covered by any rule') });
+    const teamBDenial = decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token: teamB }, r);
+    expect(teamBDenial).toMatchObject({ kind: 'deny', message: expect.stringContaining('namespace team-b is not covered by any rule') });
+    // The rule that might have covered team-b by its labels is named, with why it cannot apply here and the fix.
+    expect((teamBDenial as { message: string }).message).toContain(
+      '. Rule labelled selects namespaces by label, which acr-credential-provider cannot see on the node, so it never applies to pulls through it: to cover namespace team-b here, add it to the rule\'s namespaces.names or namespaces.globs',
+    );
+    // A namespace the selector rule also covers by name: it applies, and nothing is said about labels.
+    const byName = rules({ policy: { rules: [{ name: 'both', namespaces: { names: ['team-a'], selector: { matchLabels: { team: 'a' } } }, serviceArns: [SVC], instances: [] }] } });
+    const denied = decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token }, byName) as { message: string };
+    expect(denied.message).toContain('(rules both apply)');
+    expect(denied.message).not.toContain('by label');
     // The operator's registries need no permission, as in the webhook.
     expect(decide({ image: 'registry.example.com/x', token: teamB }, r).kind).toBe('fetch');
   });
@@ -214,6 +227,38 @@ describe('decision', () => {
     const r = rules({ registries: [], discovery: { enabled: true, regions: ['cn-hangzhou'], personalEdition: true } });
     expect(decide({ image: 'registry-vpc.cn-hangzhou.aliyuncs.com/ns/a' }, r)).toMatchObject({ kind: 'fetch', bindings: [{ chain: {}, registries: [{ kind: 'personal', region: 'cn-hangzhou' }] }] });
     expect(decide({ image: 'registry.cn-beijing.aliyuncs.com/ns/a' }, r).kind).toBe('none');
+  });
+
+  it('asks for discovery of an unknown Enterprise default domain of a discovery region (node identity only), once', () => {
+    const config = parseConfig({ registries: [{ instanceId: 'cri-configured0001', region: 'cn-hangzhou', domains: ['myreg-registry.cn-hangzhou.cr.aliyuncs.com'] }], discovery: { enabled: true, regions: ['cn-hangzhou'], personalEdition: false }, credentialProvider: { oidcProviderArn: PROVIDER } }, ctx);
+    const r = providerRules(config);
+    expect(r.discoverByName).toBe(true);
+    for (const host of ['found-registry.cn-hangzhou.cr.aliyuncs.com', 'found-registry-vpc.cn-hangzhou.cr.aliyuncs.com']) {
+      expect(decide({ image: `${host}/team/app:1` }, r)).toEqual({ kind: 'discover', host, instanceName: 'found', region: 'cn-hangzhou' });
+      // An unannotated ServiceAccount is node identity too.
+      expect(decide({ image: `${host}/a`, token }, r).kind).toBe('discover');
+    }
+    // Not for configured domains, other regions, custom domains, Personal Edition (personalEdition off) or annotated workloads.
+    expect(decide({ image: 'myreg-registry.cn-hangzhou.cr.aliyuncs.com/a' }, r).kind).toBe('fetch');
+    expect(decide({ image: 'found-registry.cn-beijing.cr.aliyuncs.com/a' }, r).kind).toBe('none');
+    expect(decide({ image: 'registry.example.org/a' }, r).kind).toBe('none');
+    expect(decide({ image: 'registry.cn-hangzhou.aliyuncs.com/ns/a' }, r).kind).toBe('none');
+    expect(decide({ image: 'found-registry.cn-hangzhou.cr.aliyuncs.com/a', annotations: { 'k8s.aliyun.com/acr-service-arns': SVC }, token }, r)).toMatchObject({
+      kind: 'fetch',
+      bindings: [{ chain: { serviceArn: SVC }, registries: [{ kind: 'instance-name', instanceName: 'found', region: 'cn-hangzhou' }] }],
+    });
+    // Once discovery has run: what it found is served with the node's identity on all its domains; nothing found is no answer.
+    const found = providerRules(config, [{ instanceId: 'cri-found0001', region: 'cn-hangzhou', domains: ['found-registry.cn-hangzhou.cr.aliyuncs.com', 'found.example.com'] }]);
+    expect(found.discoverByName).toBe(false);
+    expect(decide({ image: 'found-registry.cn-hangzhou.cr.aliyuncs.com/a' }, found)).toEqual({
+      kind: 'fetch',
+      host: 'found-registry.cn-hangzhou.cr.aliyuncs.com',
+      bindings: [{ chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-found0001', region: 'cn-hangzhou', domains: ['found-registry.cn-hangzhou.cr.aliyuncs.com', 'found.example.com'] }] }],
+      requester: 'node',
+    });
+    expect(decide({ image: 'found-registry.cn-hangzhou.cr.aliyuncs.com/a' }, providerRules(config, [])).kind).toBe('none');
+    // Discovery off: never.
+    expect(decide({ image: 'found-registry.cn-hangzhou.cr.aliyuncs.com/a' }, rules()).kind).toBe('none');
   });
 
   it('takes discovered registries next to configured ones, the configured winning a shared domain', () => {

@@ -23,7 +23,7 @@ describe('manifests/credential-provider', () => {
     const doc = parse(readFileSync(`${dir}/${file}`, 'utf8'));
     expect(doc).toMatchObject({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig' });
     const [provider] = doc.providers;
-    expect(pkg.bin[provider.name]).toBe('dist/src/credential-provider/main.js');
+    expect(pkg.bin[provider.name]).toBe('dist/bin/acr-credential-provider.cjs');
     expect(provider.apiVersion).toBe('credentialprovider.kubelet.k8s.io/v1');
     expect(provider.matchImages).toEqual(['*.*.cr.aliyuncs.com', 'registry*.*.aliyuncs.com', 'crpi-*.*.personal.cr.aliyuncs.com']);
   });

@@ -7,10 +7,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createOidcSigningKey, demoState, makeOidcToken, oidcProviderArn, roleArn, type DemoWorld, type Emulator, type OidcSigningKey } from '../../emulator/index.js';
 
-export const PLUGIN = resolve('dist/src/credential-provider/main.js');
+export const PLUGIN = resolve('dist/bin/acr-credential-provider.cjs');
 export const ISSUER = 'https://kubernetes.default.svc';
 export const AUDIENCE = 'sts.aliyuncs.com';
 export const NODE_KEY = { id: 'LTAI5tNodeIdentity00000001', secret: 'node-identity-secret-0000000000001' };
+/** A node identity that may also list the account's instances (cr:ListInstance on instance/*): discovery. */
+export const DISCOVERING_NODE_KEY = { id: 'LTAI5tNodeDiscovery0000001', secret: 'node-discovery-secret-00000000001' };
+/** An instance of the workload account in cn-hangzhou that is still being created. */
+export const STARTING_INSTANCE = { id: 'cri-starting00000001', name: 'starting' };
 
 export interface ProviderWorld {
   world: DemoWorld;
@@ -33,6 +37,8 @@ export function providerWorld(): ProviderWorld {
   service.trust.push({ oidcProvider: providerArn, subjects: ['system:serviceaccount:team-a:puller', 'system:serviceaccount:team-a:by-id', 'system:serviceaccount:team-a:other'], audiences: [AUDIENCE] });
   workload!.roles!.push({ name: 'acr-pull-team-b', trust: [{ oidcProvider: providerArn, subjects: ['system:serviceaccount:team-b:puller'] }], permissions: { crGetAuthorizationToken: '*' } });
   workload!.users!.push({ name: 'node', accessKeys: [{ id: NODE_KEY.id, secret: NODE_KEY.secret }], permissions: { crGetAuthorizationToken: [world.demo.hangzhouInstanceId], crReadInstance: [world.demo.hangzhouInstanceId] } });
+  workload!.users!.push({ name: 'node-discovery', accessKeys: [{ id: DISCOVERING_NODE_KEY.id, secret: DISCOVERING_NODE_KEY.secret }], permissions: { crGetAuthorizationToken: '*', crReadInstance: '*' } });
+  world.instances!.push({ id: STARTING_INSTANCE.id, name: STARTING_INSTANCE.name, region: 'cn-hangzhou', accountId: workload!.id, status: 'STARTING' });
   void owner;
   return { world, issuerKey, providerArn, serviceRole: world.demo.serviceRoleArn, untrustedRole: roleArn(workload!.id, 'acr-pull-team-b') };
 }

@@ -2,18 +2,25 @@
 // k8s.io/kubernetes v1.33 pkg/credentialprovider/plugin), with the shipped CredentialProviderConfig examples
 // loaded verbatim. Workload identity mode uses real ServiceAccount tokens issued by a real kube-apiserver
 // (TokenRequest through the kubelet's token manager, bound to real Pods), and the emulator verifies them against
-// that API server's /openid/v1/jwks, as RRSA verifies a cluster's tokens against its OIDC provider.
+// that API server's /openid/v1/jwks, as RRSA verifies a cluster's tokens against its OIDC provider. The last block
+// pulls real images with the plugin's credentials: test/e2e/kubelet-pull builds the kubelet's keyring for a Pod with
+// the same plugin machinery (the node's keyring next to the Pod's pull Secrets, here none) and pulls from real
+// registries (CNCF distribution, token auth against the emulator) under the instances' ACR host names.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOidcSigningKey, demoState, oidcProviderArn, roleArn, startEmulator, TEMP_USERNAME, type DemoWorld, type Emulator } from '../../emulator/index.js';
+import { pushRandomImage, realmTls, registryLogin, startInstanceRegistries, type InstanceRegistries } from './support/acr-registries.js';
 import { startCluster, type Cluster } from './support/cluster.js';
+import { createPki, type Pki } from './support/pki.js';
 
 const ROOT = resolve('.');
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const CONTROL_PLANE = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
 const HARNESS = join(ROOT, 'test/e2e/.bin/credprov-harness/credprov-harness');
+const REGISTRY = join(ROOT, 'test/e2e/.bin/registry/registry');
+const PULLER = join(ROOT, 'test/e2e/.bin/kubelet-pull/kubelet-pull');
 const WORK = join(ROOT, 'test/e2e/.work', `credprov-${Date.now()}`);
 const NODE_CONFIG = join(ROOT, 'manifests/credential-provider/node-identity.yaml');
 const WORKLOAD_CONFIG = join(ROOT, 'manifests/credential-provider/workload-identity.yaml');
@@ -24,6 +31,9 @@ const BJ = 'demo-owner-registry.cn-beijing.cr.aliyuncs.com';
 const PERSONAL = 'registry.cn-hangzhou.aliyuncs.com';
 const CRPI = 'crpi-abc123.cn-hangzhou.personal.cr.aliyuncs.com';
 const NODE_KEY = { id: 'LTAI5tE2eNodeIdentity0001', secret: 'e2e-node-identity-secret-000000001' };
+/** Image publishers of the two instances: the only identities that may push. */
+const PUBLISHER_HZ = { accessKeyId: 'LTAI5tE2ePublisherHz0001', accessKeySecret: 'e2e-publisher-hz-secret-000000001' };
+const PUBLISHER_BJ = { accessKeyId: 'LTAI5tE2ePublisherBj0001', accessKeySecret: 'e2e-publisher-bj-secret-000000001' };
 
 let cluster: Cluster;
 let emu: Emulator;
@@ -31,6 +41,7 @@ let world: DemoWorld;
 let providerArn: string;
 let untrustedRole: string;
 let binDir: string;
+let pki: Pki;
 const pods: Record<string, { namespace: string; name: string; uid: string; serviceAccount: string }> = {};
 
 function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -90,7 +101,7 @@ const issued = (password: string) => emu.state.registryTokens.get(password);
 const trustedSubjects = ['puller', 'by-id', 'personal'].map((sa) => `system:serviceaccount:team-a:${sa}`);
 
 beforeAll(async () => {
-  for (const [what, path] of [['control plane', CONTROL_PLANE], ['credprov-harness', HARNESS]] as const) {
+  for (const [what, path] of [['control plane', CONTROL_PLANE], ['credprov-harness', HARNESS], ['registry', REGISTRY], ['kubelet-pull', PULLER]] as const) {
     if (!existsSync(path)) throw new Error(`${path} (${what}) is missing: npm run e2e builds it`);
   }
   mkdirSync(WORK, { recursive: true });
@@ -106,13 +117,22 @@ beforeAll(async () => {
   account.roles!.find((r) => r.name === 'acr-pull')!.trust.push({ oidcProvider: providerArn, subjects: trustedSubjects, audiences: ['sts.aliyuncs.com'] });
   account.roles!.push({ name: 'acr-pull-team-b', trust: [{ oidcProvider: providerArn, subjects: ['system:serviceaccount:team-b:puller'] }], permissions: { crGetAuthorizationToken: '*' } });
   untrustedRole = roleArn(account.id, 'acr-pull-team-b');
-  account.users!.push({ name: 'node', accessKeys: [{ id: NODE_KEY.id, secret: NODE_KEY.secret }], permissions: { crGetAuthorizationToken: [world.demo.hangzhouInstanceId] } });
-  emu = await startEmulator({ world });
+  account.users!.push({ name: 'node', accessKeys: [{ id: NODE_KEY.id, secret: NODE_KEY.secret }], permissions: { crGetAuthorizationToken: [world.demo.hangzhouInstanceId], crPullRepository: [world.demo.hangzhouInstanceId] } });
+  const publisher = (key: typeof PUBLISHER_HZ, instance: string) => ({
+    name: 'publisher',
+    accessKeys: [{ id: key.accessKeyId, secret: key.accessKeySecret }],
+    permissions: { crGetAuthorizationToken: [instance], crPullRepository: [instance], crPushRepository: [instance] },
+  });
+  account.users!.push(publisher(PUBLISHER_HZ, world.demo.hangzhouInstanceId));
+  world.accounts[1]!.users = [publisher(PUBLISHER_BJ, world.demo.beijingInstanceId)];
+  pki = createPki(join(WORK, 'pki'));
+  // HTTPS too, for the registries' token realm.
+  emu = await startEmulator({ world, tls: realmTls(pki, ['cn-hangzhou', 'cn-beijing']) });
 
   binDir = join(WORK, 'bin');
   mkdirSync(binDir);
   // As installed: the package's bin, reached through a symlink named as the config's provider.
-  symlinkSync(join(ROOT, 'dist/src/credential-provider/main.js'), join(binDir, 'acr-credential-provider'));
+  symlinkSync(join(ROOT, 'dist/bin/acr-credential-provider.cjs'), join(binDir, 'acr-credential-provider'));
 
   await kubectl(['create', 'namespace', 'team-a']);
   const sas: Record<string, Record<string, string>> = {
@@ -274,6 +294,139 @@ describe('credential provider under the kubelet plugin machinery', () => {
       expect(r.stderr).toContain(`STS could not verify the ServiceAccount token: ${providerArn} must have the issuer https://kubernetes.default.svc and the cluster's current service-account signing keys`);
     } finally {
       provider.jwks = keys;
+    }
+  });
+});
+
+interface PullAttempt {
+  secret?: string;
+  node?: boolean;
+  username?: string;
+  error?: string;
+  status?: number;
+}
+interface PullReport {
+  object: string;
+  ok: boolean;
+  secrets: string[];
+  images: { container?: string; image: string; ok: boolean; digest?: string; layers?: number; credential?: PullAttempt; attempts: PullAttempt[]; error?: string }[];
+  providers?: { execs: number; errors: number };
+}
+
+describe("images pull with the provider's credentials, through the kubelet's keyring, from Pods without pull Secrets", () => {
+  let registries: InstanceRegistries | undefined;
+  const digests = { hz: '', bj: '' };
+
+  beforeAll(async () => {
+    registries = await startInstanceRegistries({
+      binary: REGISTRY,
+      workDir: WORK,
+      emu,
+      pki,
+      instances: [
+        { instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: [HZ, HZ_VPC] },
+        { instanceId: world.demo.beijingInstanceId, region: 'cn-beijing', domains: [BJ, BJ.replace('-registry.', '-registry-vpc.')] },
+      ],
+    });
+    digests.hz = await pushRandomImage(PULLER, registries.network, `${HZ}/app/web:1`, await registryLogin(emu, PUBLISHER_HZ, 'cn-hangzhou', world.demo.hangzhouInstanceId));
+    digests.bj = await pushRandomImage(PULLER, registries.network, `${BJ}/app/web:1`, await registryLogin(emu, PUBLISHER_BJ, 'cn-beijing', world.demo.beijingInstanceId));
+    const pod = (name: string, serviceAccountName: string, images: Record<string, string>) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'team-a' },
+      spec: { serviceAccountName, containers: Object.entries(images).map(([c, image]) => ({ name: c, image })) },
+    });
+    const items = [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'plain', namespace: 'team-a' } },
+      pod('pull-node', 'plain', { web: `${HZ}/app/web:1`, vpc: `${HZ_VPC}/app/web:1` }),
+      pod('pull-cross-account', 'puller', { web: `${BJ}/app/web:1`, vpc: `${BJ.replace('-registry.', '-registry-vpc.')}/app/web:1` }),
+      pod('pull-by-id', 'by-id', { vpc: `${HZ_VPC}/app/web:1` }),
+    ];
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+  });
+
+  afterAll(async () => {
+    await registries?.stop();
+  });
+
+  /** kubelet-pull for a Pod of team-a, with the kubelet's credential provider flags (or none). */
+  async function pull(podName: string, provider?: { config: string; env: NodeJS.ProcessEnv; serviceAccountTokens?: boolean }): Promise<PullReport> {
+    const args = ['pull', '--kubeconfig', cluster.kubeconfig, '--pod', `team-a/${podName}`, ...registries!.network];
+    if (provider) args.push('--image-credential-provider-config', provider.config, '--image-credential-provider-bin-dir', binDir);
+    if (provider?.serviceAccountTokens) args.push('--service-account-tokens');
+    // The kubelet runs plugins with its own environment: the node's identity and endpoints are the puller's here.
+    const r = await run(PULLER, args, { env: provider?.env ?? { PATH: process.env.PATH } });
+    if (r.status !== 0 && r.status !== 1) throw new Error(`kubelet-pull ${podName} exited ${r.status}: ${r.stdout}${r.stderr}`);
+    const report = JSON.parse(r.stdout) as PullReport;
+    expect(r.status, JSON.stringify(report, null, 2)).toBe(report.ok ? 0 : 1);
+    return report;
+  }
+
+  /** Every image pulled with the digest pushed, by one credential from the node's keyring (the plugin), no Secret. */
+  function expectPulledByProvider(report: PullReport, digests: Record<string, string>): void {
+    const why = JSON.stringify(report, null, 2);
+    expect(report.ok, why).toBe(true);
+    expect(report.secrets).toEqual([]);
+    expect(Object.fromEntries(report.images.map((i) => [i.image, i.digest]))).toEqual(digests);
+    for (const i of report.images) {
+      expect(i.layers, why).toBe(2);
+      expect(i.attempts, why).toEqual([{ node: true, username: TEMP_USERNAME }]);
+    }
+  }
+
+  const lastPrincipals = (n: number) => emu.calls.list({ product: 'registry-auth' }).slice(-n).map((c) => [c.status, c.principal]);
+
+  it('node identity (shipped node-identity.yaml): a Pod with no pull Secret pulls through the provider alone; without it, the same pull is refused', async () => {
+    const anonymous = await pull('pull-node');
+    expect(anonymous.ok).toBe(false);
+    for (const i of anonymous.images) expect(i.attempts).toEqual([{ error: expect.stringContaining('UNAUTHORIZED'), status: 401 }]);
+
+    const env = pluginEnv({ registries: [{ instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: [HZ, HZ_VPC] }] });
+    const report = await pull('pull-node', { config: NODE_CONFIG, env });
+    expectPulledByProvider(report, { [`${HZ}/app/web:1`]: digests.hz, [`${HZ_VPC}/app/web:1`]: digests.hz });
+    // One plugin execution per registry host (cacheKeyType Registry), no failure.
+    expect(report.providers).toEqual({ execs: 2, errors: 0 });
+    // The registry's token service saw the node's own identity behind the passwords.
+    expect(lastPrincipals(2)).toEqual([
+      [200, `acs:ram::${world.accounts[0]!.id}:user/node`],
+      [200, `acs:ram::${world.accounts[0]!.id}:user/node`],
+    ]);
+  });
+
+  it("workload identity (shipped workload-identity.yaml): the ServiceAccount's real token and annotations run the cross-account chain, and the Pod pulls from the owner's instance", async () => {
+    const oidc = emu.calls.count({ action: 'AssumeRoleWithOIDC' });
+    const report = await pull('pull-cross-account', { config: WORKLOAD_CONFIG, env: pluginEnv({ registries: [] }), serviceAccountTokens: true });
+    const vpc = BJ.replace('-registry.', '-registry-vpc.');
+    expectPulledByProvider(report, { [`${BJ}/app/web:1`]: digests.bj, [`${vpc}/app/web:1`]: digests.bj });
+    expect(report.providers).toEqual({ execs: 2, errors: 0 });
+    // The token the kubelet's token manager got for the Pod was exchanged once; the VPC host's execution found the
+    // chain's sessions in the plugin's disk cache.
+    expect(emu.calls.count({ action: 'AssumeRoleWithOIDC' })).toBe(oidc + 1);
+    const owner = world.accounts[1]!.id;
+    expect(lastPrincipals(2)).toEqual([
+      [200, `acs:ram::${owner}:role/acr-pull-user/acr-pull@team-a`],
+      [200, `acs:ram::${owner}:role/acr-pull-user/acr-pull@team-a`],
+    ]);
+  });
+
+  it('workload identity: the instance named by ID in the ServiceAccount annotations pulls on its VPC domain', async () => {
+    const report = await pull('pull-by-id', { config: WORKLOAD_CONFIG, env: pluginEnv({ registries: [] }), serviceAccountTokens: true });
+    expectPulledByProvider(report, { [`${HZ_VPC}/app/web:1`]: digests.hz });
+    expect(lastPrincipals(1)).toEqual([[200, `acs:ram::${world.accounts[0]!.id}:role/acr-pull/acr-pull@team-a`]]);
+  });
+
+  it('node identity with discovery: an image of the node account\'s own instance pulls with no registries configured', async () => {
+    // The node may list its account's instances (discovery); nothing is configured.
+    const user = world.accounts[0]!.users!.find((u) => u.name === 'node')!;
+    const before = user.permissions;
+    user.permissions = { ...before, crReadInstance: '*' };
+    try {
+      const env = pluginEnv({ registries: [], discovery: { enabled: true, regions: ['cn-hangzhou'], personalEdition: false } });
+      const report = await pull('pull-node', { config: NODE_CONFIG, env });
+      expectPulledByProvider(report, { [`${HZ}/app/web:1`]: digests.hz, [`${HZ_VPC}/app/web:1`]: digests.hz });
+      expect(emu.calls.count({ action: 'ListInstance', caller: NODE_KEY.id })).toBe(1);
+    } finally {
+      user.permissions = before;
     }
   });
 });

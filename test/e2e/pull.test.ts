@@ -2,7 +2,6 @@
 // images are pulled the way a node does (test/e2e/kubelet-pull: the kubelet's keyring over the object's pull
 // Secrets, go-containerregistry over HTTPS) from real registries (CNCF distribution, one per ACR instance, token
 // auth against the emulator's token service), and the manifest digest is checked against what was pushed.
-import PopCore from '@alicloud/pop-core';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import { DEMO_ACCOUNT_ID, DEMO_OWNER_ACCOUNT_ID, demoState, roleArn, startEmulat
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 import { Kubectl, ROOT, run, startWebhook, until, type WebhookProcess } from './support/harness.js';
 import { createPki, type Pki } from './support/pki.js';
-import { startRegistry, type Registry } from './support/registry.js';
+import { pushRandomImage, realmHost, realmTls, registryLogin, startInstanceRegistries, type InstanceRegistries } from './support/acr-registries.js';
 
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BIN = join(ROOT, 'test/e2e/.bin');
@@ -30,8 +29,6 @@ const A_DOMAINS = {
   custom2: 'images.example.org',
 };
 const B_DOMAINS = { public: 'demo-owner-registry.cn-beijing.cr.aliyuncs.com', vpc: 'demo-owner-registry-vpc.cn-beijing.cr.aliyuncs.com' };
-/** Token realm host names, dialed to the emulator's HTTPS port (the real realm host is not documented). */
-const REALM = { 'cn-hangzhou': 'dockerauth.cn-hangzhou.aliyuncs.com', 'cn-beijing': 'dockerauth.cn-beijing.aliyuncs.com' };
 const SVC = roleArn(DEMO_ACCOUNT_ID, 'acr-pull');
 const USR = roleArn(DEMO_OWNER_ACCOUNT_ID, 'acr-pull-user');
 /** A user role in the workload account itself (a second chain to instance A). */
@@ -71,7 +68,7 @@ let world: DemoWorld;
 let pki: Pki;
 let webhookPort = 0;
 let webhook: WebhookProcess | undefined;
-const registries: Registry[] = [];
+let registries: InstanceRegistries | undefined;
 const digests: Record<'A' | 'B', string> = { A: '', B: '' };
 let network: string[] = [];
 
@@ -94,18 +91,6 @@ function testWorld(): DemoWorld {
   return w;
 }
 
-/** GetAuthorizationToken through the real CR API of the emulator, as `docker login` users do. */
-async function registryLogin(key: typeof PUBLISHER_A, region: string, instanceId: string): Promise<string> {
-  const client = new PopCore({ endpoint: emu.crEndpoint(region), apiVersion: '2018-12-01', ...key });
-  const r = await client.request<{ AuthorizationToken: string }>('GetAuthorizationToken', { InstanceId: instanceId }, { method: 'POST', timeout: 10_000 });
-  return r.AuthorizationToken;
-}
-
-async function push(image: string, password: string): Promise<string> {
-  const r = await run(PULLER, ['push', '--image', image, ...network], { env: { PATH: process.env.PATH, REGISTRY_PASSWORD: password } });
-  if (r.status !== 0) throw new Error(`push ${image}: ${r.stdout}${r.stderr}`);
-  return JSON.parse(r.stdout).digest;
-}
 
 /** Pulls every image of the object like a node; the JSON report, whatever the exit status (1 = a pull failed). */
 async function pull(target: { pod: string } | { imagecache: string }): Promise<PullReport> {
@@ -200,29 +185,20 @@ beforeAll(async () => {
   cluster = await startCluster(CONTROLPLANE, join(WORK, 'cluster'));
   kubectl = new Kubectl(cluster.kubeconfig);
   world = testWorld();
-  const realmCert = pki.issue('token-service', Object.values(REALM));
-  emu = await startEmulator({ world, tokenTtlSeconds: TOKEN_TTL_SECONDS, tls: { cert: readFileSync(realmCert.cert), key: readFileSync(realmCert.key) } });
-
-  const common = { binary: REGISTRY, workDir: WORK, issuer: emu.registryAuth.issuer, jwks: emu.registryAuth.jwks(), caCert: pki.caCert };
-  const regA = await startRegistry(
-    { ...common, instanceId: A, realm: `https://${REALM['cn-hangzhou']}${emu.registryAuth.path}`, service: emu.registryAuth.service(A), tls: pki.issue(A, Object.values(A_DOMAINS)) },
-    A_DOMAINS.public,
-  );
-  registries.push(regA);
-  const regB = await startRegistry(
-    { ...common, instanceId: B, realm: `https://${REALM['cn-beijing']}${emu.registryAuth.path}`, service: emu.registryAuth.service(B), tls: pki.issue(B, Object.values(B_DOMAINS)) },
-    B_DOMAINS.public,
-  );
-  registries.push(regB);
-  network = [
-    '--ca',
-    pki.caCert,
-    ...Object.values(A_DOMAINS).flatMap((d) => ['--resolve', `${d}=${regA.address}`]),
-    ...Object.values(B_DOMAINS).flatMap((d) => ['--resolve', `${d}=${regB.address}`]),
-    ...Object.values(REALM).flatMap((d) => ['--resolve', `${d}=127.0.0.1:${emu.tlsPort}`]),
-  ];
-  digests.A = await push(`${A_DOMAINS.public}/app/web:1`, await registryLogin(PUBLISHER_A, 'cn-hangzhou', A));
-  digests.B = await push(`${B_DOMAINS.public}/app/web:1`, await registryLogin(PUBLISHER_B, 'cn-beijing', B));
+  emu = await startEmulator({ world, tokenTtlSeconds: TOKEN_TTL_SECONDS, tls: realmTls(pki, ['cn-hangzhou', 'cn-beijing']) });
+  registries = await startInstanceRegistries({
+    binary: REGISTRY,
+    workDir: WORK,
+    emu,
+    pki,
+    instances: [
+      { instanceId: A, region: 'cn-hangzhou', domains: Object.values(A_DOMAINS) },
+      { instanceId: B, region: 'cn-beijing', domains: Object.values(B_DOMAINS) },
+    ],
+  });
+  network = registries.network;
+  digests.A = await pushRandomImage(PULLER, network, `${A_DOMAINS.public}/app/web:1`, await registryLogin(emu, PUBLISHER_A, 'cn-hangzhou', A));
+  digests.B = await pushRandomImage(PULLER, network, `${B_DOMAINS.public}/app/web:1`, await registryLogin(emu, PUBLISHER_B, 'cn-beijing', B));
 
   webhookPort = await freePort();
   const gen = await run('bash', ['certs/gen-certs.sh', '--local', '--port', String(webhookPort), '--out', join(WORK, 'certs')]);
@@ -246,7 +222,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await webhook?.stop();
-  for (const r of registries) await r.stop();
+  await registries?.stop();
   await cluster?.stop();
   await emu?.close();
   if (process.env.E2E_KEEP !== '1') rmSync(WORK, { recursive: true, force: true });
@@ -348,7 +324,7 @@ describe('images pull with the webhook\'s Secrets, as on a node', () => {
     expect(issued?.instanceId).toBe(A);
     expect(issued!.expiresAt).toBeGreaterThan(Date.now());
     expect(report.ok).toBe(false);
-    expect(report.images[0]!.attempts).toEqual([{ secret: 'team-a/borrowed', username: 'cr_temp_user', error: expect.stringContaining(REALM['cn-beijing']), status: 401 }]);
+    expect(report.images[0]!.attempts).toEqual([{ secret: 'team-a/borrowed', username: 'cr_temp_user', error: expect.stringContaining(realmHost('cn-beijing')), status: 401 }]);
     expect(report.images[0]!.error).toContain('UNAUTHORIZED: incorrect username or password');
     expect(emu.calls.list({ product: 'registry-auth' }).at(-1)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
 

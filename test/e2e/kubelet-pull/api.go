@@ -44,9 +44,11 @@ type pullImage struct {
 
 // pullTarget is what a node is asked to pull: images, and the pull Secrets it could read.
 type pullTarget struct {
-	Object  string
-	Images  []pullImage
-	Secrets []v1.Secret
+	Object string
+	// The Pod's namespace, name, UID and ServiceAccount, which the kubelet hands its credential provider keyring.
+	Namespace, Name, UID, ServiceAccount string
+	Images                               []pullImage
+	Secrets                              []v1.Secret
 	// Missing lists references the kubelet could not read (it warns FailedToRetrieveImagePullSecret and goes on).
 	Missing []string
 }
@@ -62,7 +64,7 @@ func (a *api) podTarget(ctx context.Context, ref string) (*pullTarget, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", ref, err)
 	}
-	t := &pullTarget{Object: "pod/" + ref}
+	t := &pullTarget{Object: "pod/" + ref, Namespace: ns, Name: name, UID: string(pod.UID), ServiceAccount: pod.Spec.ServiceAccountName}
 	for _, c := range pod.Spec.InitContainers {
 		t.Images = append(t.Images, pullImage{Container: c.Name, Image: c.Image})
 	}

@@ -2,7 +2,10 @@
 // imagePullSecrets from the API server, builds the kubelet's keyring from them with the kubelet's own code
 // (k8s.io/kubernetes/pkg/credentialprovider), looks up credentials for each image as the kubelet does, and pulls
 // manifest and layers with go-containerregistry, trying the matching credentials in order like the kubelet's
-// runtime manager. Registry host names (ACR public, VPC and custom domains, the token realm) are dialed to loopback
+// runtime manager. With the kubelet's --image-credential-provider-config and --image-credential-provider-bin-dir
+// flags, the node's keyring also holds the kubelet's external credential provider plugins
+// (k8s.io/kubernetes/pkg/credentialprovider/plugin), executed for the Pod as the kubelet executes them; with
+// --service-account-tokens they get the Pod's ServiceAccount token (KEP-4412). Registry host names (ACR public, VPC and custom domains, the token realm) are dialed to loopback
 // addresses given with --resolve; nothing else is reachable. It also pushes random test images (push).
 //
 // Output: one JSON document on stdout. Exit 0 when every image was pulled (or pushed), 1 when one failed, 2 on
@@ -17,6 +20,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"k8s.io/kubernetes/pkg/credentialprovider"
 )
 
 type stringList []string
@@ -39,6 +44,7 @@ func (c *common) register(fs *flag.FlagSet) {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   kubelet-pull pull --kubeconfig FILE (--pod NAMESPACE/NAME | --imagecache NAME) --ca FILE --resolve HOST=ADDR...
+       [--image-credential-provider-config FILE --image-credential-provider-bin-dir DIR [--service-account-tokens]]
   kubelet-pull push --image REF --username USER --password-env VAR --ca FILE --resolve HOST=ADDR... [--layers N]`)
 }
 
@@ -76,11 +82,16 @@ func runPull(args []string) int {
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the API server")
 	pod := fs.String("pod", "", "NAMESPACE/NAME of the Pod whose containers to pull")
 	imageCache := fs.String("imagecache", "", "name of the ImageCache (eci.alibabacloud.com/v1) whose images to pull")
+	var providers providerFlags
+	providers.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if (*pod == "") == (*imageCache == "") {
 		fail(2, "exactly one of --pod and --imagecache is required")
+	}
+	if providers.set() && *imageCache != "" {
+		fail(2, "credential provider plugins are the kubelet's: they pull for --pod only (ECI pulls ImageCaches itself)")
 	}
 	tr, err := newTransport(c.ca, c.resolve)
 	if err != nil {
@@ -101,9 +112,20 @@ func runPull(args []string) int {
 	if err != nil {
 		fail(2, "%v", err)
 	}
-	report, err := pullAll(ctx, target, tr)
+	if err := registerProviders(providers, api.core); err != nil {
+		fail(2, "credential providers: %v", err)
+	}
+	var node credentialprovider.DockerKeyring
+	if providers.set() {
+		node = nodeKeyring(target)
+	}
+	report, err := pullAll(ctx, target, tr, node)
 	if err != nil {
 		fail(2, "%v", err)
+	}
+	if providers.set() {
+		execs, errs := providerCounters()
+		report.Providers = &providerStats{Execs: execs, Errors: errs}
 	}
 	emit(report)
 	if !report.OK {

@@ -34,6 +34,9 @@ type attempt struct {
 	Error    string `json:"error,omitempty"`
 	// Status is the HTTP status of the registry or token-service answer that failed the pull, when there was one.
 	Status int `json:"status,omitempty"`
+	// Node: the credential came from the node's keyring (here: the kubelet's credential provider plugins), not
+	// from a pull Secret.
+	Node bool `json:"node,omitempty"`
 }
 
 type imageResult struct {
@@ -58,16 +61,27 @@ type report struct {
 	Secrets []string      `json:"secrets"`
 	Missing []string      `json:"missing,omitempty"`
 	Images  []imageResult `json:"images"`
+	// Providers: the kubelet's counters of credential provider plugin executions and failures, when plugins are
+	// configured.
+	Providers *providerStats `json:"providers,omitempty"`
 }
 
-func pullAll(ctx context.Context, t *pullTarget, tr http.RoundTripper) (*report, error) {
+type providerStats struct {
+	Execs  float64 `json:"execs"`
+	Errors float64 `json:"errors"`
+}
+
+// pullAll pulls every image of the target. node is the node's keyring (nil: none, no credential provider plugins).
+func pullAll(ctx context.Context, t *pullTarget, tr http.RoundTripper, node credentialprovider.DockerKeyring) (*report, error) {
 	r := &report{Object: t.Object, OK: true, Secrets: []string{}, Missing: t.Missing}
 	for _, s := range t.Secrets {
 		r.Secrets = append(r.Secrets, s.Namespace+"/"+s.Name)
 	}
-	// As in the kubelet's image manager: the Pod's Secrets unioned with the node's keyring (empty here: the node
-	// has no credentials of its own).
-	keyring, err := credentialprovidersecrets.MakeDockerKeyring(t.Secrets, credentialprovider.UnionDockerKeyring{})
+	if node == nil {
+		node = credentialprovider.UnionDockerKeyring{}
+	}
+	// As in the kubelet's image manager: the Pod's Secrets unioned with the node's keyring.
+	keyring, err := credentialprovidersecrets.MakeDockerKeyring(t.Secrets, node)
 	for _, img := range t.Images {
 		res := imageResult{Container: img.Container, Image: img.Image, Attempts: []attempt{}}
 		if err != nil {
@@ -101,6 +115,8 @@ func pullImageLikeKubelet(ctx context.Context, keyring credentialprovider.Docker
 		a := attempt{Username: c.Username}
 		if c.Source != nil {
 			a.Secret = c.Source.Secret.Namespace + "/" + c.Source.Secret.Name
+		} else {
+			a.Node = true
 		}
 		// The CRI AuthConfig the kubelet sends, read the way container runtimes read it.
 		auth := authn.FromConfig(authn.AuthConfig{
