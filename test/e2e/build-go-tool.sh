@@ -20,9 +20,12 @@ if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$inputs" ]]; then
 fi
 command -v go >/dev/null || { echo "build-go-tool: Go is required" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
+# A file of its own: two worktrees sharing .bin may build at once; each rename is atomic.
+tmp="$(mktemp "$out.XXXXXX")"
+trap 'rm -f "$tmp"' EXIT
 echo "build-go-tool: building $name ($pkg in ${mod#"$here/"}) with $(go version | cut -d' ' -f3)"
 start=$(date +%s)
-(cd "$mod" && go build -trimpath -ldflags "-s -w" "$@" -o "$out.tmp" "$pkg")
-mv "$out.tmp" "$out"
+(cd "$mod" && go build -trimpath -ldflags "-s -w" "$@" -o "$tmp" "$pkg")
+mv "$tmp" "$out"
 echo "$inputs" > "$stamp"
 echo "build-go-tool: built $out in $(( $(date +%s) - start ))s"

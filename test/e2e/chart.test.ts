@@ -14,12 +14,11 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
-import { goTool } from '../support/go-tools.js';
+import { controlPlaneBinary, goTool } from '../support/go-tools.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 
 const ROOT = resolve('.');
-const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
-const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
+const BINARY = controlPlaneBinary(ROOT);
 const HELM = goTool('helm').path;
 const WORK = join(ROOT, 'test/e2e/.work', `chart-${Date.now()}`);
 const NS = 'acr-pull-webhook';

@@ -14,10 +14,10 @@ import { createOidcSigningKey, demoState, oidcProviderArn, roleArn, startEmulato
 import { pushRandomImage, realmTls, registryLogin, startInstanceRegistries, type InstanceRegistries } from './support/acr-registries.js';
 import { startCluster, type Cluster } from './support/cluster.js';
 import { createPki, type Pki } from './support/pki.js';
+import { controlPlaneBinary } from '../support/go-tools.js';
 
 const ROOT = resolve('.');
-const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
-const CONTROL_PLANE = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
+const CONTROL_PLANE = controlPlaneBinary(ROOT);
 const HARNESS = join(ROOT, 'test/e2e/.bin/credprov-harness/credprov-harness');
 const REGISTRY = join(ROOT, 'test/e2e/.bin/registry/registry');
 const PULLER = join(ROOT, 'test/e2e/.bin/kubelet-pull/kubelet-pull');

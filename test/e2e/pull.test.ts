@@ -10,10 +10,10 @@ import { freePort, startCluster, type Cluster } from './support/cluster.js';
 import { Kubectl, ROOT, run, startWebhook, until, type WebhookProcess } from './support/harness.js';
 import { createPki, type Pki } from './support/pki.js';
 import { pushRandomImage, realmHost, realmTls, registryLogin, startInstanceRegistries, type InstanceRegistries } from './support/acr-registries.js';
+import { controlPlaneBinary } from '../support/go-tools.js';
 
-const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BIN = join(ROOT, 'test/e2e/.bin');
-const CONTROLPLANE = process.env.E2E_CONTROLPLANE ?? join(BIN, version, 'controlplane');
+const CONTROLPLANE = controlPlaneBinary(ROOT);
 const REGISTRY = join(BIN, 'registry/registry');
 const PULLER = join(BIN, 'kubelet-pull/kubelet-pull');
 const WORK = join(ROOT, 'test/e2e/.work', `pull-${Date.now()}`);

@@ -8,9 +8,9 @@ import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../e
 import { httpsRequest } from '../support/https.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 import { Kubectl, ROOT, spawnWebhook as spawnWebhookProcess, startWebhook as startWebhookProcess, until } from './support/harness.js';
+import { controlPlaneBinary } from '../support/go-tools.js';
 
-const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
-const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
+const BINARY = controlPlaneBinary(ROOT);
 const WORK = join(ROOT, 'test/e2e/.work', `run-${Date.now()}`);
 
 let cluster: Cluster;

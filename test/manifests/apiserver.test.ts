@@ -12,9 +12,9 @@ import { stringify } from 'yaml';
 import { demoState, startEmulator, type Emulator } from '../../emulator/index.js';
 import { freePort, startCluster, type Cluster } from '../e2e/support/cluster.js';
 import { genCerts, hasKubectl, kustomize, ROOT, workspace, type K8sObject, type Workspace } from './helpers.js';
+import { controlPlaneBinary } from '../support/go-tools.js';
 
-const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync(join(ROOT, 'test/e2e/controlplane/go.mod'), 'utf8'))?.[1];
-const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version ?? 'unknown', 'controlplane');
+const BINARY = controlPlaneBinary(ROOT);
 const available = hasKubectl && existsSync(BINARY);
 const NS = 'acr-pull-webhook';
 const SA = `system:serviceaccount:${NS}:acr-pull-webhook`;
