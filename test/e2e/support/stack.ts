@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../../emulator/index.js';
+import { controlPlaneBinary } from '../../support/go-tools.js';
 import { freePort, startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 import { Kubectl, ROOT, startWebhook, type WebhookProcess } from './harness.js';
 
@@ -22,9 +23,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export function controlPlaneBinary(): string {
-  const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync(join(ROOT, 'test/e2e/controlplane/go.mod'), 'utf8'))![1]!;
-  const binary = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
+/** The control plane main's tests use (test/support/go-tools.ts), with what to run when it is missing. */
+function builtControlPlane(): string {
+  const binary = controlPlaneBinary(ROOT);
   if (!existsSync(binary)) throw new Error(`${binary} is missing: run test/e2e/build-control-plane.sh (npm run e2e does)`);
   return binary;
 }
@@ -32,7 +33,7 @@ export function controlPlaneBinary(): string {
 export async function startStack(name: string, opts: { world?: DemoWorld; emulator?: Omit<Parameters<typeof startEmulator>[0], 'world'>; cluster?: ClusterOptions } = {}): Promise<Stack> {
   const work = join(ROOT, 'test/e2e/.work', `${name}-${Date.now()}`);
   mkdirSync(work, { recursive: true });
-  const cluster = await startCluster(controlPlaneBinary(), join(work, 'cluster'), opts.cluster);
+  const cluster = await startCluster(builtControlPlane(), join(work, 'cluster'), opts.cluster);
   const k = new Kubectl(cluster.kubeconfig);
   const world = opts.world ?? demoState();
   const emu = await startEmulator({ ...opts.emulator, world });
