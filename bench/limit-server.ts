@@ -1,11 +1,13 @@
-// The ceiling: a trivial fastify HTTPS route that parses the review like the webhook and answers a fixed
-// AdmissionReview. Same runtime, same TLS settings, same machine: what the webhook is compared with.
+// The ceiling: a trivial fastify route that parses the review like the webhook and answers a fixed
+// AdmissionReview, on the same kind of listener (HTTP/2 with HTTP/1.1 fallback over TLS). Same runtime, same TLS
+// settings, same machine: what the webhook is compared with, in both protocols.
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { BODY_LIMIT } from '../src/server.js';
 
 const app = Fastify({
-  https: { key: readFileSync(process.env.TLS_KEY_FILE!), cert: readFileSync(process.env.TLS_CERT_FILE!), minVersion: 'TLSv1.2' },
+  http2: true,
+  https: { key: readFileSync(process.env.TLS_KEY_FILE!), cert: readFileSync(process.env.TLS_CERT_FILE!), minVersion: 'TLSv1.2', allowHTTP1: true },
   bodyLimit: BODY_LIMIT,
   logger: false,
 });

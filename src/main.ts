@@ -20,6 +20,7 @@ Serves the admission webhook. Everything else is set in the environment and the 
   PORT (8443), METRICS_PORT (9090), BIND_ADDRESS and METRICS_BIND_ADDRESS (0.0.0.0),
   TLS_CERT_FILE, TLS_KEY_FILE, TLS_MIN_VERSION (TLSv1.2 | TLSv1.3),
   CONFIG_FILE, POD_NAMESPACE, POD_NAME, LOG_LEVEL, ACR_PULL_WEBHOOK_MODE (standalone | cluster),
+  WEBHOOK_CONFIGURATION_NAME (the MutatingWebhookConfiguration whose matchConditions the leader keeps),
   ALIBABA_CLOUD_* (identity, region and endpoints).
 Without a cluster (no in-cluster service account, no KUBECONFIG) it runs standalone: self-signed HTTPS,
 Secrets in memory, the bundled STS/ACR emulator as the cloud. See README.md.
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
     logLevel: env.LOG_LEVEL,
     observe: (o, seconds) => metrics.observeOutcome(o, seconds),
     onCertificate: (notAfter) => metrics.certificateExpiry.set(notAfter.getTime() / 1000),
+    onConnection: (protocol) => metrics.connections.labels(protocol === 'h2' ? 'h2' : 'http/1.1').inc(),
     // Not ready until every cache has synced, nor while draining (the answers still go out).
     ready: () => runtime.caches.synced() && !closer.closing,
     caches: { synced: () => runtime.caches.synced(), whenSynced: () => runtime.caches.whenSynced(), pending: () => runtime.caches.pending() },
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
             replica: env.POD_NAME,
             logger: app.log,
             ...(config.credentialHelper.configMap ? { helperConfigMap: config.credentialHelper.configMap } : {}),
+            ...(env.WEBHOOK_CONFIGURATION_NAME ? { webhookConfiguration: env.WEBHOOK_CONFIGURATION_NAME } : {}),
           })
         : undefined,
     isExcludedNamespace: (ns) => rules.isExcludedNamespace(ns),

@@ -52,6 +52,13 @@ export class Metrics {
     labelNames: ['step', 'code'] as const,
     registers: [this.registry],
   });
+  /** By ALPN: the API server speaks HTTP/2 when offered it; `http/1.1` is the fallback (and clients without ALPN). */
+  readonly connections = new Counter({
+    name: 'acr_webhook_connections_total',
+    help: 'TLS connections accepted on the admission port, by negotiated protocol (h2, http/1.1)',
+    labelNames: ['protocol'] as const,
+    registers: [this.registry],
+  });
   readonly discoveryLastSuccess = new Gauge({
     name: 'acr_webhook_discovery_last_success_timestamp_seconds',
     help: 'When a discovery refresh last completed without any failed call (Unix time)',
@@ -114,6 +121,7 @@ export class Metrics {
     // Exported at 0 from the start: increase() and rate() never see the first failure of a series born at 1, and
     // the credential helper alerts watch exactly that.
     for (const stage of ['secret', 'patch', 'config']) this.helperFailures.labels(stage).inc(0);
+    for (const protocol of ['h2', 'http/1.1']) this.connections.labels(protocol).inc(0);
     this.buildInfo.labels(packageVersion(), process.versions.node).set(1);
   }
 }

@@ -28,6 +28,8 @@ import { CredentialHelperConfig, type ConfigMapSource } from './kube/credential-
 import type { ReflectorEvent } from './kube/reflector.js';
 import { HELPER_EVENT_REASON, ServiceAccountSync, type ServiceAccountInfo, type ServiceAccountWriter } from './pull-secrets/service-account-sync.js';
 import type { EventType } from './pull-secrets/store.js';
+import { annotatedAccountKeys, sendCondition } from './admission/match-conditions.js';
+import type { Desired } from './kube/webhook-conditions.js';
 
 /** The cluster-side parts (src/kube/cluster.ts), loaded only in cluster mode: client-node alone costs ~70 MiB. */
 export interface ClusterParts {
@@ -40,6 +42,8 @@ export interface ClusterParts {
     stop(): Promise<void>;
     onEvent(listener: (e: ReflectorEvent<ServiceAccountInfo>) => void): void;
   };
+  /** Keeps the default webhook's generated matchCondition current (WEBHOOK_CONFIGURATION_NAME set). */
+  webhookConditions?: { start(desired: () => Desired): void; stop(): void };
   /** The credential helper's ConfigMap, when the configuration names one. */
   helperConfigMap?: ConfigMapSource & {
     location: string;
@@ -184,6 +188,24 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     ],
     { onSynced: (ms) => logger.info({ ms }, 'ready: every cache has synced') },
   );
+  // The default webhook's generated matchCondition, recomputed only when an input changed: the registry index
+  // (configuration, look-ups, discovery), a ServiceAccount, the credential helper's configuration.
+  let accountsVersion = 0;
+  accounts?.onEvent(() => accountsVersion++);
+  let memo: { index: RegistryIndex; helper: CredentialHelper | undefined; accounts: number; value: Desired } | undefined;
+  const desiredCondition = (): Desired => {
+    if (!caches.synced()) return 'unknown';
+    const index = discovery.current;
+    const helper = credentialHelper();
+    if (memo && memo.index === index && memo.helper === helper && memo.accounts === accountsVersion) return memo.value;
+    const value = sendCondition({
+      registries: index,
+      annotatedServiceAccounts: annotatedAccountKeys(accounts?.list() ?? []),
+      ...(helper && helper.bindings.length > 0 ? { helper: helper.scope } : {}),
+    });
+    memo = { index, helper, accounts: accountsVersion, value };
+    return value;
+  };
   const collector = new SecretCollector({ store, usage, leader, marks: manager.usage, idleMs: config.secrets.idleTimeoutMs, logger });
 
   // The soonest managed token expiry, computed at scrape time from the cache, never stored.
@@ -223,6 +245,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       sync?.start();
       collector.start();
       discovery.start();
+      opts.cluster?.webhookConditions?.start(desiredCondition);
       // Found once, in the background: it names the webhook in denials and in this log line.
       void explainer.principal({ deadline: Date.now() + 10_000 }).then((p) =>
         p ? logger.info({ principal: p.arn, trustAs: p.trustArn }, "the webhook's own Alibaba Cloud principal") : logger.warn({}, 'GetCallerIdentity failed: denials will not name the webhook\'s principal until it succeeds'),
@@ -230,6 +253,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     },
     async stop() {
       discovery.stop();
+      opts.cluster?.webhookConditions?.stop();
       await Promise.allSettled([refresher.stop(), collector.stop(), manager.stop(), sync?.stop()]);
       await leader.stop();
       await caches.stop();

@@ -1,14 +1,18 @@
-// The HTTPS face of the webhook: transport checks, deadlines, health, certificate reload. Decisions live in
-// src/admission; this file only moves bytes and measures.
+// The HTTPS face of the webhook: HTTP/2 and HTTP/1.1 on one port, deadlines, health, certificate reload.
+// Decisions live in src/admission, the review routes' byte handling in review-transport.ts; this file wires
+// them and measures.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
+import { createServer as createHttpServer, ServerResponse, type IncomingMessage } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import type { SecureVersion } from 'node:tls';
 import { handleAdmission, type HandlerDeps, type Outcome } from './admission/handler.js';
 import { allow, deny, parseAdmissionReview, TransportError, type AdmissionRequest } from './admission/review.js';
 import { validateWorkload } from './admission/workloads.js';
 import { certificatePairProblem } from './certificate-pair.js';
 import { LOG_REDACT_PATHS } from './log-redact.js';
+import { reviewTransport, type Reply, type ReviewTransport } from './review-transport.js';
 import type { ConnectionCloser } from './shutdown.js';
 
 /** The API server allows 3 MiB objects and a review may carry object and oldObject. */
@@ -41,6 +45,8 @@ export interface ServerOptions extends HandlerDeps {
   connections?: ConnectionCloser;
   /** Called once per answered review, for metrics. */
   observe?: (outcome: Outcome, seconds: number) => void;
+  /** Called once per TLS connection with its ALPN protocol (`h2` or `http/1.1`), for metrics. */
+  onConnection?: (protocol: string) => void;
   /** Called with the serving certificate's expiry when it is loaded and on every reload, for metrics. */
   onCertificate?: (notAfter: Date) => void;
 }
@@ -75,34 +81,46 @@ export function certificateNotAfter(pem: Buffer | string): Date {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
-  const responses = opts.connections ? { ServerResponse: opts.connections.ServerResponse } : {};
-  let https = null;
+  let https: { key: Buffer; cert: Buffer; minVersion: SecureVersion; ciphers: string; honorCipherOrder: boolean } | null = null;
   if (opts.tls) {
     const key = readFileSync(opts.tls.keyFile);
     const cert = readFileSync(opts.tls.certFile);
     // A broken pair would fail every handshake: refuse to start instead.
     const problem = certificatePairProblem(key, cert);
     if (problem) throw new Error(`TLS key ${opts.tls.keyFile} and certificate ${opts.tls.certFile} do not form a pair: ${problem}`);
-    https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true, ...responses };
+    https = { key, cert, minVersion: opts.tls.minVersion ?? 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true };
     opts.onCertificate?.(certificateNotAfter(cert));
   }
-  const app = Fastify({
-    ...(https ? { https } : { http: responses }),
+  // Assigned once fastify exists: the review routes log through its logger.
+  let log: FastifyInstance['log'] | undefined;
+  const transport = reviewTransport({
+    routes: { '/mutate': (body, timeout, start) => mutate(body, timeout, start), '/validate': (body, timeout, start) => validateRoute(body, timeout, start) },
     bodyLimit: BODY_LIMIT,
-    // A client that trickles its body must not hold a socket forever (idle keep-alive sockets close on their own).
-    requestTimeout: MAX_TIMEOUT_MS + 5_000,
+    // A client that trickles its body must not hold a stream forever (idle connections close on their own).
+    bodyTimeoutMs: MAX_TIMEOUT_MS + 5_000,
+    onError: (err) => log?.error({ err }, 'unexpected error'),
+  });
+  const app = Fastify({
+    // HTTP/2 (the API server's choice when offered over ALPN) and HTTP/1.1 on the same port; plain HTTP only
+    // for tests that bring no certificate.
+    ...(https ? { http2: true as const, https: { ...https, allowHTTP1: true } } : {}),
+    serverFactory: ((handler: (req: IncomingMessage, res: ServerResponse) => void) => reviewServer(https, handler, transport, opts)) as never,
+    bodyLimit: BODY_LIMIT,
     // `reqId` in review log lines is the AdmissionReview uid, so a log line and the API server's audit record
     // of the same review share one id.
     logController: new LogController({ disableRequestLogging: true }),
     logger: { level: opts.logLevel ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
-    // While draining, a review on an open connection is answered (src/shutdown.ts): a 503 would be a call failure.
+    // While draining, a request on an open connection is answered (src/shutdown.ts): a 503 would be a call failure.
     return503OnClosing: false,
-  }) as unknown as FastifyInstance;
+  } as never) as unknown as FastifyInstance;
+  log = app.log;
 
-  opts.connections?.attach(app.server as import('node:http').Server, Boolean(opts.tls));
+  opts.connections?.attach(app.server as unknown as import('node:net').Server, Boolean(opts.tls));
+  // Which protocol the clients chose (the API server: h2 when offered), for the connections metric.
+  if (opts.onConnection && opts.tls) app.server.on('secureConnection', (socket: import('node:tls').TLSSocket) => opts.onConnection!(socket.alpnProtocol || 'http/1.1'));
 
   // No per-request child logger: with redaction configured, pino's child() costs more than the whole
-  // no-annotation decision. Review lines carry the AdmissionReview uid as reqId, added when a line is written.
+  // no-annotation decision.
   app.setChildLoggerFactory((logger) => logger);
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -112,18 +130,19 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     void reply.code(status).send({ error: err.code ?? 'Error', message: status === 500 ? 'internal error' : err.message });
   });
 
-  /** The envelope, or undefined after answering 400: there is no uid to answer a review with. */
-  const envelope = (body: unknown, reply: FastifyReply): AdmissionRequest | undefined => {
+  const ok = (payload: unknown): Reply => ({ status: 200, payload });
+
+  /** The envelope, or the 400 to answer: there is no uid to answer a review with. */
+  const envelope = (body: unknown): AdmissionRequest | Reply => {
     try {
       return parseAdmissionReview(body);
     } catch (e) {
       if (!(e instanceof TransportError)) throw e;
-      void reply.code(400).send({ error: 'BadRequest', message: e.message });
-      return undefined;
+      return { status: 400, payload: { error: 'BadRequest', message: e.message } };
     }
   };
 
-  const answer = (review: AdmissionRequest, outcome: Outcome, start: number, reply: FastifyReply) => {
+  const answer = (review: AdmissionRequest, outcome: Outcome, start: number): Reply => {
     const seconds = (Date.now() - start) / 1000;
     opts.observe?.(outcome, seconds);
     // An admitted review with an error: a discovered registry's Secret was left out (handler.ts).
@@ -144,29 +163,29 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       else if (level === 'warn') app.log.warn({ ...fields, err: outcome.error }, 'admitted without the pull Secret of a registry found by discovery');
       else app.log.debug(fields, 'admission');
     }
-    return reply.code(200).send(outcome.review);
+    return ok(outcome.review);
   };
 
-  const decide = (review: AdmissionRequest, start: number, deadline: number, reply: FastifyReply) => {
+  const decide = (review: AdmissionRequest, start: number, deadline: number): Reply | Promise<Reply> => {
     const outcome = handleAdmission(review, { deadline }, opts);
-    if (outcome instanceof Promise) return outcome.then((o) => answer(review, o, start, reply));
-    return answer(review, outcome, start, reply);
+    if (outcome instanceof Promise) return outcome.then((o) => answer(review, o, start));
+    return answer(review, outcome, start);
   };
 
-  const validate = (review: AdmissionRequest, reply: FastifyReply) => {
+  const validate = (review: AdmissionRequest): Reply => {
     const v = validateWorkload(review, opts.rules());
     if (v.action === 'deny') {
       app.log.info({ reqId: review.uid, kind: review.kind.kind, namespace: review.namespace, message: v.message }, 'workload denied');
-      return reply.send(deny(review.uid, v.code, v.message));
+      return ok(deny(review.uid, v.code, v.message));
     }
-    return reply.send(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
+    return ok(allow(review.uid, undefined, v.action === 'allow' ? v.warnings : undefined));
   };
 
   /**
    * A review that arrives before the caches have synced (a URL-configured webhook is called whatever /readyz
    * says) waits for them up to its deadline, then is decided, or answered 503 if they are still not there.
    */
-  const afterSync = async (review: AdmissionRequest, deadline: number, reply: FastifyReply, then: () => unknown) => {
+  const afterSync = async (review: AdmissionRequest, deadline: number, then: () => Reply | Promise<Reply>): Promise<Reply> => {
     const caches = opts.caches!;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
@@ -175,33 +194,27 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (caches.synced()) return then();
     const pending = caches.pending();
     app.log.warn({ reqId: review.uid, pending }, 'review arrived before the caches synced; answering 503');
-    return reply.code(503).send({ error: 'NotReady', message: `acr-pull-webhook is starting: its ${pending.join(' and ')} cache has not synced yet` });
+    return { status: 503, payload: { error: 'NotReady', message: `acr-pull-webhook is starting: its ${pending.join(' and ')} cache has not synced yet` } };
   };
   const synced = () => !opts.caches || opts.caches.synced();
 
-  // Not async: most reviews are decided synchronously, and only those that write a Secret wait on a promise.
-  app.post('/mutate', (request, reply) => {
-    const start = Date.now();
-    const review = envelope(request.body, reply);
-    if (!review) return reply;
-    const timeoutMs = parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout);
+  // Most reviews are decided synchronously; only those that write a Secret wait on a promise.
+  const mutate = (body: unknown, timeout: string | undefined, start: number): Reply | Promise<Reply> => {
+    const review = envelope(body);
+    if (!('uid' in review)) return review;
     // The deadline bounds every wait: the API server stops listening at its timeout, and so do we.
-    const deadline = deadlineFor(start, timeoutMs);
-    if (!synced()) return afterSync(review, deadline, reply, () => decide(review, start, deadline, reply));
-    return decide(review, start, deadline, reply);
-  });
+    const deadline = deadlineFor(start, parseTimeoutParam(timeout));
+    if (!synced()) return afterSync(review, deadline, () => decide(review, start, deadline));
+    return decide(review, start, deadline);
+  };
 
   // Workload templates, checked with the Pod rules so mistakes surface at `kubectl apply`.
-  app.post('/validate', async (request, reply) => {
-    const start = Date.now();
-    const review = envelope(request.body, reply);
-    if (!review) return reply;
-    if (!synced()) {
-      const deadline = deadlineFor(start, parseTimeoutParam((request.query as Record<string, unknown> | undefined)?.timeout));
-      return afterSync(review, deadline, reply, () => validate(review, reply));
-    }
-    return validate(review, reply);
-  });
+  const validateRoute = (body: unknown, timeout: string | undefined, start: number): Reply | Promise<Reply> => {
+    const review = envelope(body);
+    if (!('uid' in review)) return review;
+    if (!synced()) return afterSync(review, deadlineFor(start, parseTimeoutParam(timeout)), () => validate(review));
+    return validate(review);
+  };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -211,6 +224,53 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   if (opts.tls) watchCertificates(app, opts.tls, opts.onCertificate);
   return app;
+}
+
+/** Idle keep-alive HTTP/1.1 connections and HTTP/2 sessions close after this (fastify's default). */
+const IDLE_TIMEOUT_MS = 72_000;
+
+/**
+ * The listener: HTTP/2 with HTTP/1.1 fallback over TLS (plain HTTP/1.1 without a certificate). Reviews go to the
+ * raw transport in both protocols (for HTTP/2 straight from the stream, before Node builds its compatibility
+ * request and response objects); everything else to fastify.
+ */
+function reviewServer(
+  https: Record<string, unknown> | null,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  transport: ReviewTransport,
+  opts: ServerOptions,
+): import('node:net').Server {
+  const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+    const route = transport.route(req.method, req.url);
+    if (route) transport.http1(req, res, route);
+    else handler(req, res);
+  };
+  const closing = opts.connections ? opts.connections.ServerResponse : ServerResponse;
+  if (!https) {
+    const server = createHttpServer({ ServerResponse: closing }, dispatch);
+    server.keepAliveTimeout = IDLE_TIMEOUT_MS;
+    server.requestTimeout = MAX_TIMEOUT_MS + 5_000;
+    return server;
+  }
+  const server = createSecureServer({ ...https, allowHTTP1: true, Http1ServerResponse: closing }, dispatch as never) as Http2SecureServer & {
+    keepAliveTimeout?: number;
+    requestTimeout?: number;
+  };
+  // HTTP/1.1 connections of this server follow the same timeouts as an https.Server's.
+  server.keepAliveTimeout = IDLE_TIMEOUT_MS;
+  server.requestTimeout = MAX_TIMEOUT_MS + 5_000;
+  // Node answers HTTP/2 streams through the compatibility layer it installed as the 'stream' listener; reviews
+  // are taken before it, the rest handed to it unchanged.
+  const compat = server.listeners('stream') as ((...a: unknown[]) => void)[];
+  if (compat.length !== 1) throw new Error(`expected one HTTP/2 compatibility listener, found ${compat.length}`);
+  server.removeAllListeners('stream');
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+    const route = transport.route(headers[':method'], headers[':path']);
+    if (route) transport.http2(stream, headers, route);
+    else compat[0]!.call(server, stream, headers, ...rest);
+  });
+  server.on('session', (session: ServerHttp2Session) => session.setTimeout(IDLE_TIMEOUT_MS, () => session.close()));
+  return server as unknown as import('node:net').Server;
 }
 
 /**

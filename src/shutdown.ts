@@ -7,10 +7,14 @@
 //   3. answers reviews still arriving on open connections normally (never 503: the API server would apply
 //      failurePolicy Fail to it), and in-flight ones within their own deadline;
 //   4. once the last connection has closed, stops the rest (loops, caches, Lease, metrics) and exits 0.
-// Connections still open after `drainTimeoutMs` are cut. Any new listener (HTTP/2 sessions: GOAWAY) belongs in
-// `drainListener`.
-import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+// HTTP/2 sessions get a GOAWAY instead of `Connection: close`: first the shutdown notice (last stream ID 2^31-1, so
+// a review the API server sent before it saw the frame is still answered), then, once a PING has made the round
+// trip, the final GOAWAY; the session closes when its last stream is answered. Go's net/http drains the same way.
+// Connections still open after `drainTimeoutMs` are cut.
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import { constants as h2, type ServerHttp2Session } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { describeError } from './pull-secrets/util.js';
 
@@ -21,17 +25,55 @@ export interface ConnectionCloser {
   /** The listener's response class (`ServerResponse` server option): once closing, answers carry `Connection: close`. */
   readonly ServerResponse: typeof ServerResponse;
   readonly closing: boolean;
-  /** Follows the listener's connections (once, when the server exists; `secure` for HTTPS). */
+  /** Follows the listener's connections and HTTP/2 sessions (once, when the server exists; `secure` for HTTPS). */
   attach(server: Server, secure: boolean): void;
-  close(): void;
-  /** Destroys the connections that have never carried a request. */
+  /**
+   * From now on answers close their HTTP/1.1 connection; HTTP/2 sessions (open and new) are sent GOAWAY. Resolves
+   * once the open sessions have had their final GOAWAY (after the notice's PING round trip, at most 1 s).
+   */
+  close(): Promise<void>;
+  /** Destroys the HTTP/1.1 connections that have never carried a request. */
   closeUnused(): void;
+  /** Destroys every connection (the drain timeout). */
+  closeAll(): void;
+}
+
+/** The largest stream ID: a GOAWAY naming it refuses nothing, it only says "no new streams, please". */
+const NOTICE_LAST_STREAM = 2 ** 31 - 1;
+/** Without a PING answer, the final GOAWAY follows the notice after this. */
+const NOTICE_MS = 1000;
+
+/**
+ * Go's graceful HTTP/2 shutdown: the notice, a PING round trip, then the final GOAWAY (close when streams end).
+ * Resolves once the final GOAWAY is sent.
+ */
+function goAway(session: ServerHttp2Session): Promise<void> {
+  if (session.closed || session.destroyed) return Promise.resolve();
+  let done = false;
+  let resolve!: () => void;
+  const sent = new Promise<void>((r) => (resolve = r));
+  const close = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    if (!session.closed && !session.destroyed) session.close();
+    resolve();
+  };
+  const timer = setTimeout(close, NOTICE_MS);
+  try {
+    session.goaway(h2.NGHTTP2_NO_ERROR, NOTICE_LAST_STREAM);
+    if (!session.ping(close)) close();
+  } catch {
+    close();
+  }
+  return sent;
 }
 
 export function connectionCloser(): ConnectionCloser {
   let closing = false;
   const open = new Set<Socket>();
   const used = new WeakSet<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
   // One WeakSet entry per request and a boolean per answer: no per-request listener or timer.
   class ClosingAwareResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
     constructor(...args: [Req]) {
@@ -54,14 +96,26 @@ export function connectionCloser(): ConnectionCloser {
       // HTTPS: the socket HTTP sees (and a response's `socket`) is the TLS socket of 'secureConnection'.
       server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
         open.add(socket);
+        // An HTTP/2 connection is drained by its session's GOAWAY, never cut as unused.
+        if ((socket as TLSSocket).alpnProtocol === 'h2') used.add(socket);
         socket.once('close', () => open.delete(socket));
       });
+      server.on('session', (session: ServerHttp2Session) => {
+        sessions.add(session);
+        session.once('close', () => sessions.delete(session));
+        if (closing) void goAway(session);
+      });
     },
-    close() {
+    async close() {
       closing = true;
+      await Promise.all([...sessions].map(goAway));
     },
     closeUnused() {
       for (const socket of open) if (!used.has(socket)) socket.destroy();
+    },
+    closeAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of open) socket.destroy();
     },
   };
 }
@@ -74,16 +128,19 @@ interface Log {
 
 /** Drains the admission listener: resolves once every connection has closed (or was cut at the timeout). */
 export async function drainListener(app: FastifyInstance, closer: ConnectionCloser, drainTimeoutMs: number, log: Log): Promise<void> {
-  closer.close();
-  const server = app.server as Server;
+  // Before the listener closes: since Node 24 closing an HTTP/2 server sends every session its final GOAWAY at
+  // once, which would refuse the streams a client sent before it saw the notice.
+  await closer.close();
+  // http.Server, or Http2SecureServer (whose HTTP/1.1 connections Node 20+ tracks the same way).
+  const server = app.server as unknown as { closeIdleConnections?: () => void };
   const begun = Date.now();
   const reaper = setInterval(() => {
-    server.closeIdleConnections();
+    server.closeIdleConnections?.();
     if (Date.now() - begun >= UNUSED_GRACE_MS) closer.closeUnused();
   }, 250);
   const cut = setTimeout(() => {
     log.warn({ drainTimeoutMs }, 'connections still open at the drain timeout; closing them');
-    server.closeAllConnections();
+    closer.closeAll();
   }, drainTimeoutMs);
   try {
     // Fastify's close stops accepting and closes idle connections (Node's server.close), then waits for the rest.

@@ -15,6 +15,8 @@ export interface HelperScope {
 }
 
 export interface CredentialHelper extends HelperCoverage {
+  /** Which ServiceAccounts of which namespaces it covers (besides the webhook's own exclusions). */
+  scope: HelperScope;
   /** `expiring-threshold`. */
   expiringThresholdMs: number;
   bindings: readonly Binding[];
@@ -30,6 +32,7 @@ export function credentialHelper(scope: HelperScope, bindings: readonly Binding[
   const names = bindings.map(secretNameFor);
   const specsByNamespace = new Map<string, PullSecretSpec[]>();
   return {
+    scope,
     expiringThresholdMs,
     bindings,
     covers: (namespace, name) =>

@@ -10,6 +10,7 @@ import { ConfigMapWatch } from './config-map-watch.js';
 import { EventRecorder } from './events.js';
 import { KubeSecretStore } from './secret-store.js';
 import { ServiceAccountCache } from './service-accounts.js';
+import { WebhookConditionsSync } from './webhook-conditions.js';
 import { KubeUsageSource, withServiceAccountReferences } from './usage.js';
 
 /** KUBECONFIG or in-cluster configuration; refuses client-node's silent fallback to http://localhost:8080. */
@@ -28,7 +29,12 @@ export interface ClusterPartsOptions {
   logger: Logger;
   /** The credential helper's ConfigMap to watch, if any. */
   helperConfigMap?: { namespace: string; name: string };
+  /** The webhook's own MutatingWebhookConfiguration, whose default entry's matchConditions the leader keeps. */
+  webhookConfiguration?: string;
 }
+
+/** The entry of the configuration that gets the generated condition (the fail-open one for unannotated objects). */
+export const DEFAULT_WEBHOOK = 'default.acr-pull-webhook.k8s.aliyun.com';
 
 export function clusterParts(env: NodeJS.ProcessEnv, opts: ClusterPartsOptions): ClusterParts {
   const kubeConfig = loadKubeConfig(env);
@@ -37,16 +43,29 @@ export function clusterParts(env: NodeJS.ProcessEnv, opts: ClusterPartsOptions):
   const events = new EventRecorder(kubeConfig.makeApiClient(CoreV1Api), { logger, ...(opts.replica ? { instance: opts.replica } : {}) });
   const cm = opts.helperConfigMap;
   const watch = cm ? new ConfigMapWatch({ kubeConfig, namespace: cm.namespace, name: cm.name, logger }) : undefined;
+  const leader = new LeaseLeaderElector({
+    api: new KubeLeaseApi(kubeConfig),
+    namespace: opts.ownNamespace,
+    name: 'acr-pull-webhook-leader',
+    identity: opts.replica || hostname(),
+    logger,
+    onChange: (leading) => logger.info({ leading }, leading ? 'leading: refreshing and collecting Secrets' : 'no longer leading'),
+  });
+  let conditions: WebhookConditionsSync | undefined;
   return {
+    ...(opts.webhookConfiguration
+      ? {
+          webhookConditions: {
+            start: (desired) => {
+              conditions = new WebhookConditionsSync({ kubeConfig, configuration: opts.webhookConfiguration!, webhook: DEFAULT_WEBHOOK, leader, desired, logger });
+              conditions.start();
+            },
+            stop: () => conditions?.stop(),
+          },
+        }
+      : {}),
     store: new KubeSecretStore({ kubeConfig, logger }),
-    leader: new LeaseLeaderElector({
-      api: new KubeLeaseApi(kubeConfig),
-      namespace: opts.ownNamespace,
-      name: 'acr-pull-webhook-leader',
-      identity: opts.replica || hostname(),
-      logger,
-      onChange: (leading) => logger.info({ leading }, leading ? 'leading: refreshing and collecting Secrets' : 'no longer leading'),
-    }),
+    leader,
     usage: withServiceAccountReferences(new KubeUsageSource({ kubeConfig }), serviceAccounts),
     namespaces: new NamespaceLabelCache(kubeConfig, logger),
     serviceAccounts,

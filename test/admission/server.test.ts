@@ -12,7 +12,9 @@ import { buildServer, deadlineFor, parseTimeoutParam } from '../../src/server.js
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 import type { PullSecretProvider } from '../../src/pull-secrets/types.js';
 import { decodePatch, fixtureText } from '../support/fixtures.js';
+import { h2Request, h2Session } from '../support/h2.js';
 import { httpsRequest } from '../support/https.js';
+import type { ClientHttp2Session } from 'node:http2';
 
 let app: FastifyInstance;
 let base: string;
@@ -235,6 +237,100 @@ describe('the ?timeout= budget', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('HTTP/2 on the same port (the API server negotiates it over ALPN)', () => {
+  let session: ClientHttp2Session;
+  let ca: Buffer;
+  beforeAll(async () => {
+    // The certificate in force (the reload test above rotated it).
+    ca = readFileSync(join(dir, 'tls.crt'));
+    session = await h2Session(base, ca);
+  });
+  afterAll(() => session?.close());
+
+  it('negotiates h2 when offered, and HTTP/1.1 for a client that offers only that', async () => {
+    expect(session.alpnProtocol).toBe('h2');
+    const port = Number(new URL(base).port);
+    const alpn = await new Promise((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+        resolve(s.alpnProtocol);
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    expect(alpn).toBe('http/1.1');
+  });
+
+  it('answers reviews as streams of one session: the patch, a denial, /validate', async () => {
+    const body = fixtureText('pod-default-domain-service-arn');
+    const [patched, denied, validated] = await Promise.all([
+      h2Request(session, '/mutate?timeout=10s', { body }),
+      h2Request(session, '/mutate', { body: fixtureText('deny-bad-arn') }),
+      h2Request(session, '/validate', { body: readFileSync('test/fixtures/validate/deployment-invalid.json') }),
+    ]);
+    expect(patched.status).toBe(200);
+    expect(patched.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(patched.json.response.uid).toBe(JSON.parse(body).request.uid);
+    expect(decodePatch(patched.json)).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: ensured.at(-1) }] }]);
+    expect(denied.json.response).toMatchObject({ allowed: false, status: { code: 400, reason: 'BadRequest' } });
+    expect(validated.json.response.allowed).toBe(false);
+  });
+
+  it.each([
+    ['transport-not-json.txt', 400, 'FST_ERR_CTP_INVALID_JSON_BODY'],
+    ['transport-missing-uid.json', 400, 'BadRequest'],
+    ['transport-v1beta1.json', 400, 'BadRequest'],
+  ])('%s gets HTTP %i with a JSON error', async (name, status, code) => {
+    const res = await h2Request(session, '/mutate', { body: fixtureText(name) });
+    expect(res.status).toBe(status);
+    expect(res.json.error).toBe(code);
+  });
+
+  it('refuses prototype poisoning, an empty body and a body that is not JSON-typed, as fastify did', async () => {
+    // Plain, escaped (the fast path must not miss it) and through constructor.prototype.
+    for (const key of ['"__proto__"', '"\\u005f_proto__"', '"constructor"']) {
+      const poisoned = await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations').replace('{', `{${key}:{"prototype":{"x":1}},`) });
+      expect(poisoned.status, key).toBe(400);
+      expect(poisoned.json.error).toBe('FST_ERR_CTP_INVALID_JSON_BODY');
+    }
+    expect((await h2Request(session, '/mutate', { body: '' })).json.error).toBe('FST_ERR_CTP_EMPTY_JSON_BODY');
+    const typed = await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations'), headers: { 'content-type': 'text/plain' } });
+    expect(typed.status).toBe(415);
+    // The session survives all of it.
+    expect((await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations') })).json.response.allowed).toBe(true);
+  });
+
+  it('413 for a body over the limit, by Content-Length or by what arrives; the session stays usable', async () => {
+    const review = JSON.parse(fixtureText('pod-no-annotations'));
+    review.request.oldObject = { pad: 'x'.repeat(BODY_LIMIT) };
+    const big = JSON.stringify(review);
+    const declared = await h2Request(session, '/mutate', { body: big });
+    expect(declared.status).toBe(413);
+    expect(declared.json.error).toBe('FST_ERR_CTP_BODY_TOO_LARGE');
+    // Without Content-Length (a chunked-style stream): counted as it arrives.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/mutate', 'content-type': 'application/json' });
+      // The server resets the stream (NO_ERROR) after its answer; node's client keeps its unsent writes until told.
+      stream.on('response', (h) => {
+        resolve(Number(h[':status']));
+        stream.destroy();
+      });
+      stream.on('error', reject);
+      const chunk = Buffer.alloc(1 << 20, 'x');
+      for (let i = 0; i < 9; i++) stream.write(chunk);
+      stream.end();
+    });
+    expect(streamed).toBe(413);
+    expect((await h2Request(session, '/mutate', { body: fixtureText('pod-no-annotations') })).status).toBe(200);
+  });
+
+  it('health routes (fastify) answer over HTTP/2 too; unknown routes 404', async () => {
+    expect((await h2Request(session, '/healthz')).json).toEqual({ status: 'ok' });
+    expect((await h2Request(session, '/readyz')).status).toBe(ready ? 200 : 503);
+    expect((await h2Request(session, '/nope')).status).toBe(404);
+    expect((await h2Request(session, '/mutate')).status).toBe(404);
   });
 });
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const REPO = resolve('.');
 const FIXTURES = join(REPO, 'test/fixtures/cli');
 /** What a pack needs: package metadata, the sources tsconfig compiles, the README. */
-const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'src', 'emulator', 'bench', 'test/support'];
+const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'src', 'emulator', 'bench', 'test/support', 'test/e2e/support'];
 
 let work: string;
 let consumer: string;

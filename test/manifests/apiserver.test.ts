@@ -195,6 +195,8 @@ describe.skipIf(!available)(
         ['patch', 'serviceaccounts', 'team-x'],
         ['list', 'configmaps/acr-configuration', 'kube-system'],
         ['watch', 'configmaps/acr-configuration', 'kube-system'],
+        ['get', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/acr-pull-webhook'],
+        ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/acr-pull-webhook'],
       ];
       const denied: [string, string, string?][] = [
         ['patch', 'secrets', 'team-x'],
@@ -207,6 +209,9 @@ describe.skipIf(!available)(
         ['delete', 'leases.coordination.k8s.io', NS],
         ['update', 'leases.coordination.k8s.io', 'kube-system'],
         ['update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
+        ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-else'],
+        ['list', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
+        ['patch', 'validatingwebhookconfigurations.admissionregistration.k8s.io/acr-pull-webhook'],
         ['create', 'serviceaccounts/token', NS],
         ['update', 'serviceaccounts', 'team-x'],
         ['delete', 'serviceaccounts', 'team-x'],
@@ -346,6 +351,7 @@ describe.skipIf(!available)(
               POD_NAMESPACE: NS,
               POD_NAME: 'rbac-check',
               LOG_LEVEL: 'info',
+              WEBHOOK_CONFIGURATION_NAME: 'acr-pull-webhook',
               ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
               ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
               ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
@@ -381,6 +387,12 @@ describe.skipIf(!available)(
             return r.status === 0 ? JSON.parse(r.stdout) : undefined;
           });
           expect(lease.spec.holderIdentity).toBe('rbac-check');
+          // As leader, it writes its generated matchCondition into its own configuration with these grants alone.
+          await until('the generated matchCondition', async () => {
+            const mwc = JSON.parse(await kubectlOk(['get', 'mutatingwebhookconfiguration', 'acr-pull-webhook', '-o', 'json']));
+            const entry = mwc.webhooks.find((w: { name: string }) => w.name.startsWith('default.'));
+            return entry?.matchConditions?.some((c: { name: string }) => c.name === 'needs-acr-pull-webhook') ? true : undefined;
+          });
           expect(log).not.toMatch(/forbidden|\b403\b/i);
 
           const exited = new Promise<number | null>((r) => webhook!.once('exit', (code) => r(code)));

@@ -302,7 +302,12 @@ describe.runIf(hasKubectl)('RBAC', () => {
 
   it('exactly the documented verbs: a ClusterRole for Secrets, Pods, Namespaces, ImageCaches, ServiceAccounts and Events; a Role for the Lease; one for the helper\'s ConfigMap by name', () => {
     const objs = build('base');
-    expect(grants(find(objs, 'ClusterRole', 'acr-pull-webhook').rules)).toEqual(GRANTS);
+    const clusterRules = find(objs, 'ClusterRole', 'acr-pull-webhook').rules as K8sObject[];
+    expect(grants(clusterRules.filter((r) => !r.resourceNames))).toEqual(GRANTS);
+    // Its own MutatingWebhookConfiguration only, by the name the Deployment tells the webhook.
+    expect(grants(clusterRules.filter((r) => r.resourceNames), ['acr-pull-webhook'])).toEqual({ 'admissionregistration.k8s.io/mutatingwebhookconfigurations': ['get', 'patch'] });
+    const env = find(objs, 'Deployment', 'acr-pull-webhook').spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'WEBHOOK_CONFIGURATION_NAME')?.value).toBe(find(objs, 'MutatingWebhookConfiguration', 'acr-pull-webhook').metadata.name);
     const role = find(objs, 'Role', 'acr-pull-webhook-leader');
     expect(role.metadata.namespace).toBe(NS);
     expect(grants(role.rules)).toEqual({ 'coordination.k8s.io/leases': ['get', 'create', 'update'] });
@@ -339,6 +344,7 @@ describe.runIf(hasKubectl)('RBAC', () => {
       for (const m of text.matchAll(/(?:makeInformer<\w+>\([^,]+,\s*|new ListWatch<\w+>\()'\/api\/v1\/(\w+)'/g)) needed.add(`/${m[1]} list`).add(`/${m[1]} watch`);
       // A watch: client-node's Watch called here, or a ReflectorSource (src/kube/reflector.ts watches its path).
       if (/\.watch\(|ReflectorSource</.test(text)) for (const m of text.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?(\w+)['`]/g)) needed.add(`/${m[1]} watch`);
+      for (const m of text.matchAll(/\.(read|patch)MutatingWebhookConfiguration\(/g)) needed.add(`admissionregistration.k8s.io/mutatingwebhookconfigurations ${verb[m[1]!]}`);
       if (/\.listClusterCustomObject\(/.test(text)) needed.add(`${constant('IMAGE_CACHE_GROUP')}/${constant('IMAGE_CACHE_PLURAL')} list`);
     }
     // The scan must keep finding what the webhook is known to do; an empty scan would prove nothing.
@@ -354,11 +360,14 @@ describe.runIf(hasKubectl)('RBAC', () => {
         '/serviceaccounts patch',
         '/configmaps list',
         '/configmaps watch',
+        'admissionregistration.k8s.io/mutatingwebhookconfigurations patch',
       ]),
     );
     const objs = build('base');
+    const clusterRules = find(objs, 'ClusterRole').rules as K8sObject[];
     const granted = {
-      ...grants(find(objs, 'ClusterRole').rules),
+      ...grants(clusterRules.filter((r) => !r.resourceNames)),
+      ...grants(clusterRules.filter((r) => r.resourceNames), ['acr-pull-webhook']),
       ...grants(find(objs, 'Role', 'acr-pull-webhook-leader').rules),
       ...grants(find(objs, 'Role', 'acr-pull-webhook-credential-helper').rules, ['acr-configuration']),
     };

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureText } from '../support/fixtures.js';
+import { h2Request, h2Session } from '../support/h2.js';
 import { httpsRequest } from '../support/https.js';
 import { startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
@@ -33,6 +34,22 @@ describe('compiled standalone webhook', () => {
     expect(res.json.response.allowed).toBe(true);
     const patch = JSON.parse(Buffer.from(res.json.response.patch, 'base64').toString());
     expect(patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: expect.stringMatching(/^acr-pull-[0-9a-f]{20}$/) }] }]);
+  });
+
+  it('answers reviews over HTTP/2 on the same port, and counts connections by protocol', async () => {
+    const session = await h2Session(`https://localhost:${w.port}`, w.ca);
+    try {
+      expect(session.alpnProtocol).toBe('h2');
+      const body = fixtureText('pod-no-annotations');
+      const answers = await Promise.all([0, 1, 2].map(() => h2Request(session, '/mutate?timeout=10s', { body })));
+      for (const a of answers) expect(a.json.response).toEqual({ uid: JSON.parse(body).request.uid, allowed: true });
+    } finally {
+      session.close();
+    }
+    const text = await (await fetch(`http://127.0.0.1:${w.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^acr_webhook_connections_total\{protocol="h2"\} 1$/m);
+    // The HTTP/1.1 clients of the tests above (and the start-up wait's): one connection or more.
+    expect(Number(/^acr_webhook_connections_total\{protocol="http\/1.1"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
   });
 
   it('exposes Prometheus metrics on the metrics port', async () => {

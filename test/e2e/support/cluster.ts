@@ -59,7 +59,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what}: not ready after ${timeoutMs} ms`);
 }
 
-export async function startCluster(binary: string, workDir: string): Promise<Cluster> {
+export interface ClusterOptions {
+  /** Extra kube-controller-manager flags (the cluster bench raises its client QPS). */
+  controllerManagerArgs?: string[];
+}
+
+export async function startCluster(binary: string, workDir: string, opts: ClusterOptions = {}): Promise<Cluster> {
   mkdirSync(workDir, { recursive: true });
   const pki = join(workDir, 'pki');
   const { token } = makeCredentials(pki);
@@ -179,6 +184,7 @@ export async function startCluster(binary: string, workDir: string): Promise<Clu
       `--root-ca-file=${ca}`,
       '--bind-address=127.0.0.1',
       '--secure-port=0',
+      ...(opts.controllerManagerArgs ?? []),
     ]);
     // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
     await waitFor(
