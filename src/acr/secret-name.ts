@@ -25,6 +25,9 @@ const names = new Map<string, string>();
 // 10,000 cached keys cost 3 MiB.
 const MAX_NAMES = 2000;
 
+/** Names held by the cache (a test seam: the bound is the point). */
+export const cachedNameCount = (): number => names.size;
+
 /** A canonical text of the binding: registry order does not matter, chain order does not exist. */
 export function bindingKey(b: Binding): string {
   let key = keys.get(b);

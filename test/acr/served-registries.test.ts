@@ -1,21 +1,26 @@
 // The host -> registry index behind unannotated serving: configured entries, looked-up domains, discovery.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { buildRegistryIndex, mayBeUndiscovered, servedHostNames, servedRegistryFor, servedRegistryRef } from '../../src/acr/served-registries.js';
 import { parseConfig } from '../../src/config/config.js';
 
 const ctx = { ownNamespace: 'acr-pull-webhook' };
-const configured = parseConfig(
-  {
-    defaultRegion: 'cn-hangzhou',
-    registries: [
-      { instanceId: 'cri-listed', domains: ['registry.example.com'] },
-      { instanceId: 'cri-all', region: 'cn-beijing' },
-      { instanceId: '', region: 'cn-shanghai' },
-      { instanceId: 'default', region: 'cn-qingdao-env17-d01', domains: ['registry.acs.example.com'], serviceArn: 'acs:ram::1234567890123456:role/apsara' },
-    ],
-  },
-  ctx,
-).registries;
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let configured!: ReturnType<typeof parseConfig>['registries'];
+beforeEach(() => {
+  configured = parseConfig(
+    {
+      defaultRegion: 'cn-hangzhou',
+      registries: [
+        { instanceId: 'cri-listed', domains: ['registry.example.com'] },
+        { instanceId: 'cri-all', region: 'cn-beijing' },
+        { instanceId: '', region: 'cn-shanghai' },
+        { instanceId: 'default', region: 'cn-qingdao-env17-d01', domains: ['registry.acs.example.com'], serviceArn: 'acs:ram::1234567890123456:role/apsara' },
+      ],
+    },
+    ctx,
+  ).registries;
+});
 
 describe('registry index', () => {
   it('serves configured domains, looked-up domains and Personal Edition default hosts; nothing else', () => {
@@ -87,5 +92,59 @@ describe('registry index', () => {
       region: 'cn-shanghai',
       domains: ['registry-vpc.cn-shanghai.aliyuncs.com', 'registry.cn-shanghai.aliyuncs.com'],
     });
+  });
+});
+
+describe('registry index, exact entries', () => {
+  const SVC = 'acs:ram::1234567890123456:role/pe';
+
+  it('a Personal Edition registry listed with domains serves those domains only; one without, its region\'s default hosts', () => {
+    const listed = parseConfig({ defaultRegion: 'cn-shanghai', registries: [{ instanceId: '', domains: ['pe.example.com', 'pe2.example.com'] }] }, ctx).registries;
+    const index = buildRegistryIndex({ configured: listed });
+    expect(servedRegistryFor(index, 'pe.example.com')).toEqual({ edition: 'personal', region: 'cn-shanghai', chain: {}, origin: 'configured', domains: ['pe.example.com', 'pe2.example.com'] });
+    expect(servedRegistryFor(index, 'registry.cn-shanghai.aliyuncs.com')).toBeUndefined();
+    expect(index.personalByRegion.size).toBe(0);
+    expect(index.size).toBe(2);
+    // The Secret carries the listed domains, copied, whatever hosts the images used.
+    const r = servedRegistryFor(index, 'pe.example.com')!;
+    const ref = servedRegistryRef(r, ['pe.example.com']);
+    expect(ref).toEqual({ kind: 'personal', region: 'cn-shanghai', domains: ['pe.example.com', 'pe2.example.com'] });
+    expect(ref.kind === 'personal' && ref.domains).not.toBe(r.domains);
+    // Without listed domains: the hosts the images used, sorted.
+    const byRegion = buildRegistryIndex({ configured: parseConfig({ registries: [{ instanceId: '', region: 'cn-shenzhen' }] }, ctx).registries });
+    expect(servedRegistryRef(servedRegistryFor(byRegion, 'registry.cn-shenzhen.aliyuncs.com')!, ['registry.cn-shenzhen.aliyuncs.com', 'registry-vpc.cn-shenzhen.aliyuncs.com'])).toEqual({
+      kind: 'personal',
+      region: 'cn-shenzhen',
+      domains: ['registry-vpc.cn-shenzhen.aliyuncs.com', 'registry.cn-shenzhen.aliyuncs.com'],
+    });
+  });
+
+  it('size counts served domains plus Personal Edition regions; discovery keeps a configured Personal Edition registry and its chain', () => {
+    const withChain = parseConfig({ registries: [{ instanceId: '', region: 'cn-shanghai', serviceArn: SVC }, { instanceId: 'cri-a', region: 'cn-beijing', domains: ['a.example.com'] }] }, ctx).registries;
+    const index = buildRegistryIndex({
+      configured: withChain,
+      discovered: [{ instanceId: 'cri-d', region: 'cn-beijing', domains: ['d-registry.cn-beijing.cr.aliyuncs.com', 'd-registry-vpc.cn-beijing.cr.aliyuncs.com'] }],
+      discovery: { regions: ['cn-shanghai', 'cn-beijing'], personalEdition: true },
+    });
+    expect(index.size).toBe(5);
+    expect(servedRegistryFor(index, 'registry.cn-shanghai.aliyuncs.com')).toEqual({ edition: 'personal', region: 'cn-shanghai', chain: { serviceArn: SVC }, origin: 'configured' });
+    expect(servedRegistryFor(index, 'registry.cn-beijing.aliyuncs.com')).toEqual({ edition: 'personal', region: 'cn-beijing', chain: {}, origin: 'discovered' });
+    expect(servedRegistryFor(index, 'd-registry.cn-beijing.cr.aliyuncs.com')).toEqual({
+      edition: 'enterprise',
+      instanceId: 'cri-d',
+      region: 'cn-beijing',
+      domains: ['d-registry.cn-beijing.cr.aliyuncs.com', 'd-registry-vpc.cn-beijing.cr.aliyuncs.com'],
+      chain: {},
+      origin: 'discovered',
+    });
+  });
+
+  it('an instance whose looked-up domain list is empty goes into its Secret without domains', () => {
+    const one = parseConfig({ registries: [{ instanceId: 'cri-empty', region: 'cn-beijing' }] }, ctx).registries;
+    const index = buildRegistryIndex({ configured: one, lookedUp: new Map([['cn-beijing:cri-empty', []]]) });
+    const r = index.byInstance.get('cn-beijing:cri-empty')!;
+    expect(r.domains).toEqual([]);
+    expect(servedRegistryRef(r, [])).toEqual({ kind: 'instance', instanceId: 'cri-empty', region: 'cn-beijing' });
+    expect(servedRegistryRef({ ...r, domains: ['e.example.com'] }, [])).toEqual({ kind: 'instance', instanceId: 'cri-empty', region: 'cn-beijing', domains: ['e.example.com'] });
   });
 });

@@ -1,6 +1,6 @@
 // When the admission deadline passes, the denial names what was still being waited for. The handler owns the
 // deadline; the Secret manager and the credential chain only say what they are waiting on.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { handleAdmission } from '../../src/admission/handler.js';
 import { servingRules } from '../../src/admission/plan.js';
 import { parseAdmissionReview } from '../../src/admission/review.js';
@@ -10,7 +10,12 @@ import { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';
 import { fixture } from '../support/fixtures.js';
 import { FakeClock, FakeTokens } from '../kube/support/fixtures.js';
 
-const rules = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou' }, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let rules!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rules = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou' }, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+});
 
 async function review(opts: { writeLatencyMs?: number; tokensHang?: boolean }, ms = 300) {
   const clock = new FakeClock(Date.now());

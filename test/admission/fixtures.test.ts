@@ -1,5 +1,5 @@
 // Every AdmissionReview fixture, replayed through the handler, with its exact outcome.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { handleAdmission } from '../../src/admission/handler.js';
 import { servingRules } from '../../src/admission/plan.js';
 import { parseAdmissionReview, TransportError } from '../../src/admission/review.js';
@@ -8,15 +8,26 @@ import type { PullSecretSpec } from '../../src/acr/model.js';
 import type { PullSecretProvider } from '../../src/pull-secrets/types.js';
 import { applyAsApiServer, decodePatch, fixture, fixtureText } from '../support/fixtures.js';
 
-const config = parseConfig(
-  {
-    defaultRegion: 'cn-hangzhou',
-    registries: [{ instanceId: 'cri-abc123def4567890', region: 'cn-hangzhou', domains: ['registry.example.com'] }],
-  },
-  { ownNamespace: 'acr-pull-webhook' },
-);
-const rules = servingRules(config, 'acr-pull-webhook');
-const rulesWithoutRegistries = servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let config!: ReturnType<typeof parseConfig>;
+beforeEach(() => {
+  config = parseConfig(
+    {
+      defaultRegion: 'cn-hangzhou',
+      registries: [{ instanceId: 'cri-abc123def4567890', region: 'cn-hangzhou', domains: ['registry.example.com'] }],
+    },
+    { ownNamespace: 'acr-pull-webhook' },
+  );
+});
+let rules!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rules = servingRules(config, 'acr-pull-webhook');
+});
+let rulesWithoutRegistries!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rulesWithoutRegistries = servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+});
 
 function recordingProvider() {
   const calls: PullSecretSpec[] = [];
@@ -279,10 +290,6 @@ describe('transport fixtures', () => {
   ])('%s is a transport error', (name, message) => {
     expect(() => parseAdmissionReview(JSON.parse(fixtureText(name)))).toThrow(TransportError);
     expect(() => parseAdmissionReview(JSON.parse(fixtureText(name)))).toThrow(message);
-  });
-
-  it('transport-not-json.txt is not JSON at all', () => {
-    expect(() => JSON.parse(fixtureText('transport-not-json.txt'))).toThrow();
   });
 });
 

@@ -2,11 +2,17 @@
 // answer as doing the work afresh.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { handleAdmission } from '../../src/admission/handler.js';
-import { memoKey, planAdmission, servingRules } from '../../src/admission/plan.js';
+import { handleAdmission, type Outcome } from '../../src/admission/handler.js';
+import { memoKey, planAdmission, servingRules, type Plan } from '../../src/admission/plan.js';
 import { parseAdmissionReview } from '../../src/admission/review.js';
 import { parseConfig } from '../../src/config/config.js';
 import { decodePatch, fixture } from '../support/fixtures.js';
+
+/** The plan as a mutation; a test failure (not a silent pass) when it is anything else. */
+function mutation(plan: Plan): Extract<Plan, { action: 'mutate' }> {
+  if (plan.action !== 'mutate') throw new Error(`expected a mutation, got ${JSON.stringify(plan)}`);
+  return plan;
+}
 
 const freshRules = () => servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
 
@@ -36,18 +42,17 @@ describe('patch shared between Pods of one workload', () => {
     const bare = parseAdmissionReview(fixture('pod-default-domain-service-arn'));
     const first = planAdmission(bare, rules);
     const second = planAdmission(parseAdmissionReview(fixture('pod-default-domain-service-arn')), rules);
-    expect(first.action).toBe('mutate');
-    if (first.action !== 'mutate' || second.action !== 'mutate') return;
-    expect(second.patch).toBe(first.patch);
-    expect(first.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: first.specs[0]!.name }] }]);
+    expect(mutation(second).patch).toBe(mutation(first).patch);
+    const name = mutation(first).specs[0]!.name;
+    expect(mutation(first).patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name }] }]);
 
     // Same annotations and images, but the Pod already names a Secret: the patch appends instead.
     const doc = fixture('pod-default-domain-service-arn');
     doc.request.object.spec.imagePullSecrets = [{ name: 'mine' }];
-    const own = planAdmission(parseAdmissionReview(doc), rules);
-    if (own.action !== 'mutate') throw new Error(`expected a mutation, got ${own.action}`);
-    expect(own.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets/-', value: { name: first.specs[0]!.name } }]);
-    expect(first.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: first.specs[0]!.name }] }]);
+    const own = mutation(planAdmission(parseAdmissionReview(doc), rules));
+    expect(own.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets/-', value: { name } }]);
+    // The shared patch was not changed by the Pod with its own list.
+    expect(mutation(first).patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name }] }]);
   });
 
   it('encodes to the same answer as a freshly built patch', async () => {
@@ -75,8 +80,7 @@ describe('synchronous answers', () => {
     expect(denied).not.toBeInstanceOf(Promise);
     const warm = handleAdmission(parseAdmissionReview(fixture('pod-cross-account-chain')), budget, { rules: () => rules, secrets: fresh });
     expect(warm).not.toBeInstanceOf(Promise);
-    if (warm instanceof Promise) return;
-    expect(warm.path).toBe('cached');
+    expect((warm as Outcome).path).toBe('cached');
     const cold = handleAdmission(parseAdmissionReview(fixture('pod-cross-account-chain')), budget, { rules: () => rules, secrets: stale });
     expect(cold).toBeInstanceOf(Promise);
     expect((await cold).path).toBe('cold');

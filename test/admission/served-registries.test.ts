@@ -1,6 +1,6 @@
 // Unannotated objects on served registries: configured, looked up and discovered; Docker Hub left alone; a miss
 // waits for one shared refresh; a discovered registry that cannot be served never blocks the Pod.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { handleAdmission, type HandlerDeps } from '../../src/admission/handler.js';
 import { planAdmission, servingRules } from '../../src/admission/plan.js';
 import { parseAdmissionReview } from '../../src/admission/review.js';
@@ -11,17 +11,25 @@ import { DenialError } from '../../src/pull-secrets/types.js';
 import { applyAsApiServer, decodePatch, fixture } from '../support/fixtures.js';
 
 const NS = 'acr-pull-webhook';
-const config = parseConfig(
-  {
-    registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }],
-    discovery: { enabled: true, regions: ['cn-hangzhou'] },
-  },
-  { ownNamespace: NS, regionFromEnv: 'cn-hangzhou' },
-);
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let config!: ReturnType<typeof parseConfig>;
+beforeEach(() => {
+  config = parseConfig(
+    {
+      registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }],
+      discovery: { enabled: true, regions: ['cn-hangzhou'] },
+    },
+    { ownNamespace: NS, regionFromEnv: 'cn-hangzhou' },
+  );
+});
 const discovered = [{ instanceId: 'cri-own0000000000001', region: 'cn-hangzhou', domains: ['own-registry.cn-hangzhou.cr.aliyuncs.com', 'own-registry-vpc.cn-hangzhou.cr.aliyuncs.com'] }];
 const indexWith = (found = discovered) =>
   buildRegistryIndex({ configured: config.registries, discovered: found, discovery: { regions: ['cn-hangzhou'], personalEdition: true } });
-const rules = servingRules(config, NS, undefined, indexWith());
+let rules!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rules = servingRules(config, NS, undefined, indexWith());
+});
 
 const review = () => parseAdmissionReview(fixture('pod-served-registries-no-annotations'));
 const withImages = (images: string[]) => {

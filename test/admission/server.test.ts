@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
+import { connect, createServer as createTlsServer, type ConnectionOptions, type Server, type TlsOptions } from 'node:tls';
 import { servingRules } from '../../src/admission/plan.js';
 import { parseConfig } from '../../src/config/config.js';
-import { buildServer, parseTimeoutParam, BODY_LIMIT } from '../../src/server.js';
+import { buildServer, deadlineFor, parseTimeoutParam } from '../../src/server.js';
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 import type { PullSecretProvider } from '../../src/pull-secrets/types.js';
 import { decodePatch, fixtureText } from '../support/fixtures.js';
@@ -87,20 +87,22 @@ describe('HTTPS server', () => {
     expect(typeof res.json.message).toBe('string');
   });
 
-  it('accepts a review near the 8 MiB limit and refuses a larger one with 413', async () => {
+  it('accepts a review of exactly 8 MiB and refuses one byte more with 413', async () => {
+    const MiB8 = 8 * 1024 * 1024;
     const review = JSON.parse(fixtureText('pod-no-annotations'));
-    const padding = (n: number) => {
-      review.request.object.metadata.labels = { pad: 'x' };
-      review.request.oldObject = { pad: 'x'.repeat(n) };
-      return JSON.stringify(review);
+    /** The review padded (in oldObject, which the webhook ignores) to exactly `bytes` bytes of JSON. */
+    const sized = (bytes: number) => {
+      review.request.oldObject = { pad: '' };
+      const bare = Buffer.byteLength(JSON.stringify(review));
+      review.request.oldObject = { pad: 'x'.repeat(bytes - bare) };
+      const text = JSON.stringify(review);
+      expect(Buffer.byteLength(text)).toBe(bytes);
+      return text;
     };
-    const near = padding(BODY_LIMIT - 4096);
-    expect(Buffer.byteLength(near)).toBeLessThan(BODY_LIMIT);
-    expect(Buffer.byteLength(near)).toBeGreaterThan(BODY_LIMIT - 8192);
-    const ok = await httpsRequest(`${base}/mutate`, { body: near, ca });
+    const ok = await httpsRequest(`${base}/mutate`, { body: sized(MiB8), ca });
     expect(ok.status).toBe(200);
     expect(ok.json.response.allowed).toBe(true);
-    const big = await httpsRequest(`${base}/mutate`, { body: padding(BODY_LIMIT + 10), ca });
+    const big = await httpsRequest(`${base}/mutate`, { body: sized(MiB8 + 1), ca });
     expect(big.status).toBe(413);
     expect(big.json.error).toBe('FST_ERR_CTP_BODY_TOO_LARGE');
   });
@@ -136,14 +138,113 @@ describe('HTTPS server', () => {
     ]);
   });
 
-  it('offers TLS 1.2 at least and refuses TLS 1.1', async () => {
+  // The serving key here is ECDSA P-256 (the standalone certificate), so the suites offered are ECDSA ones.
+  // A client allowed to speak TLS 1.1 and 1.0 (OpenSSL security level 0): the control server below proves it can,
+  // so the webhook's refusal is the server's doing, not the client's.
+  it('refuses TLS 1.1 and TLS 1.0 from a client that offers them', async () => {
     const port = Number(new URL(base).port);
-    await expect(
-      new Promise((resolve, reject) => {
-        const s = connect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', rejectUnauthorized: false }, () => resolve(s.getProtocol()));
-        s.on('error', reject);
-      }),
-    ).rejects.toThrow();
+    for (const version of ['TLSv1.1', 'TLSv1'] as const) {
+      const old = { minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' };
+      expect(await handshake(await controlServer({ minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }), old)).toBe(`${version} ok`);
+      expect(await handshake(port, old)).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+    }
+  });
+
+  it('refuses a TLS 1.2 client that offers only non-AEAD (CBC) suites, and agrees on an AEAD suite otherwise', async () => {
+    const port = Number(new URL(base).port);
+    for (const cipher of ['ECDHE-ECDSA-AES128-SHA256', 'ECDHE-ECDSA-AES256-SHA384', 'ECDHE-ECDSA-AES128-SHA']) {
+      const cbc = { maxVersion: 'TLSv1.2' as const, ciphers: cipher };
+      expect(await handshake(await controlServer({ ciphers: 'DEFAULT@SECLEVEL=0' }), cbc), cipher).toBe('TLSv1.2 ok');
+      expect(await handshake(port, cbc), cipher).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+    }
+    expect(await negotiated(port, { maxVersion: 'TLSv1.2' })).toEqual({ version: 'TLSv1.2', cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    expect(await negotiated(port, {})).toEqual({ version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' });
+  });
+
+  it('with minVersion TLSv1.3 (TLS_MIN_VERSION=TLSv1.3) refuses TLS 1.2 and serves TLS 1.3', async () => {
+    const rules = servingRules(parseConfig({}, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+    const strict = buildServer({ rules: () => rules, secrets: provider, tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), minVersion: 'TLSv1.3' }, logLevel: 'silent' });
+    await strict.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const port = (strict.server.address() as { port: number }).port;
+      expect(await handshake(port, { maxVersion: 'TLSv1.2' })).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+      expect(await handshake(port, { minVersion: 'TLSv1.3' })).toBe('TLSv1.3 ok');
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+const controls: Server[] = [];
+afterAll(() => {
+  for (const c of controls) c.close();
+});
+
+/** A plain Node TLS server with the same key pair, configured as given: what the client can do when allowed. */
+async function controlServer(opts: TlsOptions): Promise<number> {
+  const s = createTlsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')), ...opts }, (sock) => sock.end());
+  controls.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return (s.address() as { port: number }).port;
+}
+
+/** "<protocol> ok", or the error code of a refused handshake. */
+function handshake(port: number, opts: ConnectionOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+      resolve(`${s.getProtocol()} ok`);
+      s.end();
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+function negotiated(port: number, opts: ConnectionOptions): Promise<{ version: string | null; cipher: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+      resolve({ version: s.getProtocol(), cipher: s.getCipher().name });
+      s.end();
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('the ?timeout= budget', () => {
+  it('leaves 10% of the timeout (at least 150 ms) for the answer to travel back', () => {
+    expect(deadlineFor(0, 1000)).toBe(850);
+    expect(deadlineFor(0, 3000)).toBe(2700);
+    expect(deadlineFor(5000, 30_000)).toBe(32_000);
+  });
+
+  it('a review whose Secret never comes is answered at the deadline the API server\'s ?timeout= sets', async () => {
+    const rules = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou' }, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook');
+    const hanging: PullSecretProvider = { ensure: () => new Promise(() => {}), ready: () => true };
+    // Listening over TLS, as the API server calls it: /mutate is served from the raw request, not through inject.
+    const tdir = mkdtempSync(join(tmpdir(), 'acr-webhook-timeout-'));
+    const tls = ensureSelfSignedCert(tdir);
+    const app = buildServer({ rules: () => rules, secrets: hanging, tls: { certFile: tls.certFile, keyFile: tls.keyFile }, logLevel: 'silent' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const url = `https://localhost:${typeof addr === 'object' && addr ? addr.port : 0}/mutate`;
+    const tca = readFileSync(tls.certFile);
+    try {
+      const timed = async (query: string) => {
+        const t0 = Date.now();
+        const res = await httpsRequest(`${url}${query}`, { body: fixtureText('pod-cross-account-chain'), ca: tca, timeoutMs: 10_000 });
+        return { ms: Date.now() - t0, response: res.json.response };
+      };
+      const one = await timed('?timeout=1s');
+      expect(one.ms).toBeGreaterThanOrEqual(850 - 5);
+      expect(one.ms).toBeLessThan(1000);
+      expect(one.response).toMatchObject({ allowed: false, status: { code: 503 } });
+      expect(one.response.status.message).toContain('timed out obtaining registry credentials before the admission deadline');
+      const three = await timed('?timeout=3s');
+      expect(three.ms).toBeGreaterThanOrEqual(2700 - 5);
+      expect(three.ms).toBeLessThan(3000);
+    } finally {
+      await app.close();
+      rmSync(tdir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -211,7 +312,7 @@ describe('HTTP/2 on the same port (the API server negotiates it over ALPN)', () 
 
   it('413 for a body over the limit, by Content-Length or by what arrives; the session stays usable', async () => {
     const review = JSON.parse(fixtureText('pod-no-annotations'));
-    review.request.oldObject = { pad: 'x'.repeat(BODY_LIMIT) };
+    review.request.oldObject = { pad: 'x'.repeat(8 * 1024 * 1024) };
     const big = JSON.stringify(review);
     const declared = await h2Request(session, '/mutate', { body: big });
     expect(declared.status).toBe(413);

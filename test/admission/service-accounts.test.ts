@@ -2,7 +2,7 @@
 // ConfigMap gives them (and their Pods) its Secrets. Every case is an AdmissionReview fixture with its outcome.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { credentialHelper, helperBindings, type CredentialHelper } from '../../src/acr/credential-helper.js';
 import type { PullSecretSpec } from '../../src/acr/model.js';
@@ -32,7 +32,12 @@ const ACCOUNTS: ServiceAccountInfo[] = [
 ];
 const lookup = (ns: string, name: string) => ACCOUNTS.find((a) => a.namespace === ns && a.name === name);
 
-const seedStyle = parseAcrConfiguration(parseYaml(readFileSync(join(import.meta.dirname, '../fixtures/acr-configuration/seed-style.yaml'), 'utf8')).data, 'cn-hangzhou');
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let seedStyle!: ReturnType<typeof parseAcrConfiguration>;
+beforeEach(() => {
+  seedStyle = parseAcrConfiguration(parseYaml(readFileSync(join(import.meta.dirname, '../fixtures/acr-configuration/seed-style.yaml'), 'utf8')).data, 'cn-hangzhou');
+});
 
 function rulesWith(opts: { helper?: boolean; policy?: unknown } = {}): ServingRules {
   const config = parseConfig({ defaultRegion: 'cn-hangzhou', ...(opts.policy ? { policy: opts.policy } : {}) }, { ownNamespace: OWN });
@@ -44,7 +49,10 @@ function rulesWith(opts: { helper?: boolean; policy?: unknown } = {}): ServingRu
   if (opts.helper) helper = credentialHelper(seedStyle.scope, helperBindings(seedStyle.registries), seedStyle.expiringThresholdMs, (ns) => rules.isExcludedNamespace(ns));
   return rules;
 }
-const HELPER_SECRET = credentialHelper(seedStyle.scope, helperBindings(seedStyle.registries), 0, () => false).specs('team-a')[0]!.name;
+let HELPER_SECRET!: string;
+beforeEach(() => {
+  HELPER_SECRET = credentialHelper(seedStyle.scope, helperBindings(seedStyle.registries), 0, () => false).specs('team-a')[0]!.name;
+});
 
 function provider(fail?: (spec: PullSecretSpec) => Error | undefined) {
   const calls: PullSecretSpec[] = [];

@@ -1,6 +1,5 @@
 // The validating path: workload templates go through the Pod rules; warnings for likely mistakes.
-import { readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { planAdmission, servingRules } from '../../src/admission/plan.js';
 import { parseAdmissionReview } from '../../src/admission/review.js';
 import { validateWorkload } from '../../src/admission/workloads.js';
@@ -10,19 +9,19 @@ import { join } from 'node:path';
 
 const DIR = 'test/fixtures/validate';
 const load = (name: string) => JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'));
-const rules = servingRules(
-  parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
-  'acr-pull-webhook',
-);
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let rules!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rules = servingRules(
+    parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
+    'acr-pull-webhook',
+  );
+});
 const validate = (doc: any) => validateWorkload(parseAdmissionReview(doc), rules);
 
 describe('workload templates', () => {
   const kinds = ['deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'cronjob'];
-  it('has a valid and an invalid fixture for every kind', () => {
-    const files = readdirSync(DIR);
-    for (const k of kinds) expect(files).toEqual(expect.arrayContaining([`${k}-valid.json`, `${k}-invalid.json`]));
-  });
-
   it.each(kinds)('%s: a valid template is allowed without warnings', (k) => {
     expect(validate(load(`${k}-valid`))).toEqual({ action: 'allow', warnings: [] });
   });
@@ -64,13 +63,19 @@ describe('workload templates', () => {
     expect(v).toEqual({ action: 'allow', warnings: [`spec.template.spec.imagePullSecrets already lists ${plan.specs[0]!.name}, which the webhook manages`] });
   });
 
-  it('keeps every warning under 120 characters', () => {
+  it('keeps every warning under 120 characters: a longer one is cut to 116 and "..."', () => {
     const doc = load('deployment-instance-domain-mismatch');
     const many = Array.from({ length: 20 }, (_, i) => `d${i}.example.com`);
     const wide = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: many }] }, { ownNamespace: 'x' }), 'x');
-    const v = validateWorkload(parseAdmissionReview(doc), wide);
-    expect(v.action).toBe('allow');
-    for (const w of (v as any).warnings) expect(w.length).toBeLessThan(120);
+    const full = `no container image is on a domain of ACR instance cri-abc123def4567890 (${many.join(', ')})`;
+    expect(validateWorkload(parseAdmissionReview(doc), wide)).toEqual({ action: 'allow', warnings: [`${full.slice(0, 116)}...`] });
+    // 119 characters stay whole; 120 are cut.
+    const withDomain = (domain: string) => servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: [domain] }] }, { ownNamespace: 'x' }), 'x');
+    const text119 = `no container image is on a domain of ACR instance cri-abc123def4567890 (${'a'.repeat(34)}.example.com)`;
+    expect(text119).toHaveLength(119);
+    expect(validateWorkload(parseAdmissionReview(doc), withDomain(`${'a'.repeat(34)}.example.com`))).toEqual({ action: 'allow', warnings: [text119] });
+    const text120 = `no container image is on a domain of ACR instance cri-abc123def4567890 (${'a'.repeat(35)}.example.com)`;
+    expect(validateWorkload(parseAdmissionReview(doc), withDomain(`${'a'.repeat(35)}.example.com`))).toEqual({ action: 'allow', warnings: [`${text120.slice(0, 116)}...`] });
   });
 
   it('skips kinds it does not know and DELETE', () => {

@@ -1,7 +1,7 @@
 // The ACK credential helper's ConfigMap: the seed's fields and defaults, read from fixture files as they are.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { credentialHelper, helperBindings } from '../../src/acr/credential-helper.js';
 import { ConfigError } from '../../src/config/config.js';
@@ -22,7 +22,10 @@ const fails = (d: Record<string, string>) => {
 };
 
 describe('acr-configuration (the seed-style fixture, verbatim)', () => {
-  const cfg = parse(data('seed-style.yaml'));
+  let cfg!: ReturnType<typeof parse>;
+  beforeEach(() => {
+    cfg = parse(data('seed-style.yaml'));
+  });
 
   it('reads every documented field', () => {
     expect(cfg.scope).toEqual({ serviceAccounts: ['default'], namespaces: 'all' });
@@ -72,7 +75,10 @@ describe('acr-configuration (the seed-style fixture, verbatim)', () => {
 });
 
 describe('acr-configuration (a later version: regionId, assumeRoleARN, lists)', () => {
-  const cfg = parse(data('later-version.yaml'), 'cn-qingdao-env17-d01');
+  let cfg!: ReturnType<typeof parse>;
+  beforeEach(() => {
+    cfg = parse(data('later-version.yaml'), 'cn-qingdao-env17-d01');
+  });
 
   it('maps regionId to the region, assumeRoleARN to the first hop, and leaves empty ones unset', () => {
     expect(cfg.scope).toEqual({ serviceAccounts: ['default', 'builder'], namespaces: ['team-a', 'team-b'] });
@@ -148,5 +154,81 @@ describe('acr-configuration without a default region (neither defaultRegion nor 
     expect(parseAcrConfiguration({ 'acr-registry-info': '- instanceId: cri-abc123\n  regionId: cn-beijing' }, undefined).registries).toEqual([
       { edition: 'enterprise', instanceId: 'cri-abc123', region: 'cn-beijing', chain: {} },
     ]);
+  });
+});
+
+describe('acr-configuration, field by field (exact values and whole messages)', () => {
+  it('lists are trimmed and deduplicated; "*" and "all" only alone; an empty expiring-threshold is the default', () => {
+    const cfg = parse({ 'service-account': ' builder , default,builder ', 'watch-namespace': ' team-a ', 'expiring-threshold': ' 1h30m ' });
+    expect(cfg.scope).toEqual({ serviceAccounts: ['builder', 'default'], namespaces: ['team-a'] });
+    expect(cfg.expiringThresholdMs).toBe(5_400_000);
+    expect(parse({ 'expiring-threshold': '  ', 'service-account': ' ', 'watch-namespace': '' })).toMatchObject({
+      scope: { serviceAccounts: ['default'], namespaces: ['default'] },
+      expiringThresholdMs: 900_000,
+    });
+    expect(parse({ 'service-account': ' * ', 'watch-namespace': ' all ' }).scope).toEqual({ serviceAccounts: '*', namespaces: 'all' });
+    // "all" is a ServiceAccount name like any other, and "*" a (bad) namespace name.
+    expect(parse({ 'service-account': 'all' }).scope.serviceAccounts).toEqual(['all']);
+    expect(fails({ 'watch-namespace': '*' })).toBe(`${SOURCE}: watch-namespace: item 1 "*" is not a Kubernetes name`);
+    expect(fails({ 'watch-namespace': 'a,all' })).toBe(`${SOURCE}: watch-namespace: "all" means every one and cannot be combined with names`);
+    expect(fails({ 'service-account': 'a,,b' })).toBe(`${SOURCE}: service-account: item 2 "" is not a Kubernetes name`);
+    expect(fails({ 'expiring-threshold': '0s' })).toBe(`${SOURCE}: expiring-threshold: expected a duration such as 15m or 1h, got "0s"`);
+    expect(fails({ 'Watch_Namespace': 'a' })).toBe(`${SOURCE}: Watch_Namespace: unknown field: did you mean "watch-namespace"?`);
+  });
+
+  it('acr-api-version 2018-12-01 and an absent notify-email add nothing to the notice; an empty notify-email is named', () => {
+    expect(parse({ 'acr-api-version': ' 2018-12-01 ' }).notHonoured).toEqual([]);
+    expect(parse({ 'acr-api-version': '' }).notHonoured).toEqual([]);
+    expect(parse({ 'notify-email': '' }).notHonoured).toEqual([
+      'notify-email (no mail is sent: failures are Warning Events on the ServiceAccount or Secret, and the metric acr_webhook_credential_helper_failures_total)',
+    ]);
+    expect(parse({ 'acr-api-version': '2019-01-01' }).notHonoured).toEqual([
+      'acr-api-version "2019-01-01" (the webhook calls Enterprise Edition 2018-12-01 and Personal Edition 2016-06-07)',
+    ]);
+  });
+
+  it('entries: numbers as text, null and empty fields unset, domains as a string or a list with empty items dropped', () => {
+    const info = [
+      '- instanceId: cri-a1',
+      '  regionId: ""',
+      '  assumeRoleARN: " "',
+      '  domains: " a.example.com , ,b.example.com "',
+      '- instanceId: cri-b2',
+      '  domains: ["c.example.com", " "]',
+      '  regionId: cn-beijing',
+      '- instanceId: default',
+      '  domains: ""',
+      '  regionId: null',
+      '- regionId: cn-shanghai',
+      '  assumeRoleARN: acs:ram::1234567890123456:role/pull',
+    ].join('\n');
+    expect(parse({ 'acr-registry-info': info }).registries).toEqual([
+      { edition: 'enterprise', instanceId: 'cri-a1', region: 'cn-hangzhou', domains: ['a.example.com', 'b.example.com'], chain: {} },
+      { edition: 'enterprise', instanceId: 'cri-b2', region: 'cn-beijing', domains: ['c.example.com'], chain: {} },
+      { edition: 'enterprise', instanceId: 'default', region: 'cn-hangzhou', chain: {} },
+      { edition: 'personal', region: 'cn-shanghai', chain: { serviceArn: 'acs:ram::1234567890123456:role/pull' } },
+    ]);
+    expect(parse({ 'acr-registry-info': '[]' }).registries).toEqual([{ edition: 'personal', region: 'cn-hangzhou', chain: {} }]);
+  });
+
+  it.each([
+    ['- cri-a1', 'acr-registry-info[0]: expected a mapping with instanceId and domains'],
+    ['- null', 'acr-registry-info[0]: expected a mapping with instanceId and domains'],
+    ['- [cri-a1]', 'acr-registry-info[0]: expected a mapping with instanceId and domains'],
+    ['- instanceId: cri-a1\n  domains: 5', 'acr-registry-info[0].domains: expected comma-separated host names'],
+    ['- instanceId: cri-a1\n  domains: [a.example.com, 5]', 'acr-registry-info[0].domains[1]: expected a host name'],
+    ['- instanceId: [cri-a1]', 'acr-registry-info[0].instanceId: expected a string, got ["cri-a1"]'],
+    ['- instanceId: cri-a1\n  RegionID: cn-beijing', 'acr-registry-info[0].RegionID: unknown field: did you mean "regionId"?'],
+    ['- instanceId: 12', 'acr-registry-info[0].instanceId: "12" is not an instance ID (cri-..., "default" on Apsara Stack, "" for Personal Edition)'],
+    ['- instanceId: cri-a1\n  regionId: cn_beijing', 'acr-registry-info[0].regionId: "cn_beijing" is not a region ID'],
+    ['- instanceId: cri-a1\n  assumeRoleARN: 5', 'acr-registry-info[0].assumeRoleARN: "5" is not a RAM role ARN (acs:ram::<account id>:role/<name>)'],
+  ])('refuses %j', (info, message) => {
+    expect(fails({ 'acr-registry-info': info })).toBe(`${SOURCE}: ${message}`);
+  });
+
+  it('a YAML error: the parser\'s first line (its wording is the yaml library\'s), then how to indent an entry', () => {
+    expect(fails({ 'acr-registry-info': '"- instanceId: cri-a1\n' })).toMatch(
+      /^kube-system\/acr-configuration: acr-registry-info: not valid YAML \([^\n]*quote[^\n]*\); indent each entry's fields under its "- ", e\.g\. "- instanceId: cri-xxx" then " {2}domains: a\.example\.com"$/,
+    );
   });
 });

@@ -368,6 +368,8 @@ describe('images pull with the webhook\'s Secrets, as on a node', () => {
     expect(event.type).toBe('Warning');
     expect(event.involvedObject.kind).toBe('Secret');
     expect(event.message).toContain(`assuming user role ${USR} with service role ${SVC}`);
+    // Events are readable by anyone who may list them in the namespace: no secret in it.
+    for (const secretText of [world.demo.accessKeySecret, (await secretPassword('team-a', secret!)).password]) expect(event.message).not.toContain(secretText);
     // The Secret keeps the last token it got; once that expires, nothing pulls.
     const last = await secretPassword('team-a', secret!);
     await until('the last token to expire', () => (Date.now() > last.expiresAt + 1000 ? true : undefined), (TOKEN_TTL_SECONDS + 10) * 1000);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAcrAnnotations, LIMITS } from '../../src/acr/annotations.js';
 import { parseAcrHost, registryHost } from '../../src/acr/registry-hosts.js';
 import { planAdmission, servingRules } from '../../src/admission/plan.js';
@@ -16,10 +16,15 @@ import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 import { fixture } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
 
-const rules = servingRules(
-  parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
-  'acr-pull-webhook',
-);
+// Built before each test, not at collection time: Stryker then credits each test with the code it runs
+// (code run while a file loads counts as static and would be tested against every test).
+let rules!: ReturnType<typeof servingRules>;
+beforeEach(() => {
+  rules = servingRules(
+    parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc', domains: ['registry.example.com'] }] }, { ownNamespace: 'acr-pull-webhook' }),
+    'acr-pull-webhook',
+  );
+});
 const KEYS = ['k8s.aliyun.com/acr-instance-ids', 'k8s.aliyun.com/acr-instance-id', 'k8s.aliyun.com/acr-service-arns', 'k8s.aliyun.com/acr-user-arns', 'k8s.aliyun.com/acr-x'];
 /** Messages may only hold printable ASCII: control, bidi and other characters arrive \u-escaped. */
 const SAFE = /^[\x20-\x7e]*$/;

@@ -10,6 +10,10 @@ export interface Cluster {
   server: string;
   kubeconfig: string;
   workDir: string;
+  /** etcd's client URL (its JSON gateway answers /v3/kv/... on it). */
+  etcd: string;
+  /** Stops kube-apiserver (etcd keeps running), runs `whileDown`, starts it again on the same port and waits for it. */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,42 +123,56 @@ export async function startCluster(binary: string, workDir: string, opts: Cluste
   const onExit = () => void stop();
   process.once('exit', onExit);
 
-  try {
-    run('etcd', ['etcd', '--data-dir', join(workDir, 'etcd'), '--listen-client', `http://127.0.0.1:${etcdClient}`, '--listen-peer', `http://127.0.0.1:${etcdPeer}`]);
-    run('apiserver', [
-      'apiserver',
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiPort}`,
-      '--endpoint-reconciler-type=none',
-      `--token-auth-file=${join(pki, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      `--client-ca-file=${join(pki, 'ca.crt')}`,
-      `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
-      `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
-      '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${join(pki, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      '--allow-privileged=true',
-      // On by default, named so it stays on: the ServiceAccount admission plugin defaults spec.serviceAccountName
-      // (which the webhook reads for ServiceAccount annotations) and copies a ServiceAccount's imagePullSecrets
-      // into Pods that list none, which is how the credential helper's Secrets reach Pods.
-      '--enable-admission-plugins=ServiceAccount',
-      '--enable-priority-and-fairness=false',
-      '--profiling=false',
-    ]);
-    const ca = join(pki, 'ca.crt');
-    await waitFor(
+  const apiserverArgs = [
+    'apiserver',
+    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    '--endpoint-reconciler-type=none',
+    `--token-auth-file=${join(pki, 'tokens.csv')}`,
+    '--authorization-mode=RBAC',
+    `--client-ca-file=${join(pki, 'ca.crt')}`,
+    `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
+    `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
+    '--service-account-issuer=https://kubernetes.default.svc',
+    `--service-account-key-file=${join(pki, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+    '--service-cluster-ip-range=10.96.0.0/16',
+    '--allow-privileged=true',
+    // On by default, named so it stays on: the ServiceAccount admission plugin defaults spec.serviceAccountName
+    // (which the webhook reads for ServiceAccount annotations) and copies a ServiceAccount's imagePullSecrets
+    // into Pods that list none, which is how the credential helper's Secrets reach Pods.
+    '--enable-admission-plugins=ServiceAccount',
+    '--enable-priority-and-fairness=false',
+    '--profiling=false',
+  ];
+  const waitForApiServer = () =>
+    waitFor(
       'kube-apiserver',
       async () => {
-        const r = execFileSync('curl', ['-s', '--max-time', '2', '--cacert', ca, '-H', `Authorization: Bearer ${token}`, `${server}/readyz`], { encoding: 'utf8' });
+        const r = execFileSync('curl', ['-s', '--max-time', '2', '--cacert', join(pki, 'ca.crt'), '-H', `Authorization: Bearer ${token}`, `${server}/readyz`], { encoding: 'utf8' });
         return r.trim() === 'ok';
       },
       120_000,
       () => exitedNote.apiserver ?? exitedNote.etcd,
     );
+  const stopOne = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    await exited;
+  };
+
+  try {
+    run('etcd', ['etcd', '--data-dir', join(workDir, 'etcd'), '--listen-client', `http://127.0.0.1:${etcdClient}`, '--listen-peer', `http://127.0.0.1:${etcdPeer}`]);
+    run('apiserver', apiserverArgs);
+    await waitForApiServer();
+    const ca = join(pki, 'ca.crt');
     run('controller-manager', [
       'controller-manager',
       `--kubeconfig=${kubeconfig}`,
@@ -179,10 +197,19 @@ export async function startCluster(binary: string, workDir: string, opts: Cluste
     await stop();
     throw e;
   }
+  let apiserver = procs.find((p) => p.spawnargs[1] === 'apiserver')!;
   return {
     server,
     kubeconfig,
     workDir,
+    etcd: `http://127.0.0.1:${etcdClient}`,
+    restartApiServer: async (whileDown) => {
+      await stopOne(apiserver);
+      await whileDown?.();
+      delete exitedNote.apiserver;
+      apiserver = run('apiserver', apiserverArgs);
+      await waitForApiServer();
+    },
     stop: async () => {
       process.removeListener('exit', onExit);
       await stop();

@@ -2,6 +2,19 @@
 // and the usage source: list (paged) and watch of Secrets with chunked streams and history replay, 409 on stale
 // resourceVersion, 410 Gone for compacted resourceVersions (as an HTTP status or an in-stream ERROR event),
 // dropped/closed/stalled watch connections, Events, Pods, ImageCaches (or their absence) and Leases.
+// It keeps the unit tests fast; each behaviour it stands in for is also proven on a real kube-apiserver in
+// `npm run e2e`:
+// - 409 on a stale resourceVersion, re-read and retry: test/e2e/secret-lifecycle.test.ts "3. another writer updates
+//   the Secret between the renewal's read and its write";
+// - watch resume, 410 Gone and relist: test/e2e/secret-lifecycle.test.ts "2. a watch whose resourceVersion expired
+//   while the API server was down relists" (etcd compacted, API server restarted);
+// - a second replica answering the same way: test/e2e/secret-lifecycle.test.ts "1. both replicas answer the same
+//   review at once with the same Secret name";
+// - idle collection with Pods and ImageCaches listed as references: test/e2e/secret-lifecycle.test.ts "4. a Secret an
+//   ImageCache or a Pod references is kept past idleTimeout";
+// - RefreshFailed Warning Events on the Secret, without secrets: test/e2e/pull.test.ts "9. a Secret for a revoked
+//   role pulls until its token expires";
+// - Lease leader election between replicas: test/e2e/webhook.test.ts "6. ... two webhooks, one Lease holder".
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';

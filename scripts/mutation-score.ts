@@ -1,0 +1,130 @@
+// `npm run mutate`'s summary: the mutation score per directory of src/ from Stryker's JSON report, checked against
+// the project's thresholds, and every surviving mutant either listed in test/MUTANTS.md as equivalent or printed
+// here to be killed. Exit code 1 when a threshold is missed or a survivor is unlisted.
+//
+//   node dist/scripts/mutation-score.js [reports/mutation/mutation.json] [test/MUTANTS.md]
+import { existsSync, readFileSync } from 'node:fs';
+
+interface Position {
+  line: number;
+  column: number;
+}
+interface Mutant {
+  id: string;
+  mutatorName: string;
+  replacement?: string;
+  status: string;
+  location: { start: Position; end: Position };
+}
+interface Report {
+  files: Record<string, { source: string; mutants: Mutant[] }>;
+}
+
+/** Minimum scores (killed and timed out over all valid mutants): overall, and for the directories that decide. */
+export const THRESHOLDS: Record<string, number> = { 'All files': 85, 'src/acr': 90, 'src/admission': 90, 'src/config': 90 };
+
+const DETECTED = new Set(['Killed', 'Timeout']);
+const UNDETECTED = new Set(['Survived', 'NoCoverage']);
+
+export interface Tally {
+  detected: number;
+  undetected: number;
+}
+
+export const score = (t: Tally): number => (t.detected + t.undetected === 0 ? 100 : (100 * t.detected) / (t.detected + t.undetected));
+
+/** `src/acr/x.ts` -> `src/acr`; files directly under src/ count as `src`. */
+export function directoryOf(file: string): string {
+  const parts = file.split('/');
+  return parts.length > 2 ? parts.slice(0, 2).join('/') : parts.slice(0, -1).join('/') || '.';
+}
+
+/** The mutated source text, whitespace collapsed and cut (the same text test/MUTANTS.md lists). */
+function original(source: string, m: Mutant): string {
+  const lines = source.split('\n');
+  const { start, end } = m.location;
+  const text =
+    start.line === end.line
+      ? lines[start.line - 1]!.slice(start.column - 1, end.column - 1)
+      : [lines[start.line - 1]!.slice(start.column - 1), ...lines.slice(start.line, end.line - 1), lines[end.line - 1]!.slice(0, end.column - 1)].join('\n');
+  return short(text);
+}
+
+function short(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 80 ? `${flat.slice(0, 79)}…` : flat;
+}
+
+/** A Markdown code span holding `text`, whatever backticks it contains. */
+function code(text: string): string {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  return longest > 0 || text.startsWith(' ') ? `${fence} ${text} ${fence}` : `${fence}${text}${fence}`;
+}
+
+/** The line test/MUTANTS.md holds for an equivalent mutant (followed by " — <why>"). */
+export function entryFor(file: string, source: string, m: Mutant): string {
+  return `- ${file} · ${m.mutatorName} · ${code(original(source, m))} → ${code(short(m.replacement ?? ''))}`;
+}
+
+export function summarize(report: Report, equivalents: string): { rows: [string, Tally][]; unlisted: string[]; stale: string[] } {
+  const byDir = new Map<string, Tally>();
+  const all: Tally = { detected: 0, undetected: 0 };
+  const unlisted: string[] = [];
+  const alive = new Set<string>();
+  for (const [file, { source, mutants }] of Object.entries(report.files)) {
+    const dir = directoryOf(file);
+    const t = byDir.get(dir) ?? { detected: 0, undetected: 0 };
+    byDir.set(dir, t);
+    for (const m of mutants) {
+      if (DETECTED.has(m.status)) {
+        t.detected++;
+        all.detected++;
+      } else if (UNDETECTED.has(m.status)) {
+        t.undetected++;
+        all.undetected++;
+        const entry = entryFor(file, source, m);
+        alive.add(entry);
+        if (!equivalents.split('\n').some((l) => l.startsWith(`${entry} — `))) unlisted.push(`${entry}   (${file}:${m.location.start.line}:${m.location.start.column}, ${m.status})`);
+      }
+    }
+  }
+  const stale = equivalents
+    .split('\n')
+    .filter((l) => l.startsWith('- src/'))
+    .map((l) => l.split(' — ')[0]!)
+    .filter((entry) => !alive.has(entry));
+  const rows: [string, Tally][] = [['All files', all], ...[...byDir.entries()].sort(([a], [b]) => (a < b ? -1 : 1))];
+  return { rows, unlisted, stale };
+}
+
+function main(): void {
+  const reportFile = process.argv[2] ?? 'reports/mutation/mutation.json';
+  const mutantsFile = process.argv[3] ?? 'test/MUTANTS.md';
+  if (!existsSync(reportFile)) {
+    console.error(`${reportFile} is missing: run npm run mutate`);
+    process.exit(2);
+  }
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
+  const { rows, unlisted, stale } = summarize(report, existsSync(mutantsFile) ? readFileSync(mutantsFile, 'utf8') : '');
+  let failed = false;
+  console.log('directory          score   detected  undetected  minimum');
+  for (const [dir, t] of rows) {
+    const min = THRESHOLDS[dir];
+    const ok = min === undefined || score(t) >= min;
+    failed ||= !ok;
+    console.log(`${dir.padEnd(17)} ${score(t).toFixed(2).padStart(6)}%  ${String(t.detected).padStart(8)}  ${String(t.undetected).padStart(10)}  ${min === undefined ? '' : `${min}%${ok ? '' : '  BELOW'}`}`);
+  }
+  if (unlisted.length > 0) {
+    failed = true;
+    console.log(`\n${unlisted.length} surviving mutants are neither killed nor listed in ${mutantsFile} as equivalent:`);
+    for (const u of unlisted) console.log(u);
+  }
+  if (stale.length > 0) {
+    console.log(`\n${stale.length} entries of ${mutantsFile} match no surviving mutant any more (killed, or the code changed):`);
+    for (const s of stale) console.log(s);
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+if (process.argv[1]?.endsWith('mutation-score.js')) main();

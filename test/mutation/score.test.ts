@@ -1,0 +1,52 @@
+// npm run mutate's summary: scores per directory and the check that every survivor is killed or listed.
+import { describe, expect, it } from 'vitest';
+import { directoryOf, entryFor, score, summarize } from '../../scripts/mutation-score.js';
+
+const source = "export const a = (x: number) => x > 1 ? 'big' : `small`;\n";
+const mutant = (id: string, status: string, start: number, end: number, mutatorName: string, replacement: string) => ({
+  id,
+  status,
+  mutatorName,
+  replacement,
+  location: { start: { line: 1, column: start }, end: { line: 1, column: end } },
+});
+const report = {
+  files: {
+    'src/acr/a.ts': {
+      source,
+      mutants: [
+        mutant('1', 'Killed', 33, 38, 'EqualityOperator', 'x >= 1'),
+        mutant('2', 'Timeout', 33, 38, 'EqualityOperator', 'x < 1'),
+        mutant('3', 'Survived', 41, 46, 'StringLiteral', '""'),
+        mutant('4', 'NoCoverage', 49, 56, 'StringLiteral', '``'),
+        mutant('5', 'Ignored', 49, 56, 'StringLiteral', '``'),
+      ],
+    },
+    'src/main.ts': { source, mutants: [mutant('6', 'Killed', 33, 38, 'EqualityOperator', 'x >= 1')] },
+  },
+};
+
+describe('mutation score summary', () => {
+  it('scores detected (killed, timeout) over detected and undetected (survived, no coverage), per src/ directory', () => {
+    expect(directoryOf('src/acr/a.ts')).toBe('src/acr');
+    expect(directoryOf('src/main.ts')).toBe('src');
+    expect(score({ detected: 3, undetected: 1 })).toBe(75);
+    const { rows } = summarize(report, '');
+    expect(rows).toEqual([
+      ['All files', { detected: 3, undetected: 2 }],
+      ['src', { detected: 1, undetected: 0 }],
+      ['src/acr', { detected: 2, undetected: 2 }],
+    ]);
+  });
+
+  it('lists survivors missing from the equivalents file by their entry line, and entries that no longer survive', () => {
+    const m = report.files['src/acr/a.ts'].mutants;
+    expect(entryFor('src/acr/a.ts', source, m[2]!)).toBe("- src/acr/a.ts · StringLiteral · `'big'` → `\"\"`");
+    // A backtick inside: a longer fence.
+    expect(entryFor('src/acr/a.ts', source, m[3]!)).toBe('- src/acr/a.ts · StringLiteral · `` `small` `` → ``` `` ```');
+    const listed = "# Equivalent\n- src/acr/a.ts · StringLiteral · `'big'` → `\"\"` — why not\n- src/acr/gone.ts · X · `a` → `b` — killed since\n";
+    const { unlisted, stale } = summarize(report, listed);
+    expect(unlisted).toEqual(['- src/acr/a.ts · StringLiteral · `` `small` `` → ``` `` ```   (src/acr/a.ts:1:49, NoCoverage)']);
+    expect(stale).toEqual(['- src/acr/gone.ts · X · `a` → `b`']);
+  });
+});

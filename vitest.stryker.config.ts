@@ -1,0 +1,31 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
+import base from './vitest.config.js';
+import { FastFirstSequencer } from './test/support/fast-first-sequencer.js';
+import { StrykerDryRunGuard } from './test/support/stryker-dry-run-guard.js';
+
+// The suite as Stryker runs it: in-process tests only. Tests that read the source text (the RBAC scan) would see
+// Stryker's instrumented copy, and tests of the compiled server, the packaged files and the manifests exercise no
+// mutant (Stryker mutates src/ as vitest imports it); they stay in `npm test`.
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      sequence: { sequencer: FastFirstSequencer },
+      // A test file failing in the sandbox would otherwise end the dry run silently (see the guard's header).
+      reporters: ['default', new StrykerDryRunGuard()],
+      exclude: [
+        'test/manifests/**',
+        'test/chart/**',
+        'test/package/**',
+        'test/release/**',
+        'test/smoke/**',
+        'test/cli/review-command.test.ts',
+        'test/tools/**',
+        'test/credential-provider/bin.test.ts',
+        'test/credential-provider/manifests.test.ts',
+        // Reads src/cloud's source text for the RAM actions it calls: Stryker's instrumented copy is not that text.
+        'test/cloud/ram-actions.test.ts',
+      ],
+    },
+  }),
+);
