@@ -21,6 +21,7 @@ export default mergeConfig(
         'test/smoke/**',
         'test/cli/review-command.test.ts',
         'test/tools/**',
+        'test/scripts/**',
         'test/credential-provider/bin.test.ts',
         'test/credential-provider/manifests.test.ts',
         // Reads src/cloud's source text for the RAM actions it calls: Stryker's instrumented copy is not that text.
