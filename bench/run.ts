@@ -20,6 +20,7 @@ import { demoState, startEmulator } from '../emulator/index.js';
 import { ensureSelfSignedCert } from '../src/standalone/self-signed.js';
 import { report as heapReport } from './heap-top.js';
 import { report as profileReport } from './profile-top.js';
+import { emulatorEnv } from '../test/support/webhook-process.js';
 
 const ROOT = resolve('.');
 const RESULTS = join(ROOT, 'bench/results');
@@ -130,10 +131,7 @@ const webhookEnv = (): NodeJS.ProcessEnv => ({
   ACR_PULL_WEBHOOK_MODE: 'standalone',
   TLS_CERT_FILE: tls.certFile,
   TLS_KEY_FILE: tls.keyFile,
-  ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-  ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-  ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-  ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+  ...emulatorEnv(emu, world.demo),
 });
 /** The webhook container's NODE_OPTIONS in the shipped Deployment ('' when it sets none). */
 function deployedNodeOptions(): string {

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { controlPlaneBinary, goTool } from '../support/go-tools.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
+import { emulatorEnv } from '../support/webhook-process.js';
 
 const ROOT = resolve('.');
 const BINARY = controlPlaneBinary(ROOT);
@@ -137,10 +138,7 @@ async function startWebhook(): Promise<void> {
       POD_NAMESPACE: NS,
       POD_NAME: 'chart-host',
       LOG_LEVEL: 'info',
-      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+      ...emulatorEnv(emu, world.demo),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -11,6 +11,7 @@ import { Kubectl, ROOT, run, startWebhook, until, type WebhookProcess } from './
 import { createPki, type Pki } from './support/pki.js';
 import { pushRandomImage, realmHost, realmTls, registryLogin, startInstanceRegistries, type InstanceRegistries } from './support/acr-registries.js';
 import { controlPlaneBinary } from '../support/go-tools.js';
+import { emulatorEnv } from '../support/webhook-process.js';
 
 const BIN = join(ROOT, 'test/e2e/.bin');
 const CONTROLPLANE = controlPlaneBinary(ROOT);
@@ -168,10 +169,7 @@ async function startTheWebhook(): Promise<void> {
       TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
       TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
       CONFIG_FILE: join(WORK, 'config.yaml'),
-      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+      ...emulatorEnv(emu, world.demo),
     },
   });
 }

@@ -11,6 +11,7 @@ import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../e
 import { httpsRequest } from '../support/https.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 import { Kubectl, ROOT, startWebhook, until, type WebhookProcess } from './support/harness.js';
+import { emulatorEnv } from '../support/webhook-process.js';
 
 const version = /k8s\.io\/kubernetes (v1\.\d+\.\d+)/.exec(readFileSync('test/e2e/controlplane/go.mod', 'utf8'))![1]!;
 const BINARY = process.env.E2E_CONTROLPLANE ?? join(ROOT, 'test/e2e/.bin', version, 'controlplane');
@@ -134,10 +135,7 @@ function replicaEnv(r: (typeof replicas)[number]): NodeJS.ProcessEnv {
     TLS_CERT_FILE: join(WORK, 'certs/local/tls.crt'),
     TLS_KEY_FILE: join(WORK, 'certs/local/tls.key'),
     CONFIG_FILE: join(WORK, 'config.yaml'),
-    ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-    ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+    ...emulatorEnv(emu, world.demo),
   };
 }
 

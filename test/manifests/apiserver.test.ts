@@ -13,6 +13,7 @@ import { demoState, startEmulator, type Emulator } from '../../emulator/index.js
 import { freePort, startCluster, type Cluster } from '../e2e/support/cluster.js';
 import { genCerts, hasKubectl, kustomize, ROOT, workspace, type K8sObject, type Workspace } from './helpers.js';
 import { controlPlaneBinary } from '../support/go-tools.js';
+import { emulatorEnv } from '../support/webhook-process.js';
 
 const BINARY = controlPlaneBinary(ROOT);
 const available = hasKubectl && existsSync(BINARY);
@@ -352,10 +353,7 @@ describe.skipIf(!available)(
               POD_NAME: 'rbac-check',
               LOG_LEVEL: 'info',
               WEBHOOK_CONFIGURATION_NAME: 'acr-pull-webhook',
-              ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-              ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-              ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-              ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+              ...emulatorEnv(emu, world.demo),
             },
             stdio: ['ignore', 'pipe', 'pipe'],
           });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { fixture } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
-import { startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
+import { emulatorEnv, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
 let world: DemoWorld;
 let emu: Emulator;
@@ -15,10 +15,7 @@ beforeAll(async () => {
   world = demoState();
   emu = await startEmulator({ world });
   w = await startCompiledWebhook({
-    ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-    ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+    ...emulatorEnv(emu, world.demo),
   });
 });
 afterAll(async () => {

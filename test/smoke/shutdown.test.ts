@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { fixtureText } from '../support/fixtures.js';
 import { h2Request, h2Session } from '../support/h2.js';
-import { spawnCompiledWebhook, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
+import { emulatorEnv, spawnCompiledWebhook, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
 let emu: Emulator;
 let world: DemoWorld;
@@ -119,10 +119,7 @@ describe('SIGTERM on the compiled server', () => {
 
   it('answers every review in flight or arriving on an open connection with 200 and Connection: close, closes idle connections, exits 0 within 5 s of the last answer', async () => {
     w = await startCompiledWebhook({
-      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+      ...emulatorEnv(emu, world.demo),
       LOG_LEVEL: 'info',
     });
     // An idle keep-alive connection: one quick review answered before the signal.
@@ -175,10 +172,7 @@ describe('SIGTERM with HTTP/2 sessions (the API server\'s protocol)', () => {
 
   it('GOAWAY: streams in flight and a stream sent as the signal arrives are answered 200; idle and drained sessions close; exit 0', async () => {
     w = await startCompiledWebhook({
-      ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
-      ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: world.demo.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: world.demo.accessKeySecret,
+      ...emulatorEnv(emu, world.demo),
       LOG_LEVEL: 'info',
     });
     const origin = `https://localhost:${w.port}`;

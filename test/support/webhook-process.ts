@@ -93,3 +93,16 @@ export async function startCompiledWebhook(env: NodeJS.ProcessEnv = {}): Promise
     throw e;
   }
 }
+
+/** The environment that points the webhook's cloud clients at the emulator and signs with `key`. */
+export function emulatorEnv(
+  emu: { stsEndpoint: string; crEndpointTemplate: string },
+  key: { accessKeyId: string; accessKeySecret: string },
+): NodeJS.ProcessEnv {
+  return {
+    ALIBABA_CLOUD_STS_ENDPOINT: emu.stsEndpoint,
+    ALIBABA_CLOUD_CR_ENDPOINT: emu.crEndpointTemplate,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
+  };
+}
