@@ -1,15 +1,17 @@
 // The compiled webhook against an emulator that hangs or is slow: the denial names the cloud step that was
 // waiting (which role, which instance) and arrives within the API server's ?timeout=, never blaming the
 // Secret write for a slow cloud call.
+import type { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { fixture } from '../support/fixtures.js';
-import { httpsRequest } from '../support/https.js';
+import { httpsRequest, warmAgent } from '../support/https.js';
 import { emulatorEnv, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
 let world: DemoWorld;
 let emu: Emulator;
 let w: WebhookProcess;
+let agent: Agent; // kept alive, opened before any clock starts (see warmAgent)
 
 beforeAll(async () => {
   world = demoState();
@@ -17,8 +19,10 @@ beforeAll(async () => {
   w = await startCompiledWebhook({
     ...emulatorEnv(emu, world.demo),
   });
+  agent = await warmAgent(`https://localhost:${w.port}`, w.ca);
 });
 afterAll(async () => {
+  agent?.destroy();
   w?.kill();
   await emu?.close();
 });
@@ -30,7 +34,7 @@ async function review(namespace: string, timeout: string) {
   doc.request.namespace = namespace;
   doc.request.object.metadata.namespace = namespace;
   const started = Date.now();
-  const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=${timeout}`, { body: JSON.stringify(doc), ca: w.ca, timeoutMs: 20_000 });
+  const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=${timeout}`, { body: JSON.stringify(doc), ca: w.ca, agent, timeoutMs: 20_000 });
   return { ms: Date.now() - started, status: res.status, response: res.json.response };
 }
 

@@ -1,14 +1,16 @@
 // The compiled webhook takes its deadline from the API server's ?timeout=: with STS hanging, the review is
 // answered (a 503 denial) just before that timeout, whatever it is, never at a fixed time of its own.
+import type { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { fixture } from '../support/fixtures.js';
-import { httpsRequest } from '../support/https.js';
+import { httpsRequest, warmAgent } from '../support/https.js';
 import { emulatorEnv, startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
 
 let world: DemoWorld;
 let emu: Emulator;
 let w: WebhookProcess;
+let agent: Agent; // kept alive, opened before any clock starts (see warmAgent)
 
 beforeAll(async () => {
   world = demoState();
@@ -18,8 +20,10 @@ beforeAll(async () => {
     ...emulatorEnv(emu, world.demo),
     LOG_LEVEL: 'info',
   });
+  agent = await warmAgent(`https://localhost:${w.port}`, w.ca);
 });
 afterAll(async () => {
+  agent?.destroy();
   w?.kill();
   await emu?.close();
 });
@@ -30,7 +34,7 @@ async function timed(namespace: string, timeout: string) {
   doc.request.namespace = namespace;
   doc.request.object.metadata.namespace = namespace;
   const t0 = Date.now();
-  const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=${timeout}`, { body: JSON.stringify(doc), ca: w.ca, timeoutMs: 40_000 });
+  const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=${timeout}`, { body: JSON.stringify(doc), ca: w.ca, agent, timeoutMs: 40_000 });
   return { ms: Date.now() - t0, status: res.status, response: res.json.response };
 }
 

@@ -1,5 +1,5 @@
 // A small HTTPS client for tests: sends raw bytes, trusts one CA, returns status and parsed JSON.
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 
 export interface HttpsReply {
   status: number;
@@ -9,7 +9,7 @@ export interface HttpsReply {
 
 export function httpsRequest(
   url: string,
-  opts: { method?: string; body?: string | Buffer; ca?: Buffer | string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { method?: string; body?: string | Buffer; ca?: Buffer | string; headers?: Record<string, string>; timeoutMs?: number; agent?: Agent } = {},
 ): Promise<HttpsReply> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -17,6 +17,7 @@ export function httpsRequest(
       {
         method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'),
         ca: opts.ca,
+        ...(opts.agent ? { agent: opts.agent } : {}),
         rejectUnauthorized: true,
         headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
         timeout: opts.timeoutMs ?? 10_000,
@@ -41,4 +42,19 @@ export function httpsRequest(
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });
+}
+
+/**
+ * One kept-alive connection to `origin`, opened (with a GET /healthz) before any clock starts. The API server
+ * reuses its connections; a test that times an answer against a deadline must not count a TLS handshake, which
+ * on a loaded machine can eat the margin between the webhook's answer and the deadline.
+ */
+export async function warmAgent(origin: string, ca: Buffer | string): Promise<Agent> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const res = await httpsRequest(`${origin}/healthz`, { ca, agent });
+  if (res.status !== 200) {
+    agent.destroy();
+    throw new Error(`GET ${origin}/healthz answered ${res.status}`);
+  }
+  return agent;
 }
