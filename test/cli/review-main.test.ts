@@ -484,6 +484,21 @@ spec:
     });
   });
 
+  it('an AdmissionReview without an object is denied as the webhook denies it, also for a ServiceAccount', () => {
+    const review = (kind: string, name: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: `u-${name}`, kind: { group: '', version: 'v1', kind }, operation: 'CREATE', namespace: 'team-a', name },
+      });
+    const file = input('no-object.yaml', `${review('ServiceAccount', 'sa')}\n---\n${review('Pod', 'pod')}\n`);
+    expect(run('review', '-f', file)).toEqual({
+      code: 1,
+      out: ['ServiceAccount team-a/sa: DENIED: request.object is missing or not an object', 'Pod team-a/pod: DENIED: request.object is missing or not an object'],
+      err: [],
+    });
+  });
+
   it('JSON input, empty documents skipped (the numbering keeps them), objects without metadata, and a namespace that is not a string', () => {
     const nulls = input('nulls.yaml', '---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: third, namespace: 7}\n');
     const json = input('secret.json', '{"apiVersion": "v1", "kind": "Secret"}');
