@@ -160,6 +160,16 @@ describe('readStdinStream', () => {
     await expect(reading).rejects.toBe(broken);
   });
 
+  it('does not keep the process alive with its timer', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const stream = new PassThrough();
+    const reading = readStdinStream(stream);
+    expect(timers()).toBe(before);
+    stream.end('{}');
+    expect(await reading).toBe('{}');
+  });
+
   it('gives up after 10 s without an end, and leaves no timer behind once the stream ends', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const open = new PassThrough();
