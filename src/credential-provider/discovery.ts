@@ -70,13 +70,13 @@ export async function discoverInstance(target: DiscoveryTarget, o: DiscoverOptio
   return found;
 }
 
-/** A lookup call that failed: the step (for the denial) and what it threw (its cloud code, for the warning). */
+/** A lookup call that failed: the step (for the denial) and what it threw (its cloud code, for the warning). Never shown. */
 class LookupFailure extends Error {
   constructor(
     readonly step: Step,
     override readonly cause: unknown,
   ) {
-    super(`${step.kind} failed`);
+    super();
   }
 }
 
