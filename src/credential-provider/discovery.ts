@@ -56,17 +56,28 @@ export async function discoverInstance(target: DiscoveryTarget, o: DiscoverOptio
   try {
     found = await lookUp(target, o);
   } catch (e) {
+    const failure = e as LookupFailure;
     const stale = cached?.value.instance;
     if (stale) {
-      const code = e instanceof CloudError ? e.code : 'error';
+      const code = failure.cause instanceof CloudError ? failure.cause.code : 'error';
       o.warn(`re-checking ACR instance ${target.instanceName} in ${target.region} failed (${code}); serving it as discovered before`);
       return stale;
     }
-    throw e;
+    throw denialFor(failure.step, failure.cause);
   }
   const checkAfter = o.now() + (found ? o.intervalMs : o.missIntervalMs);
   o.store?.write<StoredDiscovery>(DISCOVERY_CACHE, key, { value: { instance: found ?? null, checkAfter }, usableUntil: found ? checkAfter + STALE_LIMIT_MS : checkAfter });
   return found;
+}
+
+/** A lookup call that failed: the step (for the denial) and what it threw (its cloud code, for the warning). Never shown. */
+class LookupFailure extends Error {
+  constructor(
+    readonly step: Step,
+    override readonly cause: unknown,
+  ) {
+    super();
+  }
 }
 
 async function lookUp(target: DiscoveryTarget, o: DiscoverOptions): Promise<DiscoveredInstance | undefined> {
@@ -77,13 +88,13 @@ async function lookUp(target: DiscoveryTarget, o: DiscoverOptions): Promise<Disc
     creds = await o.credentials();
     instance = await instanceByName(o.caller, o.endpoint, creds, target.instanceName, o.budget);
   } catch (e) {
-    throw denialFor(step('looking up'), e);
+    throw new LookupFailure(step('looking up'), e);
   }
   if (!instance || !SERVING_INSTANCE_STATES.has(instance.status)) return undefined;
   try {
     const domains = await instanceDomains(o.caller, o.endpoint, creds, instance.instanceId, o.budget);
     return { instanceId: instance.instanceId, region: target.region, domains };
   } catch (e) {
-    throw denialFor(step('listing the domains of'), e);
+    throw new LookupFailure(step('listing the domains of'), e);
   }
 }
