@@ -290,6 +290,9 @@ describe('cluster mode against the fake API server', () => {
   it('syncs its caches, takes the Lease as POD_NAME, keeps the webhook configuration named, is ready; no banner; closes its watches', async () => {
     const tls = ensureSelfSignedCert(join(dir, 'tls'));
     api.namespaces = [{ metadata: { name: 'team-a', labels: { team: 'a' } } }];
+    // The namespace list is refused at first: not ready until it succeeds (retried after 1 s).
+    let refuseNamespaces = true;
+    api.forbid = (_m, path) => refuseNamespaces && path === '/api/v1/namespaces';
     server = await startServer(
       {
         ...BASE_ENV,
@@ -327,7 +330,11 @@ describe('cluster mode against the fake API server', () => {
     ]);
     expect(banner).toEqual([]);
     const ca = readFileSync(tls.certFile);
-    expect(await eventually(async () => (await httpsRequest(`https://127.0.0.1:${port}/readyz`, { ca })).status === 200)).toBe(true);
+    const readyz = async () => (await httpsRequest(`https://127.0.0.1:${port}/readyz`, { ca })).status;
+    await waitFor(() => api.count('GET', '/api/v1/namespaces', { watch: false }) >= 1 && api.count('GET', '/api/v1/secrets', { watch: true }) >= 1, 5000, 'the first lists');
+    expect(await readyz()).toBe(503);
+    refuseNamespaces = false;
+    expect(await eventually(async () => (await readyz()) === 200)).toBe(true);
     await waitFor(() => api.leases.get('acr-system/acr-pull-webhook-leader')?.spec?.holderIdentity === 'webhook-7', 10_000, 'the Lease');
     await waitFor(() => api.count('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/acr-pull-webhook') >= 1, 10_000, 'the webhook configuration');
     expect(api.count('GET', '/api/v1/namespaces/kube-system/configmaps', { watch: false })).toBeGreaterThanOrEqual(1);
