@@ -131,7 +131,14 @@ export function readRequests(file: string, namespace: string): { request: Admiss
   const requests: { request: AdmissionRequest; index: number }[] = [];
   docs.forEach((d, i) => {
     if (d.errors.length > 0) throw new TransportError(`document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
-    const value: unknown = d.toJS();
+    let value: unknown;
+    try {
+      value = d.toJS();
+    } catch (e) {
+      // An alias without its anchor, or more aliases than the parser expands (a "billion laughs" document), is
+      // found only here, not in d.errors: unreadable input too, not a crash.
+      throw new TransportError(`document ${i + 1}: ${(e as Error).message}`);
+    }
     if (value !== null && value !== undefined) requests.push({ request: requestFor(value, namespace, i), index: i });
   });
   if (requests.length === 0) throw new TransportError('no documents found');

@@ -266,6 +266,17 @@ const VALUE_SETS: [string, object, (objs: K8sObject[]) => void][] = [
     },
   ],
   [
+    'listen addresses: bindAddress and metricsBindAddress become BIND_ADDRESS and METRICS_BIND_ADDRESS (unset by default)',
+    { bindAddress: '::', metricsBindAddress: '127.0.0.1' },
+    (objs) => {
+      const env = find(objs, 'Deployment').spec.template.spec.containers[0].env as { name: string; value?: string }[];
+      expect(env.filter((e) => e.name.endsWith('BIND_ADDRESS'))).toEqual([
+        { name: 'BIND_ADDRESS', value: '::' },
+        { name: 'METRICS_BIND_ADDRESS', value: '127.0.0.1' },
+      ]);
+    },
+  ],
+  [
     'development: the API server calls an outside URL, whose IP the self-signed certificate names',
     { webhook: { url: 'https://127.0.0.1:18443' } },
     (objs) => {
@@ -297,6 +308,8 @@ const BAD_VALUES: [string, object, RegExp][] = [
   ['registries that are not a list', { config: { registries: { instanceId: 'cri-x' } } }, /config[./]registries/],
   ['a plain-HTTP webhook URL', { webhook: { url: 'http://127.0.0.1:8443' } }, /webhook[./]url/],
   ['a TLS version the webhook does not take', { tlsMinVersion: 'TLSv1.1' }, /tlsMinVersion/],
+  ['a listen address that is a host name', { bindAddress: 'localhost' }, /bindAddress'?: 'localhost' does not match pattern/],
+  ['a metrics listen address that is not an IP', { metricsBindAddress: '300.1.1.1' }, /metricsBindAddress'?: '300.1.1.1' does not match pattern/],
   ['a credential helper ConfigMap without its namespace', { config: { credentialHelper: { configMap: 'acr-configuration' } } }, /config[./]credentialHelper[./]configMap/],
   ['a misspelt credential helper key', { config: { credentialHelper: { configmap: 'kube-system/acr-configuration' } } }, /additional propert(y|ies) 'configmap' not allowed/],
 ];

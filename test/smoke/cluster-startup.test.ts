@@ -123,13 +123,19 @@ describe('cluster mode when the API server refuses or is unreachable', () => {
     expect(await w.exited).toBe(0);
   });
 
-  it('/readyz stays 503, and reviews wait, until the namespace labels are listed too', async () => {
-    let forbidNamespaces = true;
-    api.forbid = (_m, path) => forbidNamespaces && path === '/api/v1/namespaces';
+  // Each cache a decision reads, refused alone: the namespace labels, the ServiceAccounts whose annotations stand in
+  // for a Pod's, and the credential helper's ConfigMap (kube-system/acr-configuration by default).
+  it.each([
+    ['namespaces', '/api/v1/namespaces', 'listing namespaces failed'],
+    ['serviceaccounts', '/api/v1/serviceaccounts', 'listing serviceaccounts failed'],
+    ['credential helper ConfigMap', '/api/v1/namespaces/kube-system/configmaps', 'listing configmaps failed'],
+  ])('/readyz stays 503, and reviews wait, until the %s cache is listed too', async (cache, listPath, logged) => {
+    let forbidden = true;
+    api.forbid = (_m, path) => forbidden && path === listPath;
     api.namespaces = [{ metadata: { name: 'team-a', labels: { team: 'a' } } }];
     w = await startCompiledWebhook(clusterEnv(api.url));
-    // The Secret list is answered; the namespace list is refused.
-    expect(await eventually(() => w!.lines('listing namespaces failed').length >= 1 && api.count('GET', '/api/v1/secrets', { watch: true }) >= 1, 10_000)).toBe(true);
+    // The other lists are answered; this one is refused.
+    expect(await eventually(() => w!.lines(logged).some((l) => l.status === 403) && api.count('GET', '/api/v1/secrets', { watch: true }) >= 1, 10_000)).toBe(true);
     await sleep(500);
     expect(await readyz(w.port)).toBe(503);
     // A review before then waits for the caches within its deadline, and is answered 503 (a call failure, so the
@@ -137,10 +143,10 @@ describe('cluster mode when the API server refuses or is unreachable', () => {
     const mutate = (timeout: string) => httpsRequest(`https://127.0.0.1:${w!.port}/mutate?timeout=${timeout}`, { body: fixtureText('pod-no-annotations'), ca: w!.ca, timeoutMs: 40_000 });
     const early = await mutate('2s');
     expect(early.status).toBe(503);
-    expect(early.json.message).toBe('acr-pull-webhook is starting: its namespaces cache has not synced yet');
+    expect(early.json.message).toBe(`acr-pull-webhook is starting: its ${cache} cache has not synced yet`);
     const waiting = mutate('30s');
     await sleep(300);
-    forbidNamespaces = false;
+    forbidden = false;
     expect(await eventually(async () => (await readyz(w!.port)) === 200, 20_000)).toBe(true);
     expect(w.lines('ready: every cache has synced')).toHaveLength(1);
     const late = await waiting;
