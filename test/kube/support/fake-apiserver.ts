@@ -168,7 +168,7 @@ export class FakeApiServer {
   /** Stores a Namespace (new or changed): bumps the resourceVersion, tells open namespace watches. */
   putNamespace(obj: Obj): Obj {
     const i = this.namespaces.findIndex((n) => n.metadata?.name === obj.metadata.name);
-    const stored = { ...clone(obj), apiVersion: 'v1', kind: 'Namespace' };
+    const stored: Obj = { ...clone(obj), apiVersion: 'v1', kind: 'Namespace' };
     stored.metadata.resourceVersion = String(++this.rev);
     if (i >= 0) this.namespaces[i] = stored;
     else this.namespaces.push(stored);
