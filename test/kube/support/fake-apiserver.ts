@@ -76,7 +76,10 @@ export class FakeApiServer {
   pods: Obj[] = [];
   /** undefined: the ImageCache CRD is not installed (404). */
   imageCaches: Obj[] | undefined;
-  /** Namespaces, ServiceAccounts and ConfigMaps: lists and idle watches (no events), as `{metadata: {...}}`. */
+  /**
+   * Namespaces, ServiceAccounts and ConfigMaps: lists and idle watches, as `{metadata: {...}}`; namespace watches
+   * also get the events of `putNamespace` and `deleteNamespace`.
+   */
   namespaces: Obj[] = [];
   serviceAccounts: Obj[] = [];
   configMaps: Obj[] = [];
@@ -87,6 +90,7 @@ export class FakeApiServer {
   private history: HistoryEntry[] = [];
   private compactedRv = 0;
   private readonly watchers = new Set<Watcher>();
+  private readonly namespaceWatches = new Set<ServerResponse>();
   /** How a watch from a compacted resourceVersion fails: HTTP 410, or 200 with an ERROR event. */
   goneMode: 'http' | 'event' = 'http';
   /** New watches get headers but never an event nor an end (a silently dead connection). */
@@ -161,6 +165,30 @@ export class FakeApiServer {
     return clone(stored);
   }
 
+  /** Stores a Namespace (new or changed): bumps the resourceVersion, tells open namespace watches. */
+  putNamespace(obj: Obj): Obj {
+    const i = this.namespaces.findIndex((n) => n.metadata?.name === obj.metadata.name);
+    const stored: Obj = { ...clone(obj), apiVersion: 'v1', kind: 'Namespace' };
+    stored.metadata.resourceVersion = String(++this.rev);
+    if (i >= 0) this.namespaces[i] = stored;
+    else this.namespaces.push(stored);
+    this.emitNamespace(i >= 0 ? 'MODIFIED' : 'ADDED', stored);
+    return clone(stored);
+  }
+
+  deleteNamespace(name: string): boolean {
+    const i = this.namespaces.findIndex((n) => n.metadata?.name === name);
+    if (i < 0) return false;
+    const [gone] = this.namespaces.splice(i, 1);
+    gone!.metadata.resourceVersion = String(++this.rev);
+    this.emitNamespace('DELETED', gone!);
+    return true;
+  }
+
+  openNamespaceWatches(): number {
+    return this.namespaceWatches.size;
+  }
+
   deleteSecret(namespace: string, name: string): boolean {
     const key = `${namespace}/${name}`;
     const cur = this.secrets.get(key);
@@ -184,6 +212,10 @@ export class FakeApiServer {
       clearTimeout(w.timer);
       this.watchers.delete(w);
       w.res.socket?.destroy();
+    }
+    for (const res of [...this.namespaceWatches]) {
+      this.namespaceWatches.delete(res);
+      res.socket?.destroy();
     }
   }
 
@@ -262,7 +294,14 @@ export class FakeApiServer {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
     };
-    if (p.join('/') === 'api/v1/namespaces' && method === 'GET') return plain(this.namespaces, 'NamespaceList');
+    if (p.join('/') === 'api/v1/namespaces' && method === 'GET') {
+      plain(this.namespaces, 'NamespaceList');
+      if (watch) {
+        this.namespaceWatches.add(res);
+        res.on('close', () => this.namespaceWatches.delete(res));
+      }
+      return;
+    }
     if (p.join('/') === 'api/v1/serviceaccounts' && method === 'GET') return plain(this.serviceAccounts, 'ServiceAccountList');
     if (p.length === 5 && p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'configmaps' && method === 'GET') {
       const name = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
@@ -340,6 +379,10 @@ export class FakeApiServer {
     this.history.push(e);
     if (this.holdWatchEvents) this.held.push(e);
     else this.deliver(e);
+  }
+
+  private emitNamespace(type: HistoryEntry['type'], object: Obj): void {
+    for (const res of this.namespaceWatches) res.write(JSON.stringify({ type, object: clone(object) }) + '\n');
   }
 
   private deliver(e: HistoryEntry): void {
