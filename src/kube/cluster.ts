@@ -17,7 +17,9 @@ import { KubeUsageSource, withServiceAccountReferences } from './usage.js';
 export function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
   const kc = new KubeConfig();
   if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
-  else kc.loadFromCluster();
+  // client-node reads the in-cluster variables from the process environment itself; without them it would build
+  // https://undefined:undefined, and start-up would fail later on every call instead of here with the reason.
+  else if (process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT) kc.loadFromCluster();
   const server = kc.getCurrentCluster()?.server;
   if (!server || server === 'http://localhost:8080') throw new Error('no usable Kubernetes cluster in the configuration (set KUBECONFIG or run in a cluster)');
   return kc;

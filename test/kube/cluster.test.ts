@@ -65,6 +65,15 @@ describe('loadKubeConfig', () => {
     expect(() => loadKubeConfig({})).toThrow(new Error(REFUSED));
   });
 
+  it('refuses to go on without KUBECONFIG and outside a cluster (client-node would dial https://undefined:undefined)', () => {
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', undefined);
+    vi.stubEnv('KUBERNETES_SERVICE_PORT', '443');
+    expect(() => loadKubeConfig({})).toThrow(new Error(REFUSED));
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', '10.96.0.1');
+    vi.stubEnv('KUBERNETES_SERVICE_PORT', undefined);
+    expect(() => loadKubeConfig({})).toThrow(new Error(REFUSED));
+  });
+
   it('refuses a file without a current cluster', () => {
     expect(() => loadKubeConfig({ KUBECONFIG: kubeconfigFile(undefined) })).toThrow(new Error(REFUSED));
   });
