@@ -172,3 +172,35 @@ describe('ServiceAccounts', () => {
   });
 });
 
+
+describe('a Pod whose credential-helper Secret fails', () => {
+  const helperSpec: PullSecretSpec = { namespace: 'team-a', name: 'acr-pull-helper', requester: 'team-a', binding: { chain: {}, registries: [] } };
+  const anyAccount = () =>
+    servingRules(
+      parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-one', domains: ['one.example.com'] }] }, { ownNamespace: OWN }),
+      OWN,
+      () => ({}),
+      undefined,
+      { credentialHelper: () => ({ covers: (ns: string) => ns === 'team-a', specs: () => [helperSpec], expiringThresholdMs: 1, bindings: [] }) as unknown as CredentialHelper },
+    );
+  const failHelper = (s: PullSecretSpec) => (s.name === 'acr-pull-helper' ? new Error('STS unreachable') : 'cached');
+
+  it('reports the Pod\'s own ServiceAccount, not "default"', async () => {
+    const failures: HelperSecretFailure[] = [];
+    const r = anyAccount();
+    const outcome = await handleAdmission(pod(['one.example.com/a'], { serviceAccountName: 'builder' }), { deadline: Date.now() + 5000 }, {
+      rules: () => r,
+      secrets: provider({ ensure: failHelper }).p,
+      onHelperSecretFailure: (f) => failures.push(f),
+    });
+    expect(outcome.review.response.allowed).toBe(true);
+    expect(failures).toEqual([{ namespace: 'team-a', serviceAccount: 'builder', secret: 'acr-pull-helper', error: 'Error' }]);
+  });
+
+  it('is on the cold path even when every other Secret was already there', async () => {
+    const r = anyAccount();
+    const outcome = await handleAdmission(pod(['one.example.com/a']), { deadline: Date.now() + 5000 }, { rules: () => r, secrets: provider({ ensure: failHelper }).p });
+    expect(labels(outcome)).toEqual(['Pod', 'patched', 'cold']);
+    expect(outcome.review.response.warnings).toEqual(['pull Secret acr-pull-helper (acr-configuration) is not ready yet; the webhook retries: see its Events']);
+  });
+});

@@ -166,3 +166,61 @@ describe('unannotated objects on served registries', () => {
     expect(outcome.review.response.warnings?.[0]).toMatch(/^no pull Secret for registry-vpc\.cn-hangzhou\.aliyuncs\.com \(found by discovery\)/);
   });
 });
+
+describe('images an instance not discovered yet may hold', () => {
+  const NEW = 'new-registry.cn-hangzhou.cr.aliyuncs.com/team/app:1';
+  const newInstance = { instanceId: 'cri-new0000000000001', region: 'cn-hangzhou', domains: ['new-registry.cn-hangzhou.cr.aliyuncs.com'] };
+
+  it('without a discovery to ask, the Pod is answered at once, unchanged', () => {
+    const outcome = handleAdmission(withImages([NEW]), budget(), { rules: () => rules, secrets: provider().secrets });
+    expect(outcome).not.toBeInstanceOf(Promise);
+    expect(outcome).toMatchObject({ kind: 'Pod', result: 'unchanged', path: 'no-annotation' });
+    expect((outcome as { review: { response: unknown } }).review.response).toEqual({ uid: '00000000-0000-4000-8000-000000000131', allowed: true });
+  });
+
+  it('a refresh that found nothing keeps the first plan: the rules are read once; a refresh that found something reads them again', async () => {
+    let reads = 0;
+    const deps = (found: boolean): HandlerDeps => ({
+      rules: () => (reads++, rules),
+      secrets: provider().secrets,
+      discovery: { refreshForMiss: async () => found },
+    });
+    await handleAdmission(withImages([NEW]), budget(), deps(false));
+    expect(reads).toBe(1);
+    reads = 0;
+    await handleAdmission(withImages([NEW]), budget(), deps(true));
+    expect(reads).toBe(2);
+  });
+
+  it('with discovery on and nothing found or configured yet, an Enterprise default domain of its region is looked for', () => {
+    const only = servingRules(config, NS, undefined, buildRegistryIndex({ configured: [], discovery: { regions: ['cn-hangzhou'], personalEdition: false } }));
+    expect(only.registries.size).toBe(0);
+    expect(planAdmission(withImages([NEW]), only)).toEqual({ action: 'allow', reason: 'no-annotation', undiscovered: true });
+    expect(planAdmission(withImages(['other-registry.cn-beijing.cr.aliyuncs.com/a:1']), only)).toEqual({ action: 'allow', reason: 'no-annotation' });
+  });
+
+  it('a Pod with a served image and an undiscovered one is a mutation that still asks, and gets both Secrets after the refresh', async () => {
+    const req = withImages(['registry.example.com/a/b:1', NEW]);
+    const plan = planAdmission(req, rules);
+    expect(plan).toMatchObject({ action: 'mutate', source: 'served-registry', undiscovered: true });
+    // The same again, now from the memo.
+    expect(planAdmission(withImages(['registry.example.com/a/b:1', NEW]), rules)).toMatchObject({ action: 'mutate', undiscovered: true });
+    let current = rules;
+    let refreshes = 0;
+    const p = provider();
+    const outcome = await handleAdmission(req, budget(), {
+      rules: () => current,
+      secrets: p.secrets,
+      discovery: {
+        refreshForMiss: async () => {
+          refreshes++;
+          current = servingRules(config, NS, undefined, indexWith([...discovered, newInstance]));
+          return true;
+        },
+      },
+    });
+    expect(refreshes).toBe(1);
+    expect(outcome.result).toBe('patched');
+    expect(p.calls.map((s) => s.binding.registries.map((r) => (r.kind === 'instance' ? r.instanceId : r.kind)))).toEqual([['cri-abc123def4567890'], ['cri-new0000000000001']]);
+  });
+});
