@@ -109,3 +109,94 @@ describe('the derivation memo', () => {
     expect(r.memo.has(first!)).toBe(false);
   });
 });
+
+describe('planAdmission, less common inputs', () => {
+  const ONE = { registries: [{ instanceId: 'cri-one', domains: ['one.example.com'] }] };
+  const onOne = (metadata?: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({ ...(metadata ? { metadata } : {}), spec: { containers: [{ image: 'one.example.com/a:1' }], ...spec } });
+
+  it('a Pod without metadata: nothing to do without a served registry, a mutation with one', () => {
+    expect(planAdmission(pod({ spec: { containers: [{ image: 'nginx' }] } }), rulesFor({}))).toEqual({ action: 'allow', reason: 'no-annotation' });
+    expect(planAdmission(pod(onOne()), rulesFor(ONE))).toMatchObject({ action: 'mutate', source: 'served-registry', patch: [{ op: 'add', path: '/spec/imagePullSecrets' }] });
+  });
+
+  it('annotations that are not an object are refused, also when no registry is served', () => {
+    expect(planAdmission(pod({ metadata: { annotations: 'x' }, spec: { containers: [] } }), rulesFor({}))).toEqual({ action: 'deny', code: 400, message: 'metadata.annotations must be an object of strings' });
+  });
+
+  it('the operator\'s own registries need no permission from the policy; annotations do', () => {
+    const r = rulesFor({ ...ONE, policy: { rules: [{ name: 'elsewhere', namespaces: { names: ['other'] } }] } });
+    expect(planAdmission(pod(onOne()), r)).toMatchObject({ action: 'mutate', source: 'served-registry' });
+    expect(planAdmission(pod(annotated), r)).toMatchObject({ action: 'deny', code: 403 });
+  });
+
+  it('a plan without Secrets found by discovery has no optional set', () => {
+    const plan = planAdmission(pod(onOne()), rulesFor(ONE));
+    expect(plan.action).toBe('mutate');
+    expect('optional' in plan).toBe(false);
+  });
+
+  it('a ServiceAccount\'s annotations refused for another reason than a missing ACR image refuse its Pods with only public images too', () => {
+    const r = servingRules(parseConfig({}, { ownNamespace: OWN }), OWN, () => ({}), undefined, {
+      serviceAccount: (namespace, name) => ({ namespace, name, vendorAnnotations: { 'k8s.aliyun.com/acr-service-arns': SVC, 'k8s.aliyun.com/acr-instance-ids': 'cri-abc123' } }),
+    });
+    expect(planAdmission(pod({ metadata: {}, spec: { serviceAccountName: 'builder', containers: [{ image: 'nginx' }] } }), r)).toEqual({
+      action: 'deny',
+      code: 400,
+      message:
+        'ServiceAccount team-a/builder (the Pod\'s ServiceAccount): k8s.aliyun.com/acr-instance-ids: "cri-abc123" has no region prefix and acr-pull-webhook has no default region: ' +
+        'write it as <region>:cri-abc123 (e.g. cn-beijing:cri-abc123), or ask the cluster operator to set ALIBABA_CLOUD_REGION_ID or defaultRegion',
+    });
+  });
+});
+
+describe('the derivation memo, what it keys on', () => {
+  const ONE = { registries: [{ instanceId: 'cri-one', domains: ['one.example.com'] }] };
+  const on = (metadata: Record<string, unknown>, serviceAccountName?: string) => ({
+    metadata,
+    spec: { containers: [{ image: 'one.example.com/a:1' }], ...(serviceAccountName ? { serviceAccountName } : {}) },
+  });
+  const patchOf = (plan: ReturnType<typeof planAdmission>) => {
+    if (plan.action !== 'mutate') throw new Error(`expected a mutation, got ${JSON.stringify(plan)}`);
+    return plan.patch;
+  };
+
+  it('a Pod with nothing to look at (nothing annotated, served or covered by the helper) leaves no entry', () => {
+    const r = rulesFor({});
+    expect(planAdmission(pod({ metadata: {}, spec: { containers: [{ image: 'nginx' }] } }), r)).toEqual({ action: 'allow', reason: 'no-annotation' });
+    expect(planAdmission(pod({ metadata: { annotations: { app: 'web' } }, spec: { containers: [{ image: 'nginx' }] } }), r)).toEqual({ action: 'allow', reason: 'no-annotation' });
+    expect(r.memo.size).toBe(0);
+  });
+
+  it('Pods without annotations, with null annotations, or differing only in other annotations share one entry and one patch', () => {
+    const r = rulesFor(ONE);
+    const first = patchOf(planAdmission(pod(on({})), r));
+    expect(patchOf(planAdmission(pod(on({})), r))).toBe(first);
+    expect(patchOf(planAdmission(pod(on({ annotations: null })), r))).toBe(first);
+    expect(patchOf(planAdmission(pod(on({ annotations: { 'pod-template-hash': 'abc' } })), r))).toBe(first);
+    expect(patchOf(planAdmission(pod(on({ annotations: { 'pod-template-hash': 'def' } })), r))).toBe(first);
+    expect(r.memo.size).toBe(1);
+  });
+
+  it('a value that is not a string is never keyed: ["x"] must not pass for "x"', () => {
+    const r = rulesFor({});
+    const plan = (value: unknown) => planAdmission(pod({ metadata: { annotations: { 'k8s.aliyun.com/acr-service-arns': value } }, spec: { containers: [] } }), r);
+    expect(plan(['x'])).toEqual({ action: 'deny', code: 400, message: 'k8s.aliyun.com/acr-service-arns must be a string, got "[\\"x\\"]"' });
+    expect(plan('x')).toEqual({
+      action: 'deny',
+      code: 400,
+      message: 'k8s.aliyun.com/acr-service-arns: "x" is not a RAM role ARN (expected acs:ram::<account id>:role/<role name>, the role name 1-64 letters, digits, "." or "-")',
+    });
+    expect(r.memo.size).toBe(1);
+  });
+
+  it('the shared patch never carries the credential helper\'s Secrets to a Pod of a ServiceAccount it does not cover', () => {
+    const extra: PullSecretSpec = { namespace: 'team-a', name: 'acr-pull-helper', requester: 'team-a', binding: { chain: {}, registries: [] } };
+    const helper = { covers: (_ns: string, name: string) => name === 'builder', specs: () => [extra], expiringThresholdMs: 1, bindings: [] } as unknown as CredentialHelper;
+    const r = rulesFor(ONE, { credentialHelper: () => helper });
+    const covered = planAdmission(pod(on({}, 'builder')), r);
+    if (covered.action !== 'mutate') throw new Error('expected a mutation');
+    const own = covered.specs[0]!.name;
+    expect(covered.patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: own }, { name: 'acr-pull-helper' }] }]);
+    expect(patchOf(planAdmission(pod(on({}, 'web')), r))).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: own }] }]);
+  });
+});
