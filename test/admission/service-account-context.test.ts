@@ -74,6 +74,13 @@ describe('podServiceAccountContext', () => {
     expect(podServiceAccountContext(pod('builder'), 'team-b', { app: 'web' }, lookup, undefined)).toStrictEqual({ annotations: { app: 'web' } });
   });
 
+  it('annotations of the Pod that are not an object are replaced by its ServiceAccount\'s, not spread into them', () => {
+    expect(podServiceAccountContext(pod('builder'), 'team-a', 'x', lookup, undefined)).toStrictEqual({
+      annotations: { [SVC]: ARN, 'k8s.aliyun.com/eci-x': 'y' },
+      from: 'ServiceAccount team-a/builder',
+    });
+  });
+
   it('the credential helper is attached when it covers the Pod\'s ServiceAccount in its namespace', () => {
     const h = helper('team-a/default');
     expect(podServiceAccountContext({ spec: {} }, 'team-a', undefined, undefined, h)).toStrictEqual({ annotations: undefined, helper: h });

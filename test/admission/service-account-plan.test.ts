@@ -144,3 +144,33 @@ describe('planServiceAccount, edges', () => {
     expect(planServiceAccount(req(sa({ 'k8s.aliyun.com/eci-use-specs': 'x' })), rules({ policy }))).toEqual({ action: 'allow', reason: 'nothing-to-do' });
   });
 });
+
+describe('planServiceAccount, odd shapes', () => {
+  it('an object without metadata is named by the request', () => {
+    expect(planServiceAccount(req({}, { name: 'default' }), rules({ helper: helper(['s1']) }))).toEqual({
+      action: 'mutate',
+      serviceAccount: { namespace: 'team-a', name: 'default' },
+      specs: [spec('s1')],
+      patch: [{ op: 'add', path: '/imagePullSecrets', value: [{ name: 's1' }] }],
+    });
+  });
+
+  it('an excluded namespace without ACR annotations: no warnings key at all', () => {
+    expect(planServiceAccount(req(sa({ 'k8s.aliyun.com/eci-x': 'y' }), { namespace: 'kube-system' }), rules())).toStrictEqual({ action: 'allow', reason: 'excluded-namespace' });
+  });
+
+  it('an UPDATE whose old object has no metadata is judged as a change', () => {
+    expect(planServiceAccount(req(sa({ [ARNS]: 'role/x' }), { operation: 'UPDATE', oldObject: {} }), rules())).toEqual({
+      action: 'deny',
+      code: 400,
+      message: `ServiceAccount team-a/default: metadata.annotations: ${ARNS}: "role/x" is not a RAM role ARN (expected acs:ram::<account id>:role/<role name>, the role name 1-64 letters, digits, "." or "-")`,
+    });
+  });
+
+  it('null entries in its imagePullSecrets are skipped, not read', () => {
+    expect(planServiceAccount(req(sa(undefined, { imagePullSecrets: [null, { name: 's1' }] })), rules({ helper: helper(['s1', 's2']) }))).toMatchObject({
+      action: 'mutate',
+      patch: [{ op: 'add', path: '/imagePullSecrets/-', value: { name: 's2' } }],
+    });
+  });
+});
