@@ -137,4 +137,14 @@ describe('validateWorkload', () => {
       warnings: [`spec.template.spec.imagePullSecrets already lists ${a}, ${b}, which the webhook manages`.slice(0, 116) + '...'],
     });
   });
+
+  it('a template without metadata, or with a null container, is checked like any other', () => {
+    const served = [{ image: 'registry.example.com/app:1' }];
+    expect(validateWorkload(req({ object: deployment({ name: 'web' }, { spec: { containers: served } }) }), rules)).toEqual({ action: 'allow', warnings: [] });
+    expect(validateWorkload(req({ object: deployment({ name: 'web' }, pod({ [IDS]: 'cri-abc123def4567890' }, [null, ...served])) }), rules)).toEqual({ action: 'allow', warnings: [] });
+    expect(validateWorkload(req({ object: deployment({ name: 'web' }, pod({ [IDS]: 'cri-abc123def4567890' }, [null, { image: 'nginx' }])) }), rules)).toEqual({
+      action: 'allow',
+      warnings: ['no container image is on a domain of ACR instance cri-abc123def4567890 (registry.example.com, mirror.example.com)'],
+    });
+  });
 });
