@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { credentialHelper } from '../../src/acr/credential-helper.js';
 import { buildRegistryIndex, type RegistryIndex } from '../../src/acr/served-registries.js';
-import { annotatedAccountKeys, MAX_EXPRESSION_BYTES, sendCondition, type SendInputs } from '../../src/admission/match-conditions.js';
+import { annotatedAccountKeys, describeInputs, MAX_EXPRESSION_BYTES, sendCondition, type SendInputs } from '../../src/admission/match-conditions.js';
 import { planAdmission, servingRules, type ServingRules } from '../../src/admission/plan.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import { parseConfig } from '../../src/config/config.js';
@@ -239,5 +239,100 @@ describe('the patch that keeps the entry in the configuration', () => {
     expect(conditionPatch(hooks(), DEFAULT, d)).toEqual([{ op: 'test', path: '/webhooks/1/name', value: DEFAULT }, { op: 'add', path: '/webhooks/1/matchConditions', value: [d] }]);
     // annotated-only: no default entry, nothing to manage.
     expect(conditionPatch(hooks().slice(0, 1), DEFAULT, d)).toBe('no-webhook');
+  });
+});
+
+describe('generated matchCondition, the less common inputs', () => {
+  const podRequest = (namespace: string) => ({ kind: { group: '', version: 'v1', kind: 'Pod' }, namespace, operation: 'CREATE' });
+  const podWith = (image: string, serviceAccountName?: string) => ({ metadata: {}, spec: { containers: [{ name: 'a', image }], ...(serviceAccountName ? { serviceAccountName } : {}) } });
+  const empty = () => buildRegistryIndex({ configured: [] });
+  const configured = (domains: string[]) =>
+    buildRegistryIndex({ configured: parseConfig({ registries: [{ instanceId: 'cri-x', region: 'cn-hangzhou', domains }] }, { ownNamespace: 'x' }).registries });
+
+  it('annotatedAccountKeys: only ServiceAccounts with k8s.aliyun.com/acr-* keys, sorted', () => {
+    const unsorted: ServiceAccountInfo[] = [
+      { namespace: 'team-b', name: 'default', vendorAnnotations: { 'k8s.aliyun.com/acr-service-arns': SVC } },
+      { namespace: 'team-a', name: 'plain', vendorAnnotations: { 'k8s.aliyun.com/other': 'x' } },
+      { namespace: 'team-a', name: 'bare' },
+      { namespace: 'team-a', name: 'builder', vendorAnnotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-x' } },
+    ];
+    expect(annotatedAccountKeys(unsorted)).toEqual(['team-a/builder', 'team-b/default']);
+  });
+
+  it('only exact hosts, or only discovery patterns: each still sends its images', () => {
+    const exact = compile(sendCondition({ registries: configured(['registry.example.com']), annotatedServiceAccounts: [] })!.expression);
+    expect(exact(podWith('registry.example.com/app:1'), podRequest('team-a'))).toBe(true);
+    expect(exact(podWith('registry.example.org/app:1'), podRequest('team-a'))).toBe(false);
+    const discovery = buildRegistryIndex({ configured: [], discovery: { regions: ['cn-hangzhou'], personalEdition: false } });
+    const patterns = compile(sendCondition({ registries: discovery, annotatedServiceAccounts: [] })!.expression);
+    expect(patterns(podWith('brandnew-registry.cn-hangzhou.cr.aliyuncs.com/app:1'), podRequest('team-a'))).toBe(true);
+    expect(patterns(podWith('brandnew-registry.cn-beijing.cr.aliyuncs.com/app:1'), podRequest('team-a'))).toBe(false);
+  });
+
+  it('localhost and a host with a port but no dot are hosts by the Docker rule: expressed', () => {
+    for (const [domain, image] of [
+      ['localhost', 'localhost/app:1'],
+      ['registry:5000', 'registry:5000/app:1'],
+    ] as const) {
+      const condition = sendCondition({ registries: configured([domain]), annotatedServiceAccounts: [] });
+      expect(condition, domain).toBeDefined();
+      const send = compile(condition!.expression);
+      expect(send(podWith(image), podRequest('team-a')), domain).toBe(true);
+      expect(send(podWith('nginx:1.27'), podRequest('team-a')), domain).toBe(false);
+    }
+  });
+
+  it('quotes and backslashes in names stay inside their CEL string', () => {
+    const send = compile(sendCondition({ registries: empty(), annotatedServiceAccounts: ["team-a/it's", 'team-a/back\\slash'] })!.expression);
+    expect(send(podWith('nginx', "it's"), podRequest('team-a'))).toBe(true);
+    expect(send(podWith('nginx', 'back\\slash'), podRequest('team-a'))).toBe(true);
+    expect(send(podWith('nginx', 'its'), podRequest('team-a'))).toBe(false);
+  });
+
+  it('without annotated ServiceAccounts the ServiceAccount is not read: a Pod without a spec evaluates to false, not an error', () => {
+    const send = compile(sendCondition({ registries: empty(), annotatedServiceAccounts: [] })!.expression);
+    expect(send({ metadata: {} }, podRequest('team-a'))).toBe(false);
+  });
+
+  it('the credential helper\'s scope: all namespaces, every ServiceAccount, or both', () => {
+    const withHelper = (scope: SendInputs['helper']) => compile(sendCondition({ registries: empty(), annotatedServiceAccounts: [], helper: scope })!.expression);
+    const allNamespaces = withHelper({ namespaces: 'all', serviceAccounts: ['deployer'] });
+    expect(allNamespaces(podWith('nginx', 'deployer'), podRequest('team-z'))).toBe(true);
+    expect(allNamespaces(podWith('nginx', 'web'), podRequest('team-z'))).toBe(false);
+    const everyAccount = withHelper({ namespaces: ['team-c'], serviceAccounts: '*' });
+    expect(everyAccount(podWith('nginx', 'web'), podRequest('team-c'))).toBe(true);
+    expect(everyAccount(podWith('nginx', 'web'), podRequest('team-d'))).toBe(false);
+    const everything = withHelper({ namespaces: 'all', serviceAccounts: '*' });
+    expect(everything(podWith('nginx'), podRequest('team-z'))).toBe(true);
+  });
+
+  it('when ServiceAccounts fall back to their namespaces, so do the credential helper\'s', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => `ns-${i % 20}/sa-${i}`);
+    const send = compile(sendCondition({ registries: empty(), annotatedServiceAccounts: many, helper: { namespaces: ['team-c'], serviceAccounts: ['deployer'] } })!.expression);
+    expect(send(podWith('nginx', 'web'), podRequest('team-c'))).toBe(true);
+    expect(send(podWith('nginx', 'web'), podRequest('team-d'))).toBe(false);
+  });
+
+  it('an expression of exactly 32,768 bytes is kept; one byte more falls back to namespaces', () => {
+    const at = (n: number) => sendCondition({ registries: empty(), annotatedServiceAccounts: [`team-a/${'a'.repeat(n)}`] })!.expression;
+    expect(Buffer.byteLength(at(32024))).toBe(32768);
+    expect(at(32024)).toContain(`'team-a/${'a'.repeat(32024)}': true`);
+    expect(at(32025)).not.toContain('a'.repeat(32025));
+    expect(at(32025)).toContain("request.namespace in {'team-a': true}");
+  });
+
+  it('describeInputs counts what the condition lets through', () => {
+    expect(describeInputs({ registries: configured(['a.example.com', 'b.example.com']), annotatedServiceAccounts: ['team-a/x', 'team-b/y'], helper: { namespaces: 'all', serviceAccounts: '*' } })).toEqual({
+      hosts: 2,
+      discoveryRegions: 0,
+      serviceAccounts: 2,
+      helper: true,
+    });
+    expect(describeInputs({ registries: buildRegistryIndex({ configured: [], discovery: { regions: ['cn-hangzhou', 'cn-beijing'], personalEdition: false } }), annotatedServiceAccounts: [] })).toEqual({
+      hosts: 0,
+      discoveryRegions: 2,
+      serviceAccounts: 0,
+      helper: false,
+    });
   });
 });
