@@ -6,6 +6,7 @@ import { servingRules } from '../../src/admission/plan.js';
 import { parseAdmissionReview } from '../../src/admission/review.js';
 import { parseConfig } from '../../src/config/config.js';
 import { PullSecretManager } from '../../src/pull-secrets/manager.js';
+import { DenialError, type Budget } from '../../src/pull-secrets/types.js';
 import { MemorySecretStore } from '../../src/pull-secrets/memory-store.js';
 import { fixture } from '../support/fixtures.js';
 import { FakeClock, FakeTokens } from '../kube/support/fixtures.js';
@@ -46,5 +47,21 @@ describe('the admission deadline', () => {
     expect(response.status?.code).toBe(503);
     expect(response.status?.message).not.toContain('writing pull Secret');
     expect(response.status?.message).toContain('timed out obtaining registry credentials');
+  });
+
+  it('the provider gets the review\'s deadline and a progress record: the step it is still in names the timeout', async () => {
+    const seen: Budget[] = [];
+    const secrets = {
+      ensure: (_spec: unknown, budget: Budget) => {
+        seen.push(budget);
+        budget.progress?.enter({ label: 'token', timedOut: () => new DenialError('acr-pull-webhook timed out in the step under test', 503, 'ServiceUnavailable') });
+        return new Promise<'cold'>(() => {});
+      },
+      ready: () => true,
+    };
+    const deadline = Date.now() + 200;
+    const outcome = await handleAdmission(parseAdmissionReview(fixture('pod-cross-account-chain')), { deadline }, { rules: () => rules, secrets });
+    expect(seen.map((b) => b.deadline)).toEqual([deadline]);
+    expect(outcome.review.response.status).toEqual({ code: 503, message: 'acr-pull-webhook timed out in the step under test', reason: 'ServiceUnavailable' });
   });
 });

@@ -267,6 +267,11 @@ describe('generated matchCondition, the less common inputs', () => {
     const patterns = compile(sendCondition({ registries: discovery, annotatedServiceAccounts: [] })!.expression);
     expect(patterns(podWith('brandnew-registry.cn-hangzhou.cr.aliyuncs.com/app:1'), podRequest('team-a'))).toBe(true);
     expect(patterns(podWith('brandnew-registry.cn-beijing.cr.aliyuncs.com/app:1'), podRequest('team-a'))).toBe(false);
+    // The VPC domain of an instance not discovered yet too: planAdmission looks for it as well.
+    expect(patterns(podWith('brandnew-registry-vpc.cn-hangzhou.cr.aliyuncs.com/app:1'), podRequest('team-a'))).toBe(true);
+    const rules = servingRules(config, 'acr-pull-webhook', () => undefined, discovery);
+    const req: AdmissionRequest = { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'team-a', dryRun: false, object: podWith('brandnew-registry-vpc.cn-hangzhou.cr.aliyuncs.com/app:1') };
+    expect(planAdmission(req, rules)).toEqual({ action: 'allow', reason: 'no-annotation', undiscovered: true });
   });
 
   it('localhost and a host with a port but no dot are hosts by the Docker rule: expressed', () => {
