@@ -1,4 +1,4 @@
-// Everything cluster mode needs from @kubernetes/client-node, in one module that main.ts imports only in
+// Everything cluster mode needs from @kubernetes/client-node, in one module that server-main.ts imports only in
 // cluster mode (the library's generated models cost ~70 MiB of RSS on their own).
 import { hostname } from 'node:os';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';

@@ -255,3 +255,17 @@ describe('bindings, exact keys', () => {
   });
 });
 
+
+describe('bindings, Personal Edition hosts from images', () => {
+  it('are sorted, whatever the order of the images, and each listed once', () => {
+    const images = ['registry.cn-hangzhou.aliyuncs.com/a:1', 'registry-vpc.cn-hangzhou.aliyuncs.com/b:1', 'registry-intl.cn-hangzhou.aliyuncs.com/c:1', 'registry.cn-hangzhou.aliyuncs.com/d:1'];
+    expect(annotatedBindings([{}], [], images, rules())).toEqual([
+      {
+        chain: {},
+        registries: [
+          { kind: 'personal', region: 'cn-hangzhou', domains: ['registry-intl.cn-hangzhou.aliyuncs.com', 'registry-vpc.cn-hangzhou.aliyuncs.com', 'registry.cn-hangzhou.aliyuncs.com'] },
+        ],
+      },
+    ]);
+  });
+});

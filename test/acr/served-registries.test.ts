@@ -148,3 +148,45 @@ describe('registry index, exact entries', () => {
     expect(servedRegistryRef({ ...r, domains: ['e.example.com'] }, [])).toEqual({ kind: 'instance', instanceId: 'cri-empty', region: 'cn-beijing', domains: ['e.example.com'] });
   });
 });
+
+describe('registry index, precedence on a shared host', () => {
+  it('a configured domain wins over the looked-up domains of an entry listed before it, and over discovery', () => {
+    // cri-first has no domains (looked up at run time), cri-second lists the same host: the operator's list wins
+    // whatever the order of the entries, and discovery never takes a host that is already served.
+    const shared = parseConfig(
+      {
+        registries: [
+          { instanceId: 'cri-first', region: 'cn-beijing' },
+          { instanceId: 'cri-second', region: 'cn-beijing', domains: ['shared.example.com'] },
+        ],
+      },
+      ctx,
+    ).registries;
+    const index = buildRegistryIndex({
+      configured: shared,
+      lookedUp: new Map([['cn-beijing:cri-first', ['shared.example.com', 'first.example.com']]]),
+      discovered: [{ instanceId: 'cri-found', region: 'cn-beijing', domains: ['first.example.com', 'shared.example.com', 'found.example.com'] }],
+    });
+    expect([...index.byDomain].map(([host, r]) => [host, r.instanceId, r.origin])).toEqual([
+      ['shared.example.com', 'cri-second', 'configured'],
+      ['first.example.com', 'cri-first', 'configured'],
+      ['found.example.com', 'cri-found', 'discovered'],
+    ]);
+    // The looked-up entry keeps its whole domain list for its Secret.
+    expect(index.byInstance.get('cn-beijing:cri-first')?.domains).toEqual(['shared.example.com', 'first.example.com']);
+  });
+
+  it('between two looked-up entries the first listed keeps a shared host', () => {
+    const two = parseConfig({ registries: [{ instanceId: 'cri-a', region: 'cn-beijing' }, { instanceId: 'cri-b', region: 'cn-beijing' }] }, ctx).registries;
+    const index = buildRegistryIndex({
+      configured: two,
+      lookedUp: new Map([
+        ['cn-beijing:cri-a', ['shared.example.com']],
+        ['cn-beijing:cri-b', ['shared.example.com', 'b.example.com']],
+      ]),
+    });
+    expect(servedRegistryFor(index, 'shared.example.com')?.instanceId).toBe('cri-a');
+    expect(servedRegistryFor(index, 'b.example.com')?.instanceId).toBe('cri-b');
+    expect(index.size).toBe(2);
+  });
+});

@@ -232,3 +232,21 @@ describe('acr-configuration, field by field (exact values and whole messages)', 
     );
   });
 });
+
+describe('acr-configuration, names at their limits and near-miss field names', () => {
+  it('a name is 1 to 253 characters of lower-case letters, digits, "-" and ".", starting and ending with a letter or digit', () => {
+    const long = 'a'.repeat(253);
+    expect(parse({ 'service-account': `sa.v2,${long},b,b-2` }).scope.serviceAccounts).toEqual(['sa.v2', long, 'b', 'b-2']);
+    expect(fails({ 'service-account': `b,${'a'.repeat(254)}` })).toBe(`${SOURCE}: service-account: item 2 "${'a'.repeat(254)}" is not a Kubernetes name`);
+    expect(fails({ 'watch-namespace': 'team.' })).toBe(`${SOURCE}: watch-namespace: item 1 "team." is not a Kubernetes name`);
+    expect(fails({ 'watch-namespace': 'team_a' })).toBe(`${SOURCE}: watch-namespace: item 1 "team_a" is not a Kubernetes name`);
+    expect(fails({ 'watch-namespace': 'x,team a' })).toBe(`${SOURCE}: watch-namespace: item 2 "team a" is not a Kubernetes name`);
+  });
+
+  it('every "_" of a field name is read as "-" when suggesting the field meant', () => {
+    expect(fails({ 'acr_registry_info': '' })).toBe(`${SOURCE}: acr_registry_info: unknown field: did you mean "acr-registry-info"?`);
+    expect(fails({ 'ACR_API_VERSION': '2018-12-01' })).toBe(`${SOURCE}: ACR_API_VERSION: unknown field: did you mean "acr-api-version"?`);
+    // Not a near miss: named in the notice instead.
+    expect(parse({ 'acr registry info': '' }).notHonoured).toEqual(['acr registry info (not a field acr-pull-webhook knows; ignored)']);
+  });
+});

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { clusterParts, DEFAULT_WEBHOOK, loadKubeConfig } from '../../src/kube/cluster.js';
 import type { ClusterParts } from '../../src/runtime.js';
 import { FakeApiServer, waitFor } from './support/fake-apiserver.js';
+import { loggerInto, type LogRecord } from '../support/log-records.js';
 
 const REFUSED = 'no usable Kubernetes cluster in the configuration (set KUBECONFIG or run in a cluster)';
 
@@ -90,13 +91,8 @@ describe('loadKubeConfig', () => {
 describe('clusterParts', () => {
   let api: FakeApiServer;
   let parts: ClusterParts | undefined;
-  let logs: Array<{ level: string; obj: Record<string, unknown>; msg: string | undefined }>;
-  const logger = {
-    debug: (obj: object, msg?: string) => void logs.push({ level: 'debug', obj: obj as Record<string, unknown>, msg }),
-    info: (obj: object, msg?: string) => void logs.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
-    warn: (obj: object, msg?: string) => void logs.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
-    error: (obj: object, msg?: string) => void logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
-  };
+  let logs: LogRecord[];
+  const logger = loggerInto(() => logs);
   const messages = (msg: string) => logs.filter((l) => l.msg === msg).map((l) => l.obj);
 
   beforeEach(async () => {

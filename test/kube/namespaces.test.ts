@@ -3,18 +3,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NamespaceLabelCache } from '../../src/kube/namespaces.js';
 import { FakeApiServer, waitFor } from './support/fake-apiserver.js';
+import { loggerInto, type LogRecord } from '../support/log-records.js';
 
 const RBAC = "check RBAC: the webhook's ServiceAccount may not list namespaces; apply manifests/base/rbac.yaml (ClusterRole and Role acr-pull-webhook*), see manifests/README.md";
 
 let api: FakeApiServer;
 let cache: NamespaceLabelCache | undefined;
-let logs: Array<{ level: string; obj: Record<string, unknown>; msg: string | undefined }>;
-const logger = {
-  debug: (obj: object, msg?: string) => void logs.push({ level: 'debug', obj: obj as Record<string, unknown>, msg }),
-  info: (obj: object, msg?: string) => void logs.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
-  warn: (obj: object, msg?: string) => void logs.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
-  error: (obj: object, msg?: string) => void logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
-};
+let logs: LogRecord[];
+const logger = loggerInto(() => logs);
 const warnings = () => logs.filter((l) => l.level === 'warn');
 const lists = () => api.count('GET', '/api/v1/namespaces', { watch: false });
 

@@ -84,10 +84,12 @@ describe('cluster mode when the API server refuses or is unreachable', () => {
     expect(await readyz(w.port)).toBe(503);
     expect((await httpsRequest(`https://127.0.0.1:${w.port}/healthz`, { ca: w.ca })).status).toBe(200);
 
+    // One log line per attempt: the API server's count and the lines logged agree once the latest attempt's line
+    // is out (on a slow start the next attempt, at about 7.5 s, can land between the two reads).
+    expect(await eventually(() => w!.lines('listing secrets failed').length === api.count('GET', '/api/v1/secrets', { watch: false }), 3000)).toBe(true);
     const failures = w.lines('listing secrets failed');
     // Backoff 0.5 s doubling: attempts at about 0, 0.5, 1.5 and 3.5 s.
     expect(failures.length).toBeGreaterThanOrEqual(3);
-    expect(failures.length).toBe(api.count('GET', '/api/v1/secrets', { watch: false }));
     for (const f of failures) {
       expect(f).toMatchObject({ level: 40, call: 'list secrets (GET /api/v1/secrets)', status: 403, server: api.url });
       expect(f.check).toContain('RBAC');
