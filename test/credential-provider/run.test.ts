@@ -2,7 +2,9 @@
 // file and a cache directory of its own per test. Exact answers (the response text, exit codes, stderr lines) for
 // where the configuration comes from, bad requests, node and workload identity, the disk cache, discovery and
 // failures. bin.test.ts runs the bundled plugin the same way the kubelet does.
+import diagnostics from 'node:diagnostics_channel';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -383,6 +385,28 @@ describe("node identity (the node's AccessKey)", () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
+  it('closes its connections to the cloud before it returns, rather than keep them alive for another call', async () => {
+    // Every client socket opened during the run, as Node announces them.
+    const opened: Socket[] = [];
+    const onSocket = (m: unknown) => opened.push((m as { socket: Socket }).socket);
+    diagnostics.subscribe('net.client.socket', onSocket);
+    try {
+      expect((await provide(request(`${HZ}/a`))).code).toBe(0);
+    } finally {
+      diagnostics.unsubscribe('net.client.socket', onSocket);
+    }
+    expect(emu.calls.count({ action: 'GetAuthorizationToken', caller: NODE_KEY.id })).toBe(1);
+    // One connection to Container Registry, destroyed (a kept-alive one would still be open, idle in its agent).
+    expect(opened.map((socket) => socket.destroyed)).toEqual([true]);
+  });
+
+  it("takes the node's identity for a ServiceAccount token without ACR annotations (the kubelet sends tokens for every image)", async () => {
+    const r = await provide(request(`${HZ}/a`, { token: saToken(w, 'team-a', 'puller'), annotations: { 'other.example.com/x': 'y' } }));
+    expect(r).toEqual({ code: 0, stdout: answer(HZ, passwordOf(r, HZ), 2700), stderr: [] });
+    expect(issued(passwordOf(r, HZ))).toMatchObject({ principal: `acs:ram::${w.world.accounts[0]!.id}:user/node` });
+    expect(emu.calls.count({ action: 'AssumeRoleWithOIDC' })).toBe(0);
+  });
+
   it('reports an unexpected failure by its name only, exit 1', async () => {
     let calls = 0;
     const now = () => {
@@ -390,6 +414,17 @@ describe("node identity (the node's AccessKey)", () => {
       return T;
     };
     expect(await provide(request(`${HZ}/a`), { now })).toEqual({ code: 1, stdout: '', stderr: ['internal error: RangeError'] });
+  });
+
+  it('calls a thrown value without a name (not an Error at all) an Error, exit 1', async () => {
+    for (const thrown of [{ message: 'never shown' }, undefined, null]) {
+      let calls = 0;
+      const now = () => {
+        if (++calls > 1) throw thrown;
+        return T;
+      };
+      expect(await provide(request(`${HZ}/a`), { now })).toEqual({ code: 1, stdout: '', stderr: ['internal error: Error'] });
+    }
   });
 });
 
