@@ -1,5 +1,5 @@
 // The provider's pure parts: the request and response, the token claims, and the decision.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseAcrAnnotations } from '../../src/acr/annotations.js';
 import { parseConfig } from '../../src/config/config.js';
 import { decide, type ProviderRules } from '../../src/credential-provider/decide.js';
@@ -24,7 +24,11 @@ const claims = (over: Record<string, unknown> = {}) => ({
   'kubernetes.io': { namespace: 'team-a', serviceaccount: { name: 'puller', uid: 'uid-1' } },
   ...over,
 });
-const token: ServiceAccountToken = readServiceAccountToken(jwt(claims()), now);
+// Read in each test, not at load: Stryker counts src code run at load as static.
+let token: ServiceAccountToken;
+beforeEach(() => {
+  token = readServiceAccountToken(jwt(claims()), now);
+});
 
 function rules(doc: Record<string, unknown> = {}): ProviderRules {
   return providerRules(
