@@ -70,6 +70,9 @@ describe('parseAdmissionReview', () => {
     expect(typed.kind).toEqual({ group: '', version: '', kind: '' });
     expect([typed.subResource, typed.namespace, typed.name]).toEqual([undefined, undefined, undefined]);
     expect(parseAdmissionReview(withRequest({ uid: 'u-5', kind: { group: 1, version: 2, kind: 3 } })).kind).toEqual({ group: '1', version: '2', kind: '3' });
+    // A kind object without its kind (or with null): '' like the other two fields.
+    expect(parseAdmissionReview(withRequest({ uid: 'u-6', kind: { group: 'apps', version: 'v1' } })).kind).toEqual({ group: 'apps', version: 'v1', kind: '' });
+    expect(parseAdmissionReview(withRequest({ uid: 'u-7', kind: { group: 'apps', version: 'v1', kind: null } })).kind).toEqual({ group: 'apps', version: 'v1', kind: '' });
   });
 
   it.each([
