@@ -74,6 +74,20 @@ describe('planAdmission', () => {
     ).toEqual({ action: 'deny', code: 400, message: 'ImageCache spec.images must be a list of image references' });
   });
 
+  it('only shape errors and binding denials become 400s: a lookup that fails propagates, its text is never the answer', () => {
+    // An instance ID without a region is looked up among the served instances by ID: that lookup breaks here.
+    const broken = new (class extends Map<string, never> {
+      override get(): never {
+        throw new Error('served-instance index broken');
+      }
+    })();
+    const rules = { ...rulesFor({}), registryById: broken };
+    const object = { metadata: { annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-abc123def4567890' } }, spec: { containers: [{ image: 'registry.example.com/a:1' }] } };
+    expect(() => planAdmission(pod(object), rules)).toThrow(new Error('served-instance index broken'));
+    // The same lookup without the failure: a mutation, so the failure above is the only difference.
+    expect(planAdmission(pod(object), rulesFor({}))).toMatchObject({ action: 'mutate', specs: [{ binding: { registries: [{ kind: 'instance', instanceId: 'cri-abc123def4567890', region: 'cn-hangzhou' }] } }] });
+  });
+
   it('source: annotations, or served-registry; the credential helper adds its other Secrets as best effort', () => {
     expect(planAdmission(pod(annotated), rulesFor({}))).toMatchObject({ action: 'mutate', kind: 'Pod', source: 'annotations' });
     const served = { metadata: {}, spec: { containers: [{ image: 'one.example.com/a:1' }] } };
