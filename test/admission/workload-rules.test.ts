@@ -1,6 +1,7 @@
 // validateWorkload and isWorkload rule by rule, with exact results: which requests are looked at, how the workload
 // is named in a denial, where its template is, and each warning (several at once, and none when none applies).
 import { beforeEach, describe, expect, it } from 'vitest';
+import { credentialHelper, helperBindings } from '../../src/acr/credential-helper.js';
 import { planAdmission, servingRules } from '../../src/admission/plan.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import { isWorkload, validateWorkload } from '../../src/admission/workloads.js';
@@ -122,6 +123,17 @@ describe('validateWorkload', () => {
     );
     expect(long).toEqual({ action: 'allow', warnings: ['no container image is on a domain of ACR instance cri-abc123def4567890 (a-very-long-registry-host-name.example.com, ...'] });
     expect((long as { warnings: string[] }).warnings[0]).toHaveLength(119);
+  });
+
+  it('a Personal Edition registry of the credential helper (template of a ServiceAccount it covers) gives no domain warning', () => {
+    // The helper's Personal Edition Secret lists the region's classic hosts; no image here is on them.
+    const helper = credentialHelper({ namespaces: 'all', serviceAccounts: ['deployer'] }, helperBindings([{ edition: 'personal', region: 'cn-shanghai', chain: {} }]), 0, () => false);
+    const withHelper = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou' }, { ownNamespace: 'acr-pull-webhook' }), 'acr-pull-webhook', undefined, undefined, { credentialHelper: () => helper });
+    const template = pod(undefined, [{ image: 'nginx:1.27' }], { serviceAccountName: 'deployer' });
+    // The helper is in play: the template's Pod gets its Secret.
+    const plan = planAdmission({ uid: 'x', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'team-a', dryRun: true, object: template }, withHelper);
+    expect(plan).toMatchObject({ action: 'mutate', source: 'credential-helper', specs: [{ binding: { registries: [{ kind: 'personal', region: 'cn-shanghai' }] } }] });
+    expect(validateWorkload(req({ object: deployment({ name: 'web' }, template) }), withHelper)).toEqual({ action: 'allow', warnings: [] });
   });
 
   it('a template that already lists both managed Secrets names both, comma-separated', () => {
