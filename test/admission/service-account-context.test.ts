@@ -1,10 +1,22 @@
 // What a Pod's ServiceAccount adds to its admission, with exact results: which ServiceAccount a Pod runs as, when
 // the ServiceAccount's annotations stand in for the Pod's (never mixed with the Pod's own ACR keys), and when the
 // credential helper applies.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialHelper } from '../../src/acr/credential-helper.js';
-import { hasAcrAnnotations, podServiceAccountContext, podServiceAccountName, type ServiceAccountLookup } from '../../src/admission/service-account-context.js';
+import type { ServiceAccountLookup } from '../../src/admission/service-account-context.js';
 import type { ServiceAccountInfo } from '../../src/pull-secrets/service-account-sync.js';
+
+type Context = typeof import('../../src/admission/service-account-context.js');
+let hasAcrAnnotations: Context['hasAcrAnnotations'];
+let podServiceAccountContext: Context['podServiceAccountContext'];
+let podServiceAccountName: Context['podServiceAccountName'];
+
+beforeEach(async () => {
+  // Loaded per test: the annotation prefix is a constant set when the module loads (Stryker credits code run at
+  // load to the tests running then).
+  vi.resetModules();
+  ({ hasAcrAnnotations, podServiceAccountContext, podServiceAccountName } = await import('../../src/admission/service-account-context.js'));
+});
 
 const SVC = 'k8s.aliyun.com/acr-service-arns';
 const ARN = 'acs:ram::1111111111111111:role/svc';
@@ -29,6 +41,8 @@ describe('hasAcrAnnotations', () => {
     expect(hasAcrAnnotations({})).toBe(false);
     expect(hasAcrAnnotations(undefined)).toBe(false);
     expect(hasAcrAnnotations([SVC])).toBe(false);
+    // Only an object holds annotations: an array is none, even one carrying such a key.
+    expect(hasAcrAnnotations(Object.assign([ARN], { [SVC]: ARN }))).toBe(false);
   });
 });
 
