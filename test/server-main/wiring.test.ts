@@ -1,8 +1,9 @@
 // What startServer (src/server-main.ts) wires between the parts, seen from outside the running server: where the
 // self-signed certificate goes by default, how connections are counted, the banner for an IPv6 address, /readyz
 // while draining, the warm path for a fresh Secret, discovery on a miss, the explicit TLS 1.2 minimum, and which
-// listener and setting a failed listen names. Standalone mode on loopback, system ports; each test closes what it
-// started (start.test.ts has the main paths).
+// listener and setting a failed listen names; in cluster mode (the fake API server) the cloud from the environment,
+// reviews before the caches sync, ServiceAccount annotations and the credential helper. Loopback, system ports;
+// each test closes what it started (start.test.ts has the main paths).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Server as NetServer, createServer as netServer } from 'node:net';
 import { Agent } from 'node:https';
@@ -13,7 +14,8 @@ import tls, { connect as tlsConnect } from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server-main.js';
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
-import { fixture, fixtureText } from '../support/fixtures.js';
+import { FakeApiServer, waitFor } from '../kube/support/fake-apiserver.js';
+import { decodePatch, fixture, fixtureText } from '../support/fixtures.js';
 import { h2Request, h2Session } from '../support/h2.js';
 import { httpsRequest } from '../support/https.js';
 
@@ -196,5 +198,137 @@ describe('a port that cannot be had', () => {
     await expect(
       startServer({ ...BASE_ENV, PORT: String(takenPort()), TLS_CERT_FILE: tlsFiles.certFile, TLS_KEY_FILE: tlsFiles.keyFile, ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:9/sts' }, { logStream }),
     ).rejects.toThrow(new Error(`cannot listen for reviews on 127.0.0.1:${takenPort()} (BIND_ADDRESS/PORT): EADDRINUSE: the port is taken`));
+  });
+});
+
+describe('cluster mode against the fake API server', () => {
+  let api: FakeApiServer;
+  let logs: string;
+  let tlsFiles: { certFile: string; keyFile: string };
+  beforeEach(async () => {
+    api = new FakeApiServer();
+    await api.start();
+    logs = '';
+    logStream.on('data', (d: Buffer) => (logs += d.toString()));
+    tlsFiles = ensureSelfSignedCert(join(dir, 'own'));
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await api.stop();
+  });
+
+  /** The JSON log lines whose msg is `msg`, without pino's own fields. */
+  function logLines(msg: string): Array<Record<string, unknown>> {
+    return logs
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === msg)
+      .map(({ level: _l, time: _t, pid: _p, hostname: _h, msg: _m, ...rest }) => rest);
+  }
+
+  function clusterEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'tester', user: { token: 'test-token' } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
+        'current-context': 'fake',
+      }),
+    );
+    return {
+      ...BASE_ENV,
+      KUBECONFIG: file,
+      TLS_CERT_FILE: tlsFiles.certFile,
+      TLS_KEY_FILE: tlsFiles.keyFile,
+      POD_NAMESPACE: 'acr-system',
+      POD_NAME: 'webhook-7',
+      ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI-never-used',
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'never-used',
+      ...extra,
+    };
+  }
+
+  it('takes the cloud from the environment (the public STS endpoint by default), never the bundled emulator', async () => {
+    server = await startServer(clusterEnv(), { logStream });
+    expect(server.mode).toBe('cluster');
+    expect(logLines('acr-pull-webhook serving')).toMatchObject([{ mode: 'cluster', identity: 'env (AccessKey)', sts: 'https://sts.aliyuncs.com' }]);
+    expect(banner).toEqual([]);
+  });
+
+  it('a review before the caches have synced waits for them, or answers 503 naming the cache still pending; an annotated ServiceAccount serves its Pods', async () => {
+    api.namespaces = [{ metadata: { name: 'team-a' } }];
+    api.serviceAccounts = [
+      {
+        metadata: {
+          namespace: 'team-a',
+          name: 'builder',
+          resourceVersion: '3',
+          annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cn-beijing:cri-abc123def4567890', 'k8s.aliyun.com/acr-service-arns': 'acs:ram::1234567890123456:role/acr-pull' },
+        },
+      },
+    ];
+    let refuseNamespaces = true;
+    api.forbid = (_m, path) => refuseNamespaces && path === '/api/v1/namespaces';
+    server = await startServer(clusterEnv({ ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:9/sts', ALIBABA_CLOUD_CR_ENDPOINT: 'http://127.0.0.1:9/cr/{region}' }), { logStream });
+    const ca = readFileSync(tlsFiles.certFile);
+    await waitFor(
+      () => api.count('GET', '/api/v1/secrets', { watch: true }) >= 1 && api.count('GET', '/api/v1/serviceaccounts', { watch: true }) >= 1 && api.count('GET', '/api/v1/namespaces/kube-system/configmaps', { watch: true }) >= 1,
+      5000,
+      'every cache but the namespaces to sync',
+    );
+    const doc = fixture('pod-serviceaccount-annotated');
+    doc.request.dryRun = true;
+    const post = (timeout: string) => httpsRequest(`https://127.0.0.1:${server!.port}/mutate?timeout=${timeout}`, { body: JSON.stringify(doc), ca, agent: once() });
+
+    const early = await post('1s');
+    expect(early.status).toBe(503);
+    expect(early.json).toEqual({ error: 'NotReady', message: 'acr-pull-webhook is starting: its namespaces cache has not synced yet' });
+
+    // This one waits: the namespace list is allowed again before its deadline.
+    const waiting = post('10s');
+    refuseNamespaces = false;
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    // Dry run: the patch from the ServiceAccount's annotations, nothing written.
+    expect(res.json.response.allowed).toBe(true);
+    expect(decodePatch(res.json)).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'acr-pull-fa9cb3233d48ba297b2c' }] }]);
+  });
+
+  it('the credential helper: a Secret it cannot prepare at admission is reported; the leader serves only namespaces the webhook serves', async () => {
+    api.namespaces = [{ metadata: { name: 'team-b' } }, { metadata: { name: 'kube-system' } }, { metadata: { name: 'acr-system' } }];
+    api.serviceAccounts = ['team-b', 'kube-system', 'acr-system'].map((namespace, i) => ({ metadata: { namespace, name: 'default', resourceVersion: String(10 + i) } }));
+    api.configMaps = [
+      {
+        metadata: { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '5' },
+        data: { 'service-account': 'default', 'watch-namespace': 'all', 'acr-registry-info': '- instanceId: cri-aaaaaaaaaaaaaaaa\n  regionId: cn-hangzhou\n  domains: myreg.example.com\n' },
+      },
+    ];
+    server = await startServer(clusterEnv({ ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:9/sts', ALIBABA_CLOUD_CR_ENDPOINT: 'http://127.0.0.1:9/cr/{region}' }), { logStream });
+    const ca = readFileSync(tlsFiles.certFile);
+    await waitFor(() => api.leases.get('acr-system/acr-pull-webhook-leader')?.spec?.holderIdentity === 'webhook-7', 10_000, 'the Lease');
+    await waitFor(() => logLines('credential helper: ServiceAccount not served').length >= 1, 10_000, 'the leader\'s pass');
+
+    const doc = fixture('pod-no-annotations');
+    doc.request.namespace = 'team-b';
+    doc.request.object.metadata.namespace = 'team-b';
+    doc.request.object.spec.containers = [{ name: 'c', image: 'myreg.example.com/app/web:1' }];
+    const res = await httpsRequest(`https://127.0.0.1:${server.port}/mutate?timeout=10s`, { body: JSON.stringify(doc), ca, agent: once() });
+    expect(res.status).toBe(200);
+    const secret = 'acr-pull-06f69aacd17d08b1871b';
+    const err = "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials: Unknown. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role";
+    // Admitted with the reference in place and told why; the failure is logged for the operator.
+    expect(res.json.response.allowed).toBe(true);
+    expect(res.json.response.warnings).toEqual([`pull Secret ${secret} (acr-configuration) is not ready yet; the webhook retries: see its Events`]);
+    expect(decodePatch(res.json)).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: secret }] }]);
+    expect(logLines('credential helper: pull Secret not ready at admission')).toEqual([{ namespace: 'team-b', serviceAccount: 'default', secret, err }]);
+    // The leader's pass tried team-b's default ServiceAccount only: kube-system and the webhook's own namespace
+    // are never served, whatever the helper's watch-namespace says.
+    expect(logLines('credential helper: ServiceAccount not served')).toEqual([{ namespace: 'team-b', name: 'default', stage: 'secret', failures: 1, err }]);
   });
 });
