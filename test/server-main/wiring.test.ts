@@ -254,13 +254,6 @@ describe('cluster mode against the fake API server', () => {
     };
   }
 
-  it('takes the cloud from the environment (the public STS endpoint by default), never the bundled emulator', async () => {
-    server = await startServer(clusterEnv(), { logStream });
-    expect(server.mode).toBe('cluster');
-    expect(logLines('acr-pull-webhook serving')).toMatchObject([{ mode: 'cluster', identity: 'env (AccessKey)', sts: 'https://sts.aliyuncs.com' }]);
-    expect(banner).toEqual([]);
-  });
-
   it('a review before the caches have synced waits for them, or answers 503 naming the cache still pending; an annotated ServiceAccount serves its Pods', async () => {
     api.namespaces = [{ metadata: { name: 'team-a' } }];
     api.serviceAccounts = [
@@ -289,6 +282,14 @@ describe('cluster mode against the fake API server', () => {
     const early = await post('1s');
     expect(early.status).toBe(503);
     expect(early.json).toEqual({ error: 'NotReady', message: 'acr-pull-webhook is starting: its namespaces cache has not synced yet' });
+    expect(logLines('listing namespaces failed')[0]).toEqual({
+      call: 'list namespaces (GET /api/v1/namespaces)',
+      status: 403,
+      error: 'Error HTTP 403 Forbidden',
+      server: api.url,
+      check: "check RBAC: the webhook's ServiceAccount may not list namespaces; apply manifests/base/rbac.yaml (ClusterRole and Role acr-pull-webhook*), see manifests/README.md",
+      retryMs: 1000,
+    });
 
     // This one waits: the namespace list is allowed again before its deadline.
     const waiting = post('10s');
@@ -298,6 +299,18 @@ describe('cluster mode against the fake API server', () => {
     // Dry run: the patch from the ServiceAccount's annotations, nothing written.
     expect(res.json.response.allowed).toBe(true);
     expect(decodePatch(res.json)).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'acr-pull-fa9cb3233d48ba297b2c' }] }]);
+
+    // A dropped namespace watch is named as the watch, not the list.
+    api.dropWatches();
+    await waitFor(() => logLines('namespace watch failed').length === 1, 5000, 'the watch failure');
+    expect(logLines('namespace watch failed')[0]).toMatchObject({ call: 'watch namespaces (GET /api/v1/namespaces)', server: api.url, retryMs: 1000 });
+  });
+
+  it('takes the cloud from the environment (the public STS endpoint by default), never the bundled emulator', async () => {
+    server = await startServer(clusterEnv(), { logStream });
+    expect(server.mode).toBe('cluster');
+    expect(logLines('acr-pull-webhook serving')).toMatchObject([{ mode: 'cluster', identity: 'env (AccessKey)', sts: 'https://sts.aliyuncs.com' }]);
+    expect(banner).toEqual([]);
   });
 
   it('the credential helper: a Secret it cannot prepare at admission is reported; the leader serves only namespaces the webhook serves', async () => {
