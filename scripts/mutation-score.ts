@@ -2,7 +2,10 @@
 // the project's thresholds, and every surviving mutant either listed in test/MUTANTS.md as equivalent or printed
 // here to be killed. Exit code 1 when a threshold is missed or a survivor is unlisted.
 //
-//   node dist/scripts/mutation-score.js [reports/mutation/mutation.json] [test/MUTANTS.md]
+//   node dist/scripts/mutation-score.js [report.json ...] [test/MUTANTS.md]
+//
+// Several reports (one per part of src/, as `npm run mutate:parts` writes them) are read as one: a file in a later
+// report replaces the same file in an earlier one.
 import { existsSync, readFileSync } from 'node:fs';
 
 interface Position {
@@ -29,9 +32,11 @@ const UNDETECTED = new Set(['Survived', 'NoCoverage']);
 export interface Tally {
   detected: number;
   undetected: number;
+  /** Ignored by Stryker (static mutants under --ignoreStatic): not tested, so outside the score, but shown. */
+  ignored: number;
 }
 
-export const score = (t: Tally): number => (t.detected + t.undetected === 0 ? 100 : (100 * t.detected) / (t.detected + t.undetected));
+export const score = (t: Pick<Tally, 'detected' | 'undetected'>): number => (t.detected + t.undetected === 0 ? 100 : (100 * t.detected) / (t.detected + t.undetected));
 
 /** `src/acr/x.ts` -> `src/acr`; files directly under src/ count as `src`. */
 export function directoryOf(file: string): string {
@@ -67,17 +72,25 @@ export function entryFor(file: string, source: string, m: Mutant): string {
   return `- ${file} · ${m.mutatorName} · ${code(original(source, m))} → ${code(short(m.replacement ?? ''))}`;
 }
 
+/** One report from several: files of later reports replace the same files of earlier ones. */
+export function mergeReports(reports: Report[]): Report {
+  return { files: Object.assign({}, ...reports.map((r) => r.files)) as Report['files'] };
+}
+
 export function summarize(report: Report, equivalents: string): { rows: [string, Tally][]; unlisted: string[]; stale: string[] } {
   const byDir = new Map<string, Tally>();
-  const all: Tally = { detected: 0, undetected: 0 };
+  const all: Tally = { detected: 0, undetected: 0, ignored: 0 };
   const unlisted: string[] = [];
   const alive = new Set<string>();
   for (const [file, { source, mutants }] of Object.entries(report.files)) {
     const dir = directoryOf(file);
-    const t = byDir.get(dir) ?? { detected: 0, undetected: 0 };
+    const t = byDir.get(dir) ?? { detected: 0, undetected: 0, ignored: 0 };
     byDir.set(dir, t);
     for (const m of mutants) {
-      if (DETECTED.has(m.status)) {
+      if (m.status === 'Ignored') {
+        t.ignored++;
+        all.ignored++;
+      } else if (DETECTED.has(m.status)) {
         t.detected++;
         all.detected++;
       } else if (UNDETECTED.has(m.status)) {
@@ -93,27 +106,33 @@ export function summarize(report: Report, equivalents: string): { rows: [string,
     .split('\n')
     .filter((l) => l.startsWith('- src/'))
     .map((l) => l.split(' — ')[0]!)
-    .filter((entry) => !alive.has(entry));
+    // Only files the reports cover: a part not run yet proves nothing about its entries.
+    .filter((entry) => entry.slice(2).split(' · ')[0]! in report.files && !alive.has(entry));
   const rows: [string, Tally][] = [['All files', all], ...[...byDir.entries()].sort(([a], [b]) => (a < b ? -1 : 1))];
   return { rows, unlisted, stale };
 }
 
 function main(): void {
-  const reportFile = process.argv[2] ?? 'reports/mutation/mutation.json';
-  const mutantsFile = process.argv[3] ?? 'test/MUTANTS.md';
-  if (!existsSync(reportFile)) {
-    console.error(`${reportFile} is missing: run npm run mutate`);
+  const args = process.argv.slice(2);
+  const reportFiles = args.filter((a) => !a.endsWith('.md'));
+  if (reportFiles.length === 0) reportFiles.push('reports/mutation/mutation.json');
+  const mutantsFile = args.find((a) => a.endsWith('.md')) ?? 'test/MUTANTS.md';
+  const missing = reportFiles.filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    console.error(`${missing.join(', ')} missing: run npm run mutate (or npm run mutate:parts)`);
     process.exit(2);
   }
-  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
+  const report = mergeReports(reportFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Report));
   const { rows, unlisted, stale } = summarize(report, existsSync(mutantsFile) ? readFileSync(mutantsFile, 'utf8') : '');
   let failed = false;
-  console.log('directory          score   detected  undetected  minimum');
+  console.log('directory                 score   detected  undetected  ignored  minimum');
   for (const [dir, t] of rows) {
     const min = THRESHOLDS[dir];
     const ok = min === undefined || score(t) >= min;
     failed ||= !ok;
-    console.log(`${dir.padEnd(17)} ${score(t).toFixed(2).padStart(6)}%  ${String(t.detected).padStart(8)}  ${String(t.undetected).padStart(10)}  ${min === undefined ? '' : `${min}%${ok ? '' : '  BELOW'}`}`);
+    console.log(
+      `${dir.padEnd(24)} ${score(t).toFixed(2).padStart(6)}%  ${String(t.detected).padStart(8)}  ${String(t.undetected).padStart(10)}  ${String(t.ignored).padStart(7)}  ${min === undefined ? '' : `${min}%${ok ? '' : '  BELOW'}`}`,
+    );
   }
   if (unlisted.length > 0) {
     failed = true;

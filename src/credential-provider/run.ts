@@ -159,7 +159,7 @@ export async function run(io: RunIO): Promise<RunResult> {
     return { code: 0, stdout: empty(), stderr };
   } catch (e) {
     if (e instanceof DenialError) return { code: 1, stdout: '', stderr: [...stderr, e.message] };
-    return { code: 1, stdout: '', stderr: [...stderr, `internal error: ${(e as Error).name ?? 'Error'}`] };
+    return { code: 1, stdout: '', stderr: [...stderr, `internal error: ${(e as Error | null | undefined)?.name ?? 'Error'}`] };
   } finally {
     caller.close();
   }

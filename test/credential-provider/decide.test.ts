@@ -1,5 +1,5 @@
 // The provider's pure parts: the request and response, the token claims, and the decision.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseAcrAnnotations } from '../../src/acr/annotations.js';
 import { parseConfig } from '../../src/config/config.js';
 import { decide, type ProviderRules } from '../../src/credential-provider/decide.js';
@@ -24,7 +24,11 @@ const claims = (over: Record<string, unknown> = {}) => ({
   'kubernetes.io': { namespace: 'team-a', serviceaccount: { name: 'puller', uid: 'uid-1' } },
   ...over,
 });
-const token: ServiceAccountToken = readServiceAccountToken(jwt(claims()), now);
+// Read in each test, not at load: Stryker counts src code run at load as static.
+let token: ServiceAccountToken;
+beforeEach(() => {
+  token = readServiceAccountToken(jwt(claims()), now);
+});
 
 function rules(doc: Record<string, unknown> = {}): ProviderRules {
   return providerRules(
@@ -197,6 +201,56 @@ describe('decision', () => {
     expect(decide({ image: 'registry.example.com/x', token: teamB }, r).kind).toBe('fetch');
   });
 
+  it('adds nothing to a policy denial when no rule selects namespaces by label', () => {
+    const r = rules({ policy: { rules: [{ name: 'team-a', namespaces: { names: ['team-a'] }, serviceArns: [SVC], instances: ['a-registry.cn-hangzhou.cr.aliyuncs.com'] }] } });
+    expect(decide({ image: 'b-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations: { 'k8s.aliyun.com/acr-service-arns': SVC }, token }, r)).toEqual({
+      kind: 'deny',
+      message:
+        'forbidden by the acr-pull-webhook policy for namespace team-a (rules team-a apply): registry b-registry.cn-hangzhou.cr.aliyuncs.com is not allowed; ask the cluster operator to extend the policy',
+    });
+  });
+
+  it('names every label-selected rule that could not apply, in the plural', () => {
+    const everything = { serviceArns: ['*'], userArns: ['*'], instances: ['*'] };
+    const policy = {
+      rules: [
+        { name: 'team-a', namespaces: { names: ['team-a'] }, serviceArns: [SVC], instances: ['a-registry.cn-hangzhou.cr.aliyuncs.com'] },
+        { name: 'labelled', namespaces: { selector: { matchLabels: { team: 'b' } } }, ...everything },
+        { name: 'prod', namespaces: { selector: { matchLabels: { env: 'prod' } } }, ...everything },
+      ],
+    };
+    expect(decide({ image: 'b-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations: { 'k8s.aliyun.com/acr-service-arns': SVC }, token }, rules({ policy }))).toEqual({
+      kind: 'deny',
+      message:
+        'forbidden by the acr-pull-webhook policy for namespace team-a (rules team-a apply): registry b-registry.cn-hangzhou.cr.aliyuncs.com is not allowed; ask the cluster operator to extend the policy' +
+        ". Rules labelled, prod select namespaces by label, which acr-credential-provider cannot see on the node, so they never apply to pulls through it: to cover namespace team-a here, add it to the rule's namespaces.names or namespaces.globs",
+    });
+  });
+
+  it('says how to set the OIDC provider when a service ARN needs it', () => {
+    const noProvider = providerRules(parseConfig({}, ctx));
+    expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations: { 'k8s.aliyun.com/acr-service-arns': SVC }, token }, noProvider)).toEqual({
+      kind: 'deny',
+      message:
+        "k8s.aliyun.com/acr-service-arns is assumed with the ServiceAccount's token (RRSA), but this node's acr-credential-provider configuration " +
+        "sets no credentialProvider.oidcProviderArn: set it to the cluster's RRSA OIDC provider",
+    });
+  });
+
+  it('passes an unexpected error from the bindings on instead of making it a denial (its message is never shown)', () => {
+    // Rules without their instance map (providerRules always builds one): an instance ID without region looks it up there.
+    const broken = { ...rules(), registryById: undefined } as unknown as ProviderRules;
+    expect(() => decide({ image: 'a.example.com/x', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'cri-abc' }, token }, broken)).toThrow(TypeError);
+  });
+
+  it("says the host is not served when none of the node's candidate registries can serve it", () => {
+    // providerRules only lists Enterprise instances of unknown domains as unlisted (candidates for any host); a
+    // registry with known domains there is dropped for other hosts like any other.
+    const r: ProviderRules = { ...rules(), unlisted: [{ chain: {}, registries: [{ kind: 'personal', region: 'cn-hangzhou', domains: ['mine.example.com'] }] }] };
+    expect(decide({ image: 'mine.example.com/a' }, r)).toMatchObject({ kind: 'fetch', host: 'mine.example.com' });
+    expect(decide({ image: 'other.example.com/a' }, r)).toEqual({ kind: 'none', host: 'other.example.com', why: 'other.example.com is not a registry this node is configured to serve' });
+  });
+
   it('needs the token for annotations, and the OIDC provider for a service ARN', () => {
     const annotations = { 'k8s.aliyun.com/acr-service-arns': SVC };
     expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations }, rules())).toMatchObject({ kind: 'deny', message: expect.stringContaining('set tokenAttributes.serviceAccountTokenAudience') });
@@ -220,6 +274,17 @@ describe('decision', () => {
       host: 'some.example.com',
       bindings: [{ chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-unlisted0001', region: 'cn-shanghai' }] }],
       requester: 'node',
+    });
+  });
+
+  it('serves a configured Personal Edition registry without domains by its default hosts only, never as a candidate for other hosts', () => {
+    const r = rules({ registries: [{ instanceId: '', region: 'cn-shanghai' }] });
+    expect(r.unlisted).toEqual([]);
+    expect(decide({ image: 'registry.cn-shanghai.aliyuncs.com/ns/a' }, r)).toMatchObject({ kind: 'fetch', bindings: [{ chain: {}, registries: [{ kind: 'personal', region: 'cn-shanghai' }] }] });
+    expect(decide({ image: 'some.example.com/a' }, r)).toEqual({
+      kind: 'none',
+      host: 'some.example.com',
+      why: 'some.example.com is not a registry this node is configured to serve and the ServiceAccount has no ACR annotations',
     });
   });
 

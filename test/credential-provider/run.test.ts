@@ -2,7 +2,9 @@
 // file and a cache directory of its own per test. Exact answers (the response text, exit codes, stderr lines) for
 // where the configuration comes from, bad requests, node and workload identity, the disk cache, discovery and
 // failures. bin.test.ts runs the bundled plugin the same way the kubelet does.
+import diagnostics from 'node:diagnostics_channel';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -58,6 +60,10 @@ beforeAll(async () => {
 });
 afterAll(() => emu.close());
 beforeEach(async () => {
+  // A fresh module graph per test, as in a new plugin process: what run.ts and its modules compute at load
+  // (the default files, the usage, the API versions, the cache names) is then part of every test, and the
+  // cloud client is not loaded yet.
+  vi.resetModules();
   ({ run } = await import('../../src/credential-provider/run.js'));
   emu.reset();
   T = Math.floor(Date.now() / 1000) * 1000 - 5000;
@@ -218,11 +224,12 @@ describe('the request', () => {
     expect(emu.calls.count({})).toBe(0);
   });
 
-  it('answers in the apiVersion the kubelet asked in, empty or not', async () => {
-    const beta = 'credentialprovider.kubelet.k8s.io/v1beta1';
-    expect(await provide({ ...request('nginx'), apiVersion: beta })).toEqual({ code: 0, stdout: empty(beta), stderr: [NOT_SERVED('docker.io')] });
-    const r = await provide({ ...request(`${HZ}/a`), apiVersion: beta });
-    expect(r).toEqual({ code: 0, stdout: answer(HZ, passwordOf(r, HZ), 2700, beta), stderr: [] });
+  it('answers in the apiVersion the kubelet asked in (v1, v1beta1, v1alpha1), empty or not', async () => {
+    for (const version of ['credentialprovider.kubelet.k8s.io/v1beta1', 'credentialprovider.kubelet.k8s.io/v1alpha1']) {
+      expect(await provide({ ...request('nginx'), apiVersion: version })).toEqual({ code: 0, stdout: empty(version), stderr: [NOT_SERVED('docker.io')] });
+      const r = await provide({ ...request(`${HZ}/a`), apiVersion: version });
+      expect(r).toEqual({ code: 0, stdout: answer(HZ, passwordOf(r, HZ), 2700, version), stderr: [] });
+    }
   });
 
   it('exits 1 for a ServiceAccount token it cannot read, or one expired by its own clock', async () => {
@@ -378,6 +385,28 @@ describe("node identity (the node's AccessKey)", () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
+  it('closes its connections to the cloud before it returns, rather than keep them alive for another call', async () => {
+    // Every client socket opened during the run, as Node announces them.
+    const opened: Socket[] = [];
+    const onSocket = (m: unknown) => opened.push((m as { socket: Socket }).socket);
+    diagnostics.subscribe('net.client.socket', onSocket);
+    try {
+      expect((await provide(request(`${HZ}/a`))).code).toBe(0);
+    } finally {
+      diagnostics.unsubscribe('net.client.socket', onSocket);
+    }
+    expect(emu.calls.count({ action: 'GetAuthorizationToken', caller: NODE_KEY.id })).toBe(1);
+    // One connection to Container Registry, destroyed (a kept-alive one would still be open, idle in its agent).
+    expect(opened.map((socket) => socket.destroyed)).toEqual([true]);
+  });
+
+  it("takes the node's identity for a ServiceAccount token without ACR annotations (the kubelet sends tokens for every image)", async () => {
+    const r = await provide(request(`${HZ}/a`, { token: saToken(w, 'team-a', 'puller'), annotations: { 'other.example.com/x': 'y' } }));
+    expect(r).toEqual({ code: 0, stdout: answer(HZ, passwordOf(r, HZ), 2700), stderr: [] });
+    expect(issued(passwordOf(r, HZ))).toMatchObject({ principal: `acs:ram::${w.world.accounts[0]!.id}:user/node` });
+    expect(emu.calls.count({ action: 'AssumeRoleWithOIDC' })).toBe(0);
+  });
+
   it('reports an unexpected failure by its name only, exit 1', async () => {
     let calls = 0;
     const now = () => {
@@ -385,6 +414,17 @@ describe("node identity (the node's AccessKey)", () => {
       return T;
     };
     expect(await provide(request(`${HZ}/a`), { now })).toEqual({ code: 1, stdout: '', stderr: ['internal error: RangeError'] });
+  });
+
+  it('calls a thrown value without a name (not an Error at all) an Error, exit 1', async () => {
+    for (const thrown of [{ message: 'never shown' }, undefined, null]) {
+      let calls = 0;
+      const now = () => {
+        if (++calls > 1) throw thrown;
+        return T;
+      };
+      expect(await provide(request(`${HZ}/a`), { now })).toEqual({ code: 1, stdout: '', stderr: ['internal error: Error'] });
+    }
   });
 });
 
@@ -517,9 +557,7 @@ describe('Enterprise discovery', () => {
 
 describe("V8's compile cache", () => {
   it('is turned on once per run on the way to the first cloud call, in the cache directory; not for an answer from the disk cache', async () => {
-    // A fresh module graph: pop-core not loaded yet, as in a new plugin process.
-    vi.resetModules();
-    ({ run } = await import('../../src/credential-provider/run.js'));
+    // The module graph is fresh (beforeEach): pop-core not loaded yet, as in a new plugin process.
     expect((await provide(request(`${HZ}/a`))).code).toBe(0);
     expect(compileCache.enable).toHaveBeenCalledTimes(1);
     const where = compileCache.enable.mock.calls[0]![0];
@@ -534,9 +572,20 @@ describe("V8's compile cache", () => {
     expect(compileCache.enable).toHaveBeenCalledTimes(2);
   });
 
-  it("is turned on before the cloud client loads when the node's identity is not needed (a ServiceAccount token)", async () => {
+  it('is not turned on in a new process that answers from the disk cache: the cloud client is not even loaded', async () => {
+    expect((await provide(request(`${HZ}/a`))).code).toBe(0);
+    expect(compileCache.enable).toHaveBeenCalledTimes(1);
+    // The next pull's process: a new module graph, the token on disk.
     vi.resetModules();
     ({ run } = await import('../../src/credential-provider/run.js'));
+    compileCache.enable.mockReset();
+    const calls = emu.calls.count({});
+    expect((await provide(request(`${HZ}/b`))).code).toBe(0);
+    expect(emu.calls.count({})).toBe(calls);
+    expect(compileCache.enable).not.toHaveBeenCalled();
+  });
+
+  it("is turned on before the cloud client loads when the node's identity is not needed (a ServiceAccount token)", async () => {
     const r = await provide(request(`${HZ}/a`, { token: saToken(w, 'team-a', 'puller'), annotations: { [SVC]: w.serviceRole } }));
     expect(r.code).toBe(0);
     expect(compileCache.enable).toHaveBeenCalledTimes(1);

@@ -120,6 +120,20 @@ describe('readStdin (the non-blocking path)', () => {
     expect(r.state()).toBe('rejected no complete request on stdin within 10 s');
   });
 
+  it('gives up at the first look that falls exactly on the 10 s deadline', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const p = fifo();
+    const start = Date.now();
+    const r = watch(readStdin(p.path));
+    // The clock jumps to 1 ms before the deadline; the next look (1 ms after the first) is then at 10,000 ms exactly.
+    vi.setSystemTime(start + 9_999);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(r.state()).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(Date.now()).toBe(start + 10_000);
+    expect(r.state()).toBe('rejected no complete request on stdin within 10 s');
+  });
+
   it('reads the stream instead when the path cannot be opened (a socket as stdin)', async () => {
     const stream = new PassThrough();
     const reading = readStdin(join(dir, 'missing'), stream);
