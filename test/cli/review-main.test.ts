@@ -118,6 +118,20 @@ describe('review: the command line', () => {
     };
     expect(() => main(['review', '-f', DENIED], io)).toThrow(new Error('write EPIPE'));
   });
+
+  it('an argument that is not a string (a caller\'s bug, not a usage error) is thrown as node:util\'s parser threw it', () => {
+    const io: CliIo = { out: () => {}, err: () => {} };
+    // The parser's own TypeError carries no ERR_PARSE_ARGS code: it is not turned into "usage error" and exit 2.
+    expect(() => main(['review', Symbol('-f') as unknown as string], io)).toThrow(new TypeError('Cannot convert a Symbol value to a string'));
+    // An error with another code, here from an argument that cannot be made a string, goes through too.
+    const failure = Object.assign(new Error('not printable'), { code: 'ERR_INVALID_ARG_VALUE' });
+    const unprintable = {
+      toString(): string {
+        throw failure;
+      },
+    };
+    expect(() => main(['review', unprintable as unknown as string], io)).toThrow(failure);
+  });
 });
 
 describe('review: output', () => {
@@ -482,6 +496,29 @@ spec:
       ],
       err: [],
     });
+  });
+
+  it('a workload the webhook does not judge (a DELETE, a status update) is allowed with no message, warning or patch', () => {
+    const review = (operation: string, subResource?: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `u-${operation}`,
+          kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+          operation,
+          namespace: 'team-a',
+          name: 'web',
+          ...(subResource ? { subResource } : {}),
+          object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', annotations: { 'k8s.aliyun.com/acr-instance-ids': 'x' } }, spec: {} },
+        },
+      });
+    const file = input('skipped-workloads.yaml', `${review('DELETE')}\n---\n${review('UPDATE', 'status')}\n`);
+    expect(run('review', '-f', file)).toEqual({ code: 0, out: ['Deployment team-a/web: ALLOWED', 'Deployment team-a/web: ALLOWED'], err: [] });
+    expect(JSON.parse(run('review', '-f', file, '-o', 'json').out[0]!)).toStrictEqual([
+      { source: `${file}#1`, object: 'Deployment team-a/web', allowed: true, warnings: [], patch: [] },
+      { source: `${file}#2`, object: 'Deployment team-a/web', allowed: true, warnings: [], patch: [] },
+    ]);
   });
 
   it('an AdmissionReview without an object is denied as the webhook denies it, also for a ServiceAccount', () => {

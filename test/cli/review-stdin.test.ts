@@ -97,4 +97,11 @@ describe('review -f -', () => {
     stdin.error = errno(undefined, 'stream closed');
     expect(run('review', '-f', '-')).toEqual({ code: 2, out: [], err: ['acr-pull-webhook review: (standard input): cannot be read (stream closed)'] });
   });
+
+  it('a failure that is not the input\'s (the read giving no text) is thrown, not reported as unreadable input', () => {
+    stdin.text = 42 as unknown as string;
+    const err: string[] = [];
+    expect(() => main(['review', '-f', '-'], { out: () => {}, err: (l) => err.push(l) })).toThrow(new TypeError('source is not a string'));
+    expect(err).toEqual([]);
+  });
 });

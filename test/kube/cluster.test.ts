@@ -162,6 +162,12 @@ describe('clusterParts', () => {
     expect(changes).toBeGreaterThanOrEqual(1);
     const list = api.requests.find((r) => r.path === '/api/v1/namespaces/kube-system/configmaps' && !r.watch)!;
     expect(list.query.get('fieldSelector')).toBe('metadata.name=acr-configuration');
+    const watches = () => api.requests.filter((r) => r.path === '/api/v1/namespaces/kube-system/configmaps' && r.watch).length;
+    await waitFor(() => watches() === 1, 5000, 'the watch');
+    // stop reaches the watch: it ends, and a start after it watches again.
+    await cm.stop();
+    await cm.start();
+    await waitFor(() => watches() === 2, 5000, 'a new watch');
 
     await cm.recordEvent(cm.current()!, 'Warning', 'InvalidConfiguration', 'watch-namespace: bad');
     await cm.recordEvent({ namespace: 'kube-system', name: 'acr-configuration', data: {} }, 'Normal', 'Applied', 'ok');
@@ -184,7 +190,9 @@ describe('clusterParts', () => {
     await waitFor(() => api.count('GET', path) >= 1, 5000, 'the configuration read');
     parts.webhookConditions!.stop();
     const reads = api.count('GET', path);
-    await new Promise((r) => setTimeout(r, 1200));
+    // The fake has no webhook configurations (404): a running sync would read again within 1.5 s (500 ms ticks,
+    // 1 s backoff after the failure).
+    await new Promise((r) => setTimeout(r, 3000));
     expect(api.count('GET', path)).toBe(reads);
   });
 

@@ -116,6 +116,43 @@ describe('NamespaceLabelCache', () => {
     expect(warnings()[1]!.obj).toMatchObject({ call: 'watch namespaces (GET /api/v1/namespaces)', retryMs: 1000 });
   });
 
+  it('a list the client cannot read (a namespace without metadata): logged as a failed list with the call, retried after 1 s', async () => {
+    api.namespaces = [{ kind: 'Namespace' }];
+    cache = new NamespaceLabelCache(api.kubeConfig(), logger);
+    await cache.start();
+    expect(cache.synced()).toBe(false);
+    expect(lists()).toBe(1);
+    expect(warnings()).toEqual([
+      {
+        level: 'warn',
+        obj: {
+          call: 'list namespaces (GET /api/v1/namespaces)',
+          error: 'TypeError',
+          server: api.url,
+          check: `cannot reach the API server at ${api.url}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`,
+        },
+        msg: 'listing namespaces failed',
+      },
+    ]);
+    api.namespaces = [{ metadata: { name: 'team-a', labels: { team: 'a' } } }];
+    await waitFor(() => cache!.synced(), 8000, 'the retried list');
+    expect(lists()).toBe(2);
+    expect(cache.labels('team-a')).toEqual({ team: 'a' });
+    expect(warnings()).toHaveLength(1);
+  });
+
+  it('start again while a retry is pending: one retry timer, so the backoff doubles once per scheduled retry', async () => {
+    api.forbid = (method, path) => method === 'GET' && path === '/api/v1/namespaces';
+    cache = new NamespaceLabelCache(api.kubeConfig(), logger);
+    await cache.start();
+    await cache.start();
+    expect(lists()).toBe(2);
+    // The second failure found the first retry pending: no second timer, the next wait is still 2 s.
+    await waitFor(() => warnings().length === 3, 8000, 'the retried list');
+    expect(warnings().map((w) => w.obj.retryMs)).toEqual([1000, 2000, 2000]);
+    expect(lists()).toBe(3);
+  });
+
   it('stop: no more retries or watches, and start does nothing afterwards', async () => {
     api.forbid = () => true;
     cache = new NamespaceLabelCache(api.kubeConfig(), logger);

@@ -1,13 +1,14 @@
 // The plain-HTTP /metrics listener (src/metrics-server.ts) on 127.0.0.1 with a port from the system.
 import { request, type Server } from 'node:http';
-import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Server as NetServer, createServer } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Metrics } from '../../src/metrics.js';
 import { startMetricsServer } from '../../src/metrics-server.js';
 
 let server: Server | undefined;
 let taken: import('node:net').Server | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await new Promise((r) => (server ? server.close(r) : r(undefined)));
   await new Promise((r) => (taken ? taken.close(r) : r(undefined)));
   server = undefined;
@@ -48,6 +49,18 @@ describe('startMetricsServer', () => {
     expect(r.type).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(r.body).toMatch(/^# HELP acr_webhook_refresh_threshold_seconds /m);
     expect(r.body).toMatch(/^acr_webhook_refresh_threshold_seconds 900$/m);
+  });
+
+  it('without an address: asks for all interfaces, 0.0.0.0 (the test listens on loopback instead)', async () => {
+    const asked: unknown[][] = [];
+    const listen = NetServer.prototype.listen;
+    vi.spyOn(NetServer.prototype, 'listen').mockImplementation(function (this: NetServer, ...args: unknown[]) {
+      asked.push(args.slice(0, 2));
+      return (listen as (...a: unknown[]) => NetServer).apply(this, [args[0], '127.0.0.1', ...args.slice(2)]);
+    });
+    server = await startMetricsServer(new Metrics({ defaultMetrics: false }), 0);
+    expect(asked).toEqual([[0, '0.0.0.0']]);
+    expect((await get(portOf(server), '/metrics')).status).toBe(200);
   });
 
   it('ignores the query string', async () => {
