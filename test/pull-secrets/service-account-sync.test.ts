@@ -282,6 +282,18 @@ describe('ServiceAccountSync.runOnce', () => {
     expect(w.manager.renewed).toHaveLength(2);
   });
 
+  it('serves up to `concurrency` ServiceAccounts at once (default 4)', async () => {
+    const w = world({ names: ['a', 'b', 'c', 'd', 'e'] });
+    for (const n of ['a', 'b', 'c', 'd', 'e']) w.accounts.put({ namespace: n, name: n });
+    const releases: Array<() => void> = [];
+    w.manager.gates = Array.from({ length: 5 }, () => new Promise<void>((r) => releases.push(r)));
+    const pass = w.sync.runOnce();
+    await Promise.resolve();
+    expect(w.manager.renewed.map(([k]) => k)).toEqual(['a/acr-1', 'b/acr-1', 'c/acr-1', 'd/acr-1']);
+    for (const r of releases) r();
+    expect((await pass).map((r) => r.name)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
   it('a lone pass is not followed by another', async () => {
     const w = world();
     expect(await w.sync.runOnce()).toEqual([]);
