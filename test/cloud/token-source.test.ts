@@ -298,13 +298,14 @@ describe('expiry', () => {
       audiences: [world.demo.oidcAudience],
       partition: 'p1',
     };
-    const binding: Binding = { chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] };
-    await src.dockerAuths(binding, 'team-a', budget(), workload);
+    // Each review asks for a registry not cached yet, so each needs the session.
+    const with1 = (r: RegistryRef): Binding => ({ chain: service(world), registries: [r] });
+    await src.dockerAuths(with1({ ...hangzhou, domains: ['registry.example.com'] }), 'team-a', budget(), workload);
     offset = 44 * 60_000;
-    await src.credentialsFor(binding.chain, 'team-a', budget());
+    await src.dockerAuths(with1({ ...second, domains: ['demo-second-registry.cn-hangzhou.cr.aliyuncs.com'] }), 'team-a', budget(), workload);
     expect(count('AssumeRoleWithOIDC')).toBe(1);
     offset = 46 * 60_000;
-    await src.dockerAuths(binding, 'team-a', budget(), workload);
+    await src.dockerAuths(with1({ kind: 'personal', region: 'cn-hangzhou', domains: ['registry.cn-hangzhou.aliyuncs.com'] }), 'team-a', budget(), workload);
     expect(count('AssumeRoleWithOIDC')).toBe(2);
   });
 });
