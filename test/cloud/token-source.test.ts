@@ -206,7 +206,7 @@ describe('failures are remembered per role chain and call, not beyond', () => {
   it('a deadline passing is not remembered: the next review with time tries again', async () => {
     const src = source();
     const hang = emu.injectHang({ action: 'GetAuthorizationToken' });
-    const d = await denial(src.dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget(1000)));
+    const d = await denial(src.dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget(2000)));
     expect(d.reason).toBe('Timeout');
     hang.remove();
     const auths = await src.dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget());
@@ -250,8 +250,8 @@ describe('denials of each step', () => {
   it('names the step in flight when the deadline passes', async () => {
     const progress = new Progress();
     emu.injectHang({ action: 'GetAuthorizationToken' });
-    const p = denial(source().dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', { ...budget(1500), progress }));
-    for (let i = 0; i < 100 && count('GetAuthorizationToken') === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const p = denial(source().dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', { ...budget(3000), progress }));
+    for (let i = 0; i < 250 && count('GetAuthorizationToken') === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const d = progress.timedOut('fallback');
     expect({ message: d.message, code: d.code, reason: d.reason }).toEqual({
       message: `acr-pull-webhook timed out getting a registry token for ACR instance cri-demo0000000001 in cn-hangzhou as ${world.demo.serviceRoleArn}: Container Registry (${emu.crEndpoint('cn-hangzhou')}) did not answer before the admission deadline. Check that the webhook reaches that endpoint (network policy, proxy, VPC endpoint settings). Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again`,
@@ -349,7 +349,7 @@ describe('caches', () => {
   it('a probe that ran out of time leaves no entry', async () => {
     const src = source();
     emu.injectHang({ action: 'GetAuthorizationToken' });
-    await denial(src.dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget(1000)));
+    await denial(src.dockerAuths({ chain: service(world), registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget(2000)));
     // The service session and its group's health; nothing for the token.
     expect(src.cachedEntries).toBe(2);
   });
