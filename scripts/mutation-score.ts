@@ -81,7 +81,13 @@ export function summarize(report: Report, equivalents: string): { rows: [string,
   const byDir = new Map<string, Tally>();
   const all: Tally = { detected: 0, undetected: 0, ignored: 0 };
   const unlisted: string[] = [];
-  const alive = new Set<string>();
+  // Each line of the equivalents file covers one survivor: two survivors with the same text (the same mutation on
+  // two lines of a file) need two lines, so an entry never hides a later survivor that merely looks the same.
+  const listed = new Map<string, number>();
+  for (const l of equivalents.split('\n')) {
+    const at = l.indexOf(' — ');
+    if (l.startsWith('- src/') && at > 0) listed.set(l.slice(0, at), (listed.get(l.slice(0, at)) ?? 0) + 1);
+  }
   for (const [file, { source, mutants }] of Object.entries(report.files)) {
     const dir = directoryOf(file);
     const t = byDir.get(dir) ?? { detected: 0, undetected: 0, ignored: 0 };
@@ -97,17 +103,15 @@ export function summarize(report: Report, equivalents: string): { rows: [string,
         t.undetected++;
         all.undetected++;
         const entry = entryFor(file, source, m);
-        alive.add(entry);
-        if (!equivalents.split('\n').some((l) => l.startsWith(`${entry} — `))) unlisted.push(`${entry}   (${file}:${m.location.start.line}:${m.location.start.column}, ${m.status})`);
+        const left = listed.get(entry) ?? 0;
+        if (left > 0) listed.set(entry, left - 1);
+        else unlisted.push(`${entry}   (${file}:${m.location.start.line}:${m.location.start.column}, ${m.status})`);
       }
     }
   }
-  const stale = equivalents
-    .split('\n')
-    .filter((l) => l.startsWith('- src/'))
-    .map((l) => l.split(' — ')[0]!)
-    // Only files the reports cover: a part not run yet proves nothing about its entries.
-    .filter((entry) => entry.slice(2).split(' · ')[0]! in report.files && !alive.has(entry));
+  // Lines left over: their survivor was killed (or the code changed). Only files the reports cover: a part not run
+  // yet proves nothing about its entries.
+  const stale = [...listed.entries()].filter(([entry, left]) => left > 0 && entry.slice(2).split(' · ')[0]! in report.files).map(([entry]) => entry);
   const rows: [string, Tally][] = [['All files', all], ...[...byDir.entries()].sort(([a], [b]) => (a < b ? -1 : 1))];
   return { rows, unlisted, stale };
 }

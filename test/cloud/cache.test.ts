@@ -80,4 +80,35 @@ describe('ExpiringCache', () => {
     expect(n).toBe(2);
     expect(cache.size).toBe(0);
   });
+
+  it('does not store a value whose usable time is now: it is already unusable', async () => {
+    const { cache, now } = setup();
+    expect(await cache.get('k', async () => ({ value: 'v', usableUntil: now() }))).toBe('v');
+    expect(cache.size).toBe(0);
+  });
+
+  it('delete(key) forgets the value: the next get loads again', async () => {
+    const { cache, now } = setup();
+    let n = 0;
+    const load = async () => ({ value: `v${++n}`, usableUntil: now() + 1000 });
+    expect(await cache.get('k', load)).toBe('v1');
+    cache.delete('k');
+    expect(cache.size).toBe(0);
+    expect(await cache.get('k', load)).toBe('v2');
+  });
+
+  it('with negativeTtlMs 0 a failure is never remembered, even when the clock steps back', async () => {
+    // A wall clock set back between two readings (NTP) must not turn "remember for 0 ms" into a cached failure.
+    let t = 1_000_000;
+    const cache = new ExpiringCache<string>({ name: 't', maxEntries: 10, negativeTtlMs: 0, now: () => (t -= 1000) });
+    let calls = 0;
+    const load = async () => {
+      calls++;
+      throw new Error('NoPermission');
+    };
+    await expect(cache.get('k', load)).rejects.toThrow('NoPermission');
+    expect(cache.size).toBe(0);
+    await expect(cache.get('k', load)).rejects.toThrow('NoPermission');
+    expect(calls).toBe(2);
+  });
 });

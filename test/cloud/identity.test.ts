@@ -6,7 +6,8 @@ import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ECSRAMRoleCredentialsProvider, OIDCRoleArnCredentialsProvider } from '@alicloud/credentials';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { identityFromEnv } from '../../src/cloud/identity.js';
 import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
@@ -19,6 +20,133 @@ describe('identity sources', () => {
       identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/r', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/p', ALIBABA_CLOUD_OIDC_TOKEN_FILE: '/t' }).source,
     ).toBe('rrsa (acs:ram::1:role/r)');
     expect(identityFromEnv({}).source).toBe('ecs-ram-role');
+  });
+});
+
+/** What the library's providers send: method, URL and form body. */
+interface SentRequest {
+  method: string;
+  host: string;
+  path: string;
+  bodyForm?: Record<string, string>;
+}
+
+/**
+ * Answers the requests of every provider of `cls` built from now on (the library's providers take their HTTP
+ * function from `this.doRequest`, set at construction and meant for mocking), recording them.
+ */
+function intercept(cls: unknown, answer: (req: SentRequest) => { status: number; body: string }): SentRequest[] {
+  const sent: SentRequest[] = [];
+  const proto = (cls as { prototype: Record<string, unknown> }).prototype;
+  const original = proto.getCredentialsInternal as (this: unknown) => Promise<unknown>;
+  vi.spyOn(proto as { getCredentialsInternal: () => Promise<unknown> }, 'getCredentialsInternal').mockImplementation(function (this: { doRequest: unknown }) {
+    this.doRequest = async (req: SentRequest) => {
+      sent.push({ method: req.method, host: req.host, path: req.path, ...(req.bodyForm ? { bodyForm: { ...req.bodyForm } } : {}) });
+      const a = answer(req);
+      return { statusCode: a.status, headers: {}, body: Buffer.from(a.body) };
+    };
+    return original.call(this);
+  });
+  return sent;
+}
+
+const IDENTITY_ENV = [
+  'ALIBABA_CLOUD_ACCESS_KEY_ID',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'ALIBABA_CLOUD_ROLE_ARN',
+  'ALIBABA_CLOUD_OIDC_PROVIDER_ARN',
+  'ALIBABA_CLOUD_OIDC_TOKEN_FILE',
+  'ALIBABA_CLOUD_ROLE_SESSION_NAME',
+  'ALIBABA_CLOUD_ECS_METADATA',
+  'ALIBABA_CLOUD_STS_REGION',
+  'ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED',
+  'ALIBABA_CLOUD_ECS_METADATA_DISABLED',
+  'ALIBABA_CLOUD_IMDSV1_DISABLED',
+];
+
+describe('identity sources, what each one sends', () => {
+  let dir: string;
+  beforeEach(() => {
+    // The library falls back to process.env for what it is not given: none of it may leak in from the machine.
+    for (const name of IDENTITY_ENV) vi.stubEnv(name, '');
+    dir = mkdtempSync(join(tmpdir(), 'identity-'));
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an AccessKey needs both the ID and the secret; an RRSA role needs the role, the provider and the token file', () => {
+    expect(identityFromEnv({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI' }).source).toBe('ecs-ram-role');
+    expect(identityFromEnv({ ALIBABA_CLOUD_ACCESS_KEY_SECRET: 's' }).source).toBe('ecs-ram-role');
+    const rrsa = { ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/r', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/p', ALIBABA_CLOUD_OIDC_TOKEN_FILE: '/t' };
+    for (const missing of Object.keys(rrsa)) {
+      expect(identityFromEnv({ ...rrsa, [missing]: undefined }).source).toBe('ecs-ram-role');
+    }
+    expect(identityFromEnv({ ALIBABA_CLOUD_OIDC_TOKEN_FILE: '/t' }).source).toBe('ecs-ram-role');
+  });
+
+  it('env credentials carry the STS token only when there is one', async () => {
+    vi.stubEnv('ALIBABA_CLOUD_ACCESS_KEY_ID', 'STS.NUexample');
+    vi.stubEnv('ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'env-secret');
+    vi.stubEnv('ALIBABA_CLOUD_SECURITY_TOKEN', 'env-token');
+    const withToken = await identityFromEnv(process.env).credentials();
+    expect(withToken).toStrictEqual({ accessKeyId: 'STS.NUexample', accessKeySecret: 'env-secret', securityToken: 'env-token' });
+    vi.stubEnv('ALIBABA_CLOUD_SECURITY_TOKEN', '');
+    expect(await identityFromEnv(process.env).credentials()).toStrictEqual({ accessKeyId: 'STS.NUexample', accessKeySecret: 'env-secret' });
+  });
+
+  function rrsaEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'oidc-token-text');
+    return { ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: tokenFile, ...extra };
+  }
+  const stsAnswer = () => ({
+    status: 200,
+    body: JSON.stringify({ Credentials: { AccessKeyId: 'STS.rrsa', AccessKeySecret: 'rrsa-secret', SecurityToken: 'rrsa-token', Expiration: '2099-01-01T00:00:00Z' } }),
+  });
+
+  it('RRSA: AssumeRoleWithOIDC as session "acr-pull-webhook" unless ALIBABA_CLOUD_ROLE_SESSION_NAME names one', async () => {
+    const sent = intercept(OIDCRoleArnCredentialsProvider, stsAnswer);
+    const id = identityFromEnv(rrsaEnv());
+    expect(id.source).toBe('rrsa (acs:ram::1:role/webhook)');
+    expect(await id.credentials()).toStrictEqual({ accessKeyId: 'STS.rrsa', accessKeySecret: 'rrsa-secret', securityToken: 'rrsa-token' });
+    await identityFromEnv(rrsaEnv({ ALIBABA_CLOUD_ROLE_SESSION_NAME: 'my-session' })).credentials();
+    expect(sent.map((r) => [r.method, r.host, r.bodyForm?.RoleSessionName, r.bodyForm?.RoleArn, r.bodyForm?.OIDCToken])).toEqual([
+      ['POST', 'sts.aliyuncs.com', 'acr-pull-webhook', 'acs:ram::1:role/webhook', 'oidc-token-text'],
+      ['POST', 'sts.aliyuncs.com', 'my-session', 'acs:ram::1:role/webhook', 'oidc-token-text'],
+    ]);
+  });
+
+  it('RRSA: an https STS override is used as the host; an http one is not (the library speaks https only)', async () => {
+    const sent = intercept(OIDCRoleArnCredentialsProvider, stsAnswer);
+    await identityFromEnv(rrsaEnv(), 'https://sts.private.example.test:8443/path').credentials();
+    await identityFromEnv(rrsaEnv(), 'http://127.0.0.1:9/sts').credentials();
+    await identityFromEnv(rrsaEnv()).credentials();
+    expect(sent.map((r) => r.host)).toEqual(['sts.private.example.test:8443', 'sts.aliyuncs.com', 'sts.aliyuncs.com']);
+  });
+
+  const ecsAnswer = (req: SentRequest) =>
+    req.method === 'PUT'
+      ? { status: 200, body: 'metadata-token' }
+      : req.path === '/latest/meta-data/ram/security-credentials/'
+        ? { status: 200, body: 'role-from-metadata' }
+        : { status: 200, body: JSON.stringify({ Code: 'Success', AccessKeyId: 'STS.ecs', AccessKeySecret: 'ecs-secret', SecurityToken: 'ecs-token', Expiration: '2099-01-01T00:00:00Z' }) };
+
+  it('ECS RAM role: the role named by ALIBABA_CLOUD_ECS_METADATA, else the one the metadata service names', async () => {
+    const sent = intercept(ECSRAMRoleCredentialsProvider, ecsAnswer);
+    const named = identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' });
+    expect(named.source).toBe('ecs-ram-role');
+    expect(await named.credentials()).toStrictEqual({ accessKeyId: 'STS.ecs', accessKeySecret: 'ecs-secret', securityToken: 'ecs-token' });
+    expect(sent.filter((r) => r.method === 'GET').map((r) => `${r.host}${r.path}`)).toEqual(['100.100.100.200/latest/meta-data/ram/security-credentials/node-role']);
+    sent.length = 0;
+    await identityFromEnv({}).credentials();
+    expect(sent.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([
+      '/latest/meta-data/ram/security-credentials/',
+      '/latest/meta-data/ram/security-credentials/role-from-metadata',
+    ]);
   });
 });
 

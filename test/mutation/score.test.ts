@@ -67,4 +67,19 @@ describe('mutation score summary', () => {
     expect(unlisted).toEqual(['- src/acr/a.ts · StringLiteral · `` `small` `` → ``` `` ```   (src/acr/a.ts:1:49, NoCoverage)']);
     expect(stale).toEqual(["- src/acr/a.ts · X · `a` → `b`"]);
   });
+
+  it('takes one equivalents line per survivor: a second survivor with the same text needs a second line', () => {
+    const twice = {
+      files: {
+        'src/acr/a.ts': {
+          source,
+          mutants: [mutant('1', 'Survived', 41, 46, 'StringLiteral', '""'), mutant('2', 'Survived', 41, 46, 'StringLiteral', '""')],
+        },
+      },
+    };
+    const line = "- src/acr/a.ts · StringLiteral · `'big'` → `\"\"` — why\n";
+    expect(summarize(twice, line).unlisted).toEqual(["- src/acr/a.ts · StringLiteral · `'big'` → `\"\"`   (src/acr/a.ts:1:41, Survived)"]);
+    expect(summarize(twice, line + line)).toMatchObject({ unlisted: [], stale: [] });
+    expect(summarize(twice, line + line + line).stale).toEqual(["- src/acr/a.ts · StringLiteral · `'big'` → `\"\"`"]);
+  });
 });
