@@ -16,6 +16,7 @@ import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 import { FakeApiServer, waitFor } from '../kube/support/fake-apiserver.js';
 import { decodePatch, fixtureText } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
 
 /** Loopback, ports from the system, info logs. */
 const BASE_ENV: NodeJS.ProcessEnv = { PORT: '0', METRICS_PORT: '0', BIND_ADDRESS: '127.0.0.1', METRICS_BIND_ADDRESS: '127.0.0.1', LOG_LEVEL: 'info' };
@@ -272,19 +273,7 @@ describe('cluster mode against the fake API server', () => {
   });
 
   function kubeconfig(): string {
-    const file = join(dir, 'kubeconfig');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'tester', user: { token: 'test-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
-        'current-context': 'fake',
-      }),
-    );
-    return file;
+    return writeKubeconfig(join(dir, 'kubeconfig'), api.url);
   }
 
   it('syncs its caches, takes the Lease as POD_NAME, keeps the webhook configuration named, is ready; no banner; closes its watches', async () => {

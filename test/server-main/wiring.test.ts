@@ -18,6 +18,7 @@ import { FakeApiServer, waitFor } from '../kube/support/fake-apiserver.js';
 import { decodePatch, fixture, fixtureText } from '../support/fixtures.js';
 import { h2Request, h2Session } from '../support/h2.js';
 import { httpsRequest } from '../support/https.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
 
 const BASE_ENV: NodeJS.ProcessEnv = { PORT: '0', METRICS_PORT: '0', BIND_ADDRESS: '127.0.0.1', METRICS_BIND_ADDRESS: '127.0.0.1', LOG_LEVEL: 'info' };
 
@@ -229,21 +230,9 @@ describe('cluster mode against the fake API server', () => {
   }
 
   function clusterEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const file = join(dir, 'kubeconfig');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'tester', user: { token: 'test-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
-        'current-context': 'fake',
-      }),
-    );
     return {
       ...BASE_ENV,
-      KUBECONFIG: file,
+      KUBECONFIG: writeKubeconfig(join(dir, 'kubeconfig'), api.url),
       TLS_CERT_FILE: tlsFiles.certFile,
       TLS_KEY_FILE: tlsFiles.keyFile,
       POD_NAMESPACE: 'acr-system',

@@ -1,7 +1,7 @@
 // Cluster mode on the compiled server while the API server refuses (403, missing RBAC) or cannot be reached: the
 // process must keep running and retrying, say why on every attempt, and stay not ready (never exit 0 as if done).
 // And /readyz waits for every cache a decision reads, the namespace labels included.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { FakeApiServer } from '../kube/support/fake-apiserver.js';
 import { fixtureText } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
 import { startCompiledWebhook, type WebhookProcess } from '../support/webhook-process.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cluster-startup-'));
 const tls = ensureSelfSignedCert(join(dir, 'tls'));
@@ -18,19 +19,7 @@ let api: FakeApiServer;
 let w: WebhookProcess | undefined;
 
 function kubeconfig(server: string): string {
-  const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'tester', user: { token: 'test-token' } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
-      'current-context': 'fake',
-    }),
-  );
-  return file;
+  return writeKubeconfig(join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`), server);
 }
 
 function clusterEnv(server: string): NodeJS.ProcessEnv {
