@@ -2,7 +2,7 @@
 // schedule (fake timers). The module is loaded in beforeEach so its load-time constants count for every test.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CollectResult, UsageSource } from '../../src/pull-secrets/collector.js';
-import type { Logger } from '../../src/pull-secrets/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import type { SecretObject, SecretStore } from '../../src/pull-secrets/store.js';
 
 type CollectorModule = typeof import('../../src/pull-secrets/collector.js');
@@ -93,16 +93,6 @@ class ScriptedUsage implements UsageSource {
     if (a instanceof Promise) return a;
     return new Set(a);
   }
-}
-
-function recordingLogger() {
-  const lines: Array<[string, object, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void =>
-      void lines.push([level, obj, msg]);
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, lines };
 }
 
 const httpError = (code: number) => Object.assign(new Error('secret text'), { code });

@@ -2,7 +2,7 @@
 // bookkeeping of Secrets that went away; options; the interval with fake timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Binding, PullSecretSpec } from '../../src/acr/model.js';
-import type { Logger } from '../../src/pull-secrets/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import type { PullSecretManager } from '../../src/pull-secrets/manager.js';
 import { SecretRefresher, type RefreshResult, type SecretRefresherOptions } from '../../src/pull-secrets/refresher.js';
 import type { EventType, SecretObject } from '../../src/pull-secrets/store.js';
@@ -50,16 +50,6 @@ class Manager {
     if (this.gates) await this.gates.shift();
     if (this.renewError) throw this.renewError;
   }
-}
-
-function recordingLogger() {
-  const lines: Array<[string, object, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void =>
-      void lines.push([level, obj, msg]);
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, lines };
 }
 
 const httpError = (code: number) => Object.assign(new Error('secret text'), { code });

@@ -2,7 +2,7 @@
 // stats, patches, events and log lines; the interval, debounce and back-to-back passes with fake timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PullSecretSpec } from '../../src/acr/model.js';
-import type { Logger } from '../../src/pull-secrets/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import type { PullSecretManager } from '../../src/pull-secrets/manager.js';
 import {
   ServiceAccountSync,
@@ -71,16 +71,6 @@ class Manager {
     const err = this.renewError?.(spec);
     if (err) throw err;
   }
-}
-
-function recordingLogger() {
-  const lines: Array<[string, object, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void =>
-      void lines.push([level, obj, msg]);
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, lines };
 }
 
 /** Covers every ServiceAccount named in `names`; each namespace gets the Secrets `secrets`. */
