@@ -109,7 +109,7 @@ const pod = fc.record(
   { requiredKeys: ['namespace', 'containers'] },
 );
 
-function podReview(p: fc.RecordValue<typeof pod extends fc.Arbitrary<infer T> ? T : never>) {
+function podReview(p: typeof pod extends fc.Arbitrary<infer T> ? T : never) {
   const spec: Record<string, unknown> = { containers: p.containers };
   for (const k of ['serviceAccountName', 'serviceAccount', 'initContainers', 'ephemeralContainers', 'imagePullSecrets'] as const) if (p[k] !== undefined) spec[k] = p[k];
   // Through JSON, as the API server sends it (and plain objects: fast-check may build null-prototype ones).

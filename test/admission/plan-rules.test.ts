@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialHelper } from '../../src/acr/credential-helper.js';
 import type { PullSecretSpec } from '../../src/acr/model.js';
-import { planAdmission, servingRules } from '../../src/admission/plan.js';
+import { type Plan, planAdmission, servingRules } from '../../src/admission/plan.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import { parseConfig } from '../../src/config/config.js';
 
@@ -20,6 +20,11 @@ const pod = (object: unknown, over: Partial<AdmissionRequest> = {}): AdmissionRe
   object,
   ...over,
 });
+/** The plan, narrowed to a mutation (a test failure naming the action it got otherwise). */
+function mutation(plan: Plan): Extract<Plan, { action: 'mutate' }> {
+  if (plan.action !== 'mutate') throw new Error(`expected a mutate plan, got ${plan.action}`);
+  return plan;
+}
 const annotated = { metadata: { annotations: { 'k8s.aliyun.com/acr-service-arns': SVC } }, spec: { containers: [{ image: 'team-registry.cn-beijing.cr.aliyuncs.com/a:1' }] } };
 
 describe('servingRules', () => {
@@ -95,7 +100,7 @@ describe('planAdmission', () => {
     const plan = planAdmission(pod(served), r);
     expect(plan).toMatchObject({ action: 'mutate', source: 'served-registry' });
     expect('bestEffort' in plan).toBe(false);
-    const own = (plan as { specs: PullSecretSpec[] }).specs[0]!;
+    const own = mutation(plan).specs[0]!;
     const extra: PullSecretSpec = { namespace: 'team-a', name: 'acr-pull-helper', requester: 'team-a', binding: { chain: {}, registries: [] } };
     const helper = (specs: PullSecretSpec[]) =>
       ({ covers: () => true, specs: () => specs, expiringThresholdMs: 1, bindings: [] }) as unknown as CredentialHelper;
@@ -103,7 +108,7 @@ describe('planAdmission', () => {
       planAdmission(pod(served), rulesFor({ registries: [{ instanceId: 'cri-one', domains: ['one.example.com'] }] }, { credentialHelper: () => helper(specs) }));
     const both = withHelper([own, extra]);
     expect(both).toMatchObject({ action: 'mutate', specs: [own, extra], patch: [{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: own.name }, { name: 'acr-pull-helper' }] }] });
-    expect([...(both as { bestEffort: Set<string> }).bestEffort]).toEqual(['acr-pull-helper']);
+    expect([...(mutation(both).bestEffort ?? [])]).toEqual(['acr-pull-helper']);
     // The helper asks for nothing the object does not already get: no best-effort set.
     const same = withHelper([own]);
     expect(same).toMatchObject({ action: 'mutate', specs: [own] });

@@ -16,8 +16,13 @@ const IDS = 'k8s.aliyun.com/acr-instance-ids';
 const ARNS = 'k8s.aliyun.com/acr-service-arns';
 
 const spec = (name: string): PullSecretSpec => ({ namespace: 'team-a', name, requester: 'team-a', binding: { chain: {}, registries: [] } });
-const helper = (names: string[], covered = 'team-a/default'): CredentialHelper =>
-  ({ covers: (ns: string, n: string) => `${ns}/${n}` === covered, specs: () => names.map(spec), expiringThresholdMs: 1, bindings: [] }) as CredentialHelper;
+const helper = (names: string[], covered = 'team-a/default'): CredentialHelper => ({
+  scope: { namespaces: [covered.split('/')[0]!], serviceAccounts: [covered.split('/')[1]!] },
+  covers: (ns: string, n: string) => `${ns}/${n}` === covered,
+  specs: () => names.map(spec),
+  expiringThresholdMs: 1,
+  bindings: [],
+});
 
 function rules(opts: { helper?: CredentialHelper; policy?: unknown } = {}) {
   const config = parseConfig({ defaultRegion: 'cn-hangzhou', ...(opts.policy ? { policy: opts.policy } : {}) }, { ownNamespace: OWN });

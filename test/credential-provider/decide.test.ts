@@ -150,11 +150,12 @@ describe('decision', () => {
   });
 
   it('denies what the webhook denies, with its message', () => {
-    for (const annotations of [
+    const invalid: Record<string, string>[] = [
       { 'k8s.aliyun.com/acr-user-arns': USR },
       { 'k8s.aliyun.com/acr-service-arns': 'not-an-arn' },
       { 'k8s.aliyun.com/acr-instanceids': 'cri-a' },
-    ]) {
+    ];
+    for (const annotations of invalid) {
       const webhook = parseAcrAnnotations(annotations);
       expect(webhook.kind).toBe('invalid');
       expect(decide({ image: 'a-registry.cn-hangzhou.cr.aliyuncs.com/x', annotations, token }, rules())).toEqual({

@@ -34,8 +34,9 @@ let exported: Set<string>;
 beforeAll(async () => {
   const m = new Metrics();
   const json = await m.registry.getMetricsAsJSON();
-  // Histograms are read through their _bucket, _sum and _count series.
-  exported = new Set(json.flatMap((x) => (x.type === 'histogram' ? [`${x.name}_bucket`, `${x.name}_sum`, `${x.name}_count`] : [x.name])));
+  // Histograms are read through their _bucket, _sum and _count series. prom-client's typings declare `type` a
+  // numeric enum, but getMetricsAsJSON returns the name ('histogram'): compare it as the string it is.
+  exported = new Set(json.flatMap((x) => (String(x.type) === 'histogram' ? [`${x.name}_bucket`, `${x.name}_sum`, `${x.name}_count`] : [x.name])));
 });
 
 function unknownMetrics(exprs: string[]): string[] {

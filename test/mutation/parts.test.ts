@@ -20,7 +20,7 @@ describe('mutate-parts.sh', () => {
     const globs = run('--list')
       .stdout.trim()
       .split('\n')
-      .flatMap((l) => l.split('\t')[1].split(','))
+      .flatMap((l) => l.split('\t')[1]!.split(','))
       .filter((g) => !g.startsWith('!'));
     const dirs = readdirSync('src', { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'types');
     expect(dirs.length).toBeGreaterThan(0);
