@@ -27,6 +27,10 @@ const invalid = (message: string) => ({ kind: 'invalid', message });
 const ok = (value: { chains: unknown[]; instances: unknown[] }, instancesFrom: string = IDS) => ({ kind: 'ok', value: { ...value, instancesFrom } });
 
 describe('which objects are annotated', () => {
+  it('the four keys, as the other modules read them from ANNOTATION', () => {
+    expect(ANNOTATION).toEqual({ instanceIds: IDS, instanceId: ID, serviceArns: SVC_KEY, userArns: USR_KEY });
+  });
+
   it('absent, null and vendor-free annotations mean "none"', () => {
     expect(parseAcrAnnotations(undefined)).toEqual({ kind: 'none' });
     expect(parseAcrAnnotations(null)).toEqual({ kind: 'none' });
