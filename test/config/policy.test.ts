@@ -1,9 +1,17 @@
 // checkPolicy where "every" and "some" differ: a registry with several hosts needs each of them allowed by the
 // same rule, and a denial blames a role only when no applicable rule allows it. Also the key of an instance
 // without any region (it matches no entry, and the denial names the bare ID).
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Binding } from '../../src/acr/model.js';
-import { checkPolicy, type Policy } from '../../src/config/policy.js';
+import type { Policy } from '../../src/config/policy.js';
+
+let checkPolicy: typeof import('../../src/config/policy.js')['checkPolicy'];
+
+beforeEach(async () => {
+  // Loaded per test: the list check (allows) is defined when the module loads.
+  vi.resetModules();
+  ({ checkPolicy } = await import('../../src/config/policy.js'));
+});
 
 const SVC = 'acs:ram::1234567890123456:role/svc';
 const USR = 'acs:ram::6543210987654321:role/usr';
