@@ -5,12 +5,14 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Binding } from '../../src/acr/model.js';
 import type { Policy } from '../../src/config/policy.js';
 
-let checkPolicy: typeof import('../../src/config/policy.js')['checkPolicy'];
+type PolicyModule = typeof import('../../src/config/policy.js');
+let checkPolicy: PolicyModule['checkPolicy'];
+let selectorMatches: PolicyModule['selectorMatches'];
 
 beforeEach(async () => {
   // Loaded per test: the list check (allows) is defined when the module loads.
   vi.resetModules();
-  ({ checkPolicy } = await import('../../src/config/policy.js'));
+  ({ checkPolicy, selectorMatches } = await import('../../src/config/policy.js'));
 });
 
 const SVC = 'acs:ram::1234567890123456:role/svc';
@@ -80,5 +82,14 @@ describe('checkPolicy: an instance without any region', () => {
     });
     // The default region completes it.
     expect(checkPolicy(policy, 'team', undefined, { chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-x' }] }, 'cn-beijing')).toEqual({ allowed: true });
+  });
+});
+
+describe('selectorMatches: In and NotIn without values (the configuration allows leaving values out)', () => {
+  it('In matches no value of the label and NotIn excludes none, whatever the value', () => {
+    for (const value of ['prod', '', 'Stryker was here']) {
+      expect(selectorMatches({ matchExpressions: [{ key: 'team', operator: 'In' }] }, { team: value }), value).toBe(false);
+      expect(selectorMatches({ matchExpressions: [{ key: 'team', operator: 'NotIn' }] }, { team: value }), value).toBe(true);
+    }
   });
 });
