@@ -86,7 +86,9 @@ export function summarize(report: Report, equivalents: string): { rows: [string,
   const listed = new Map<string, number>();
   for (const l of equivalents.split('\n')) {
     const at = l.indexOf(' — ');
-    if (l.startsWith('- src/') && at > 0) listed.set(l.slice(0, at), (listed.get(l.slice(0, at)) ?? 0) + 1);
+    if (!l.startsWith('- src/') || at <= 0) continue;
+    const key = l.slice(0, at);
+    listed.set(key, (listed.get(key) ?? 0) + 1);
   }
   for (const [file, { source, mutants }] of Object.entries(report.files)) {
     const dir = directoryOf(file);
