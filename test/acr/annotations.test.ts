@@ -1,11 +1,22 @@
 // The annotation grammar, rule by rule, with the exact result or denial each rule promises (README "Annotations").
-import { describe, expect, it } from 'vitest';
-import { ANNOTATION, LIMITS, levenshtein, parseAcrAnnotations } from '../../src/acr/annotations.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-const IDS = ANNOTATION.instanceIds;
-const ID = ANNOTATION.instanceId;
-const SVC_KEY = ANNOTATION.serviceArns;
-const USR_KEY = ANNOTATION.userArns;
+type Annotations = typeof import('../../src/acr/annotations.js');
+let ANNOTATION: Annotations['ANNOTATION'];
+let LIMITS: Annotations['LIMITS'];
+let levenshtein: Annotations['levenshtein'];
+let parseAcrAnnotations: Annotations['parseAcrAnnotations'];
+
+beforeEach(async () => {
+  // Loaded per test: the key prefixes and known keys are set when the module loads.
+  vi.resetModules();
+  ({ ANNOTATION, LIMITS, levenshtein, parseAcrAnnotations } = await import('../../src/acr/annotations.js'));
+});
+
+const IDS = 'k8s.aliyun.com/acr-instance-ids';
+const ID = 'k8s.aliyun.com/acr-instance-id';
+const SVC_KEY = 'k8s.aliyun.com/acr-service-arns';
+const USR_KEY = 'k8s.aliyun.com/acr-user-arns';
 const S1 = 'acs:ram::1111111111111111:role/svc-one';
 const S2 = 'acs:ram::2222222222222222:role/svc-two';
 const U1 = 'acs:ram::3333333333333333:role/user-one';
@@ -16,6 +27,10 @@ const invalid = (message: string) => ({ kind: 'invalid', message });
 const ok = (value: { chains: unknown[]; instances: unknown[] }, instancesFrom: string = IDS) => ({ kind: 'ok', value: { ...value, instancesFrom } });
 
 describe('which objects are annotated', () => {
+  it('the four keys, as the other modules read them from ANNOTATION', () => {
+    expect(ANNOTATION).toEqual({ instanceIds: IDS, instanceId: ID, serviceArns: SVC_KEY, userArns: USR_KEY });
+  });
+
   it('absent, null and vendor-free annotations mean "none"', () => {
     expect(parseAcrAnnotations(undefined)).toEqual({ kind: 'none' });
     expect(parseAcrAnnotations(null)).toEqual({ kind: 'none' });

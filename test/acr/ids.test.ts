@@ -1,8 +1,20 @@
 // The identifier shapes at their limits: each bound of each pattern is tried on both sides (the longest accepted,
 // one more refused), with a valid value wrapped in junk for the anchors, and the letter case each class allows.
 // test/acr/registry-hosts.test.ts holds the everyday accepted and refused examples.
-import { describe, expect, it } from 'vitest';
-import { APSARA_INSTANCE_ID, INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } from '../../src/acr/ids.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+type Ids = typeof import('../../src/acr/ids.js');
+let APSARA_INSTANCE_ID: Ids['APSARA_INSTANCE_ID'];
+let INSTANCE_ID: RegExp;
+let OIDC_PROVIDER_ARN: RegExp;
+let REGION: RegExp;
+let ROLE_ARN: RegExp;
+
+beforeEach(async () => {
+  // Loaded per test: the patterns are built when the module loads.
+  vi.resetModules();
+  ({ APSARA_INSTANCE_ID, INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } = await import('../../src/acr/ids.js'));
+});
 
 const accepts = (re: RegExp, values: string[]) => expect(values.filter((v) => !re.test(v))).toEqual([]);
 const refuses = (re: RegExp, values: string[]) => expect(values.filter((v) => re.test(v))).toEqual([]);

@@ -1,7 +1,20 @@
 // Which registry an image is on, and what an ACR default domain says about its instance (README "Annotations").
-import { describe, expect, it } from 'vitest';
-import { parseAcrHost, registryHost } from '../../src/acr/registry-hosts.js';
-import { INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } from '../../src/acr/ids.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+type Hosts = typeof import('../../src/acr/registry-hosts.js');
+let parseAcrHost: Hosts['parseAcrHost'];
+let registryHost: Hosts['registryHost'];
+let INSTANCE_ID: RegExp;
+let OIDC_PROVIDER_ARN: RegExp;
+let REGION: RegExp;
+let ROLE_ARN: RegExp;
+
+beforeEach(async () => {
+  // Loaded per test: the host and identifier patterns are built when the modules load.
+  vi.resetModules();
+  ({ parseAcrHost, registryHost } = await import('../../src/acr/registry-hosts.js'));
+  ({ INSTANCE_ID, OIDC_PROVIDER_ARN, REGION, ROLE_ARN } = await import('../../src/acr/ids.js'));
+});
 
 describe('registryHost', () => {
   it('follows the Docker rule: the first component is a host only if it has a dot or a port, or is localhost', () => {

@@ -1,9 +1,19 @@
 // Secret names are a contract between processes: every replica, every version and a dry run must derive the same
 // name from the same binding, or Pods would reference Secrets nobody keeps fresh. The expected names are literals.
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Binding } from '../../src/acr/model.js';
-import { bindingKey, cachedNameCount, secretNameFor } from '../../src/acr/secret-name.js';
+
+type SecretName = typeof import('../../src/acr/secret-name.js');
+let bindingKey: SecretName['bindingKey'];
+let cachedNameCount: SecretName['cachedNameCount'];
+let secretNameFor: SecretName['secretNameFor'];
+
+beforeEach(async () => {
+  // Loaded per test: the prefix and the caches are set up when the module loads, and each test starts with empty caches.
+  vi.resetModules();
+  ({ bindingKey, cachedNameCount, secretNameFor } = await import('../../src/acr/secret-name.js'));
+});
 
 const S = 'acs:ram::1234567890123456:role/acr-pull';
 const U = 'acs:ram::6543210987654321:role/registry-reader';

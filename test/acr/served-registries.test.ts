@@ -1,13 +1,22 @@
 // The host -> registry index behind unannotated serving: configured entries, looked-up domains, discovery.
-import { beforeEach, describe, expect, it } from 'vitest';
-import { buildRegistryIndex, mayBeUndiscovered, servedHostNames, servedRegistryFor, servedRegistryRef } from '../../src/acr/served-registries.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/config.js';
+
+type Served = typeof import('../../src/acr/served-registries.js');
+let buildRegistryIndex: Served['buildRegistryIndex'];
+let mayBeUndiscovered: Served['mayBeUndiscovered'];
+let servedHostNames: Served['servedHostNames'];
+let servedRegistryFor: Served['servedRegistryFor'];
+let servedRegistryRef: Served['servedRegistryRef'];
 
 const ctx = { ownNamespace: 'acr-pull-webhook' };
 // Built before each test, not at collection time: Stryker then credits each test with the code it runs
 // (code run while a file loads counts as static and would be tested against every test).
 let configured!: ReturnType<typeof parseConfig>['registries'];
-beforeEach(() => {
+beforeEach(async () => {
+  // Loaded per test: instanceKey is defined when the module loads.
+  vi.resetModules();
+  ({ buildRegistryIndex, mayBeUndiscovered, servedHostNames, servedRegistryFor, servedRegistryRef } = await import('../../src/acr/served-registries.js'));
   configured = parseConfig(
     {
       defaultRegion: 'cn-hangzhou',

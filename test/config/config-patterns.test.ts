@@ -2,8 +2,17 @@
 // labels, ports), the credential helper's ConfigMap location (namespace and name lengths, no dot in a namespace),
 // endpoint URLs (http too, paths of several characters, a host before the path), policy instance entries, and
 // the policy rule checks no other test reached (a rule without namespaces, a selector with labels only).
-import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/config.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+type Config = typeof import('../../src/config/config.js');
+let ConfigError: Config['ConfigError'];
+let parseConfig: Config['parseConfig'];
+
+beforeEach(async () => {
+  // Loaded per test: the host, ExternalId and URL patterns are built when the module loads.
+  vi.resetModules();
+  ({ ConfigError, parseConfig } = await import('../../src/config/config.js'));
+});
 
 const ctx = { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' };
 const ARN = 'acs:ram::1234567890123456:role/acr-pull';
@@ -40,6 +49,23 @@ describe('host names (registries[].domains, policy instances)', () => {
     expect(refusal(domains(host))).toBe(`c.yaml: registries[0].domains[0]: ${JSON.stringify(host)} is not a host name`);
   });
 
+  it('at most 253 characters in all, the port included', () => {
+    const at253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    const at254 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`;
+    const port254 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}:1`;
+    expect(at253.length).toBe(253);
+    expect(parseConfig(domains(at253), ctx).registries[0]!.domains).toEqual([at253]);
+    for (const host of [at254, port254]) {
+      expect(refusal(domains(host)), host).toBe(`c.yaml: registries[0].domains[0]: ${JSON.stringify(host)} is not a host name`);
+    }
+  });
+
+  it('the whole text: a valid host after or before junk is refused', () => {
+    for (const host of ['a_b.example.com', 'registry.example.com_x', 'registry.example.com/x', 'registry.example.com:80x']) {
+      expect(refusal(domains(host)), host).toBe(`c.yaml: registries[0].domains[0]: ${JSON.stringify(host)} is not a host name`);
+    }
+  });
+
   it('a policy instance entry that is a host takes a port of up to five digits', () => {
     expect(parseConfig(rule({ instances: ['Registry.Example.com:65535', 'r.x.io'] }), ctx).policy!.rules[0]!.instances).toEqual(['registry.example.com:65535', 'r.x.io']);
     expect(refusal(rule({ instances: ['registry.example.com:123456'] }))).toBe(
@@ -66,7 +92,7 @@ describe('endpoint URLs', () => {
     expect(parseConfig({ endpoints: { cr: 'http://cr.{region}.example.com/v2' } }, ctx).endpoints).toEqual({ cr: 'http://cr.{region}.example.com/v2' });
   });
 
-  it.each(['https:///sts', 'https://', 'https:// sts.example.com', 'httpss://sts.example.com', 'HTTPS://sts.example.com', 'https:sts.example.com'])('refused: %j', (url) => {
+  it.each(['xhttps://sts.example.com', ' https://sts.example.com', 'https://sts.example.com x', 'https://sts.example.com/a b', 'https:///sts', 'https://', 'https:// sts.example.com', 'httpss://sts.example.com', 'HTTPS://sts.example.com', 'https:sts.example.com'])('refused: %j', (url) => {
     expect(refusal({ endpoints: { sts: url } })).toBe(`c.yaml: endpoints.sts: ${JSON.stringify(url)} is not a full URL with scheme (https://...)`);
   });
 });
@@ -117,5 +143,14 @@ describe('ExternalIds', () => {
   it('take "/" and ":" like an ARN inside them', () => {
     expect(parseConfig({ credentials: { externalIds: { [ARN]: 'a/b' } } }, ctx).credentials.externalIds).toEqual({ [ARN]: 'a/b' });
     expect(parseConfig({ credentials: { externalIds: { [ARN]: 'acs:x' } } }, ctx).credentials.externalIds).toEqual({ [ARN]: 'acs:x' });
+  });
+
+  it('the whole value: a space anywhere, or one character past 1224, is refused', () => {
+    expect(parseConfig({ credentials: { externalIds: { [ARN]: 'x'.repeat(1224) } } }, ctx).credentials.externalIds).toEqual({ [ARN]: 'x'.repeat(1224) });
+    for (const id of ['ab cd', ' abcd', 'abcd ', 'ab\ncd', 'x'.repeat(1225)]) {
+      expect(refusal({ credentials: { externalIds: { [ARN]: id } } }), id).toBe(
+        `c.yaml: credentials.externalIds[${JSON.stringify(ARN)}]: an ExternalId is 2-1224 characters of letters, digits and +=,.@:/-_`,
+      );
+    }
   });
 });

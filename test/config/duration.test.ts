@@ -1,7 +1,14 @@
 // Durations at the edges of the grammar: fractions of a millisecond round to the nearest whole one, and the
 // pattern is the whole text, each part a number then a unit (test/config/config.test.ts has the everyday ones).
-import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/config/duration.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+let parseDuration: typeof import('../../src/config/duration.js')['parseDuration'];
+
+beforeEach(async () => {
+  // Loaded per test: the part pattern is built when the module loads.
+  vi.resetModules();
+  ({ parseDuration } = await import('../../src/config/duration.js'));
+});
 
 describe('parseDuration', () => {
   it('rounds to whole milliseconds, half up', () => {

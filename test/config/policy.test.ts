@@ -1,9 +1,19 @@
 // checkPolicy where "every" and "some" differ: a registry with several hosts needs each of them allowed by the
 // same rule, and a denial blames a role only when no applicable rule allows it. Also the key of an instance
 // without any region (it matches no entry, and the denial names the bare ID).
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Binding } from '../../src/acr/model.js';
-import { checkPolicy, type Policy } from '../../src/config/policy.js';
+import type { Policy } from '../../src/config/policy.js';
+
+type PolicyModule = typeof import('../../src/config/policy.js');
+let checkPolicy: PolicyModule['checkPolicy'];
+let selectorMatches: PolicyModule['selectorMatches'];
+
+beforeEach(async () => {
+  // Loaded per test: the list check (allows) is defined when the module loads.
+  vi.resetModules();
+  ({ checkPolicy, selectorMatches } = await import('../../src/config/policy.js'));
+});
 
 const SVC = 'acs:ram::1234567890123456:role/svc';
 const USR = 'acs:ram::6543210987654321:role/usr';
@@ -72,5 +82,14 @@ describe('checkPolicy: an instance without any region', () => {
     });
     // The default region completes it.
     expect(checkPolicy(policy, 'team', undefined, { chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-x' }] }, 'cn-beijing')).toEqual({ allowed: true });
+  });
+});
+
+describe('selectorMatches: In and NotIn without values (the configuration allows leaving values out)', () => {
+  it('In matches no value of the label and NotIn excludes none, whatever the value', () => {
+    for (const value of ['prod', '', 'Stryker was here']) {
+      expect(selectorMatches({ matchExpressions: [{ key: 'team', operator: 'In' }] }, { team: value }), value).toBe(false);
+      expect(selectorMatches({ matchExpressions: [{ key: 'team', operator: 'NotIn' }] }, { team: value }), value).toBe(true);
+    }
   });
 });
