@@ -1,11 +1,14 @@
 // Cloud failures turned into denial messages that name the step that failed and the fix. Only codes,
 // ARNs, instance IDs and request IDs appear: all of it is safe to show the person creating the Pod.
 import { DenialError } from '../pull-secrets/types.js';
-import { CloudError } from './errors.js';
+import { CloudError, toCloudError } from './errors.js';
 
 export type Step =
-  /** `self`: whose identity ("the webhook", "the node"); default the webhook. */
-  | { kind: 'identity'; self?: string }
+  /**
+   * `self`: whose identity ("the webhook", "the node"); default the webhook. `source`: where it comes from
+   * (Identity.source: "env (AccessKey)", "rrsa (<role ARN>)", "ecs-ram-role", "static:<label>"), no secret in it.
+   */
+  | { kind: 'identity'; self?: string; source?: string }
   | { kind: 'assume-service'; roleArn: string; endpoint?: string }
   /** The first hop taken with a Kubernetes ServiceAccount token (RRSA) instead of the front end's identity. */
   | { kind: 'assume-oidc'; roleArn: string; providerArn: string; subject: string; issuer: string; audiences: string[]; endpoint?: string }
@@ -19,7 +22,7 @@ export type Step =
 export function stepName(step: Step): string {
   switch (step.kind) {
     case 'identity':
-      return `loading ${step.self ?? 'the webhook'}'s own Alibaba Cloud credentials`;
+      return `loading ${step.self ?? 'the webhook'}'s own Alibaba Cloud credentials${step.source ? ` from ${step.source}` : ''}`;
     case 'assume-service':
       return `assuming service role ${step.roleArn}`;
     case 'assume-oidc':
@@ -50,7 +53,7 @@ function serviceOf(step: Step): string {
   const at = 'endpoint' in step && step.endpoint ? ` (${shownEndpoint(step.endpoint)})` : '';
   switch (step.kind) {
     case 'identity':
-      return `${step.self ?? 'the webhook'}'s credential provider (RRSA token exchange or ECS metadata)`;
+      return identityService(step.self ?? 'the webhook', step.source);
     case 'assume-service':
     case 'assume-oidc':
     case 'assume-user':
@@ -61,6 +64,15 @@ function serviceOf(step: Step): string {
       return `Container Registry${at}`;
   }
 }
+
+/** What an identity source calls to get its credentials (the @alicloud/credentials providers of identity.ts). */
+function identityService(self: string, source: string | undefined): string {
+  if (source?.startsWith('ecs-ram-role')) return `the ECS instance metadata service (100.100.100.200) that ${self}'s ECS RAM role credentials come from`;
+  if (source?.startsWith('rrsa')) return `STS (the exchange of ${self}'s RRSA token for credentials, AssumeRoleWithOIDC)`;
+  return `${self}'s credential provider (RRSA token exchange or ECS metadata)`;
+}
+
+const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** A denied Pod is not retried by the API server, but its controller makes it again. */
 const RETRY_ADVICE = 'Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again';
@@ -86,7 +98,9 @@ export function isServiceRoleRefusal(step: Step, e: unknown): e is CloudError {
 /** `advice` (from trust-explainer.ts) replaces the generic fix of a refused service-role AssumeRole. */
 export function denialFor(step: Step, e: unknown, advice?: string): DenialError {
   if (e instanceof DenialError) return e;
-  const err = e instanceof CloudError ? e : new CloudError('unknown', 'Unknown', false);
+  // What an identity provider (or anything else) threw: classified like the cloud calls' failures (a refused
+  // connection is Unreachable, a timeout Timeout), keeping its code only, never its text.
+  const err = toCloudError(step.kind, e);
   const ref = err.requestId ? ` (request ID ${err.requestId})` : '';
   const what = `acr-pull-webhook failed ${stepName(step)}: ${err.code}${ref}`;
   const code = err.code;
@@ -126,9 +140,13 @@ export function denialFor(step: Step, e: unknown, advice?: string): DenialError 
   if (code === 'INSTANCE_NOT_EXIST' || code === 'InstanceNotExist' || code === 'INSTANCE_NOT_FOUND') {
     return new DenialError(`${what}. No such instance in that region: check the instance ID and its region prefix (cn-beijing:cri-...)`, 400, 'BadRequest');
   }
-  if (code === 'Timeout') return timeoutDenial(step);
-  if (code === 'Unreachable') {
-    return new DenialError(`${what}. ${serviceOf(step)} could not be reached from the webhook: check its network and endpoint settings. ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
+  // Outside an ECS instance (a laptop, another cloud) there is no metadata service: the library's connection to
+  // it is refused or times out (after its own second, not the admission deadline), and the source is the wrong one.
+  const noMetadata = step.kind === 'identity' && step.source?.startsWith('ecs-ram-role') === true;
+  if (code === 'Timeout' && !noMetadata) return timeoutDenial(step);
+  if (code === 'Unreachable' || code === 'Timeout') {
+    const elsewhere = noMetadata ? ' Outside Alibaba Cloud ECS there is none: the cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or RRSA instead.' : '';
+    return new DenialError(`${what}. ${sentence(serviceOf(step))} could not be reached from the webhook: check its network and endpoint settings.${elsewhere} ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');
   }
   if (code.startsWith('Throttling')) {
     return new DenialError(`${what}. Alibaba Cloud is throttling the webhook on this step (retried while the admission deadline allowed). ${RETRY_ADVICE}`, 503, 'ServiceUnavailable');

@@ -6,6 +6,7 @@ import {
   EnvironmentVariableCredentialsProvider,
   OIDCRoleArnCredentialsProvider,
 } from '@alicloud/credentials';
+import { CloudError, toCloudError } from './errors.js';
 import type { Credentials } from './rpc.js';
 
 export interface Identity {
@@ -18,11 +19,53 @@ interface Provider {
   getCredentials(): Promise<{ accessKeyId: string; accessKeySecret: string; securityToken?: string }>;
 }
 
+const STS_CODE = /^[A-Za-z][A-Za-z0-9.]{0,99}$/;
+const REQUEST_ID = /^[0-9A-Za-z-]{1,64}$/;
+const RETRYABLE_STS = /^(Throttling|ServiceUnavailable|InternalError)/;
+
+/**
+ * What a provider threw, as a CloudError: a socket failure is Unreachable or Timeout (toCloudError), and the
+ * library's own failures (thrown as plain Errors, their code only in the text) get a code of what went wrong.
+ * That text never leaves here (for RRSA it holds STS's whole reply, for the ECS role the metadata service's):
+ * only STS's Code and RequestId, when they look like one.
+ */
+export function providerError(e: unknown): CloudError {
+  const api = 'credentials';
+  const message = e instanceof Error && typeof (e as { code?: unknown }).code !== 'string' ? e.message : '';
+  // RRSA, a non-200 answer: `get sts token failed with OIDC: <STS's reply>`.
+  const oidc = /^get sts token failed with OIDC: ([\s\S]*)$/.exec(message);
+  if (oidc) {
+    let reply: { Code?: unknown; RequestId?: unknown } | undefined;
+    try {
+      reply = JSON.parse(oidc[1]!) as typeof reply;
+    } catch {
+      return new CloudError(api, 'BadResponse', true);
+    }
+    const code = typeof reply?.Code === 'string' && STS_CODE.test(reply.Code) ? reply.Code : 'Unknown';
+    const requestId = typeof reply?.RequestId === 'string' && REQUEST_ID.test(reply.RequestId) ? reply.RequestId : undefined;
+    return new CloudError(api, code, RETRYABLE_STS.test(code), requestId);
+  }
+  // The ECS RAM role: the metadata service names no role (none is attached to the instance), not the one asked
+  // for, or answers with another status.
+  if (/^get role name failed: .* 404$/.test(message)) return new CloudError(api, 'EcsRamRole.NotAttached', false, undefined, 404);
+  if (message.startsWith('get sts token failed, httpStatus: 404,')) return new CloudError(api, 'EcsRamRole.NotFound', false, undefined, 404);
+  const status = /^get (?:role name failed: .* |sts token failed, httpStatus: )(\d{3})\b/.exec(message);
+  if (status) return new CloudError(api, 'EcsMetadata.BadStatus', Number(status[1]) >= 500, undefined, Number(status[1]));
+  // A 200 answer without usable credentials (RRSA or ECS): what a proxy's page or a truncated reply gives.
+  if (/^(get sts token failed|refresh Ecs sts token err)/.test(message)) return new CloudError(api, 'BadResponse', true);
+  return toCloudError(api, e);
+}
+
 function fromProvider(source: string, provider: Provider): Identity {
   return {
     source,
     credentials: async () => {
-      const c = await provider.getCredentials();
+      let c: Awaited<ReturnType<Provider['getCredentials']>>;
+      try {
+        c = await provider.getCredentials();
+      } catch (e) {
+        throw providerError(e);
+      }
       return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, ...(c.securityToken ? { securityToken: c.securityToken } : {}) };
     },
   };

@@ -125,7 +125,7 @@ export class AcrTokenSource implements TokenSource {
    */
   private chainCredentials(chain: RoleChain, requester: string, budget: Budget, workload?: WorkloadIdentity): ChainCredentials {
     const self = this.opts.self ?? 'the webhook';
-    const identityStep: Step = { kind: 'identity', self };
+    const identityStep: Step = { kind: 'identity', self, source: this.opts.identity.source };
     const ownCredentials = () =>
       tracked(budget, identityStep, async () => {
         try {

@@ -28,6 +28,7 @@ const err = (code: string, requestId?: string, httpStatus?: number) => new Cloud
 const shape = (e: Types.DenialError) => ({ message: e.message, code: e.code, reason: e.reason });
 
 const identity = (self?: string): Denials.Step => (self === undefined ? { kind: 'identity' } : { kind: 'identity', self });
+const sourced = (source: string, self?: string): Denials.Step => ({ kind: 'identity', source, ...(self === undefined ? {} : { self }) });
 const service = (endpoint?: string): Denials.Step => ({ kind: 'assume-service', roleArn: ROLE, ...(endpoint === undefined ? {} : { endpoint }) });
 const oidc = (audiences = ['sts.aliyuncs.com'], subject = 'system:serviceaccount:team-a:puller'): Denials.Step => ({
   kind: 'assume-oidc',
@@ -55,6 +56,8 @@ describe('stepName', () => {
   it('names each step kind', () => {
     expect(d.stepName(identity())).toBe("loading the webhook's own Alibaba Cloud credentials");
     expect(d.stepName(identity('the node'))).toBe("loading the node's own Alibaba Cloud credentials");
+    expect(d.stepName(sourced('ecs-ram-role', 'the node'))).toBe("loading the node's own Alibaba Cloud credentials from ecs-ram-role");
+    expect(d.stepName(sourced(`rrsa (${ROLE})`))).toBe(`loading the webhook's own Alibaba Cloud credentials from rrsa (${ROLE})`);
     expect(d.stepName(service())).toBe(`assuming service role ${ROLE}`);
     expect(d.stepName(oidc())).toBe(`assuming service role ${ROLE} with the token of ServiceAccount team-a/puller (AssumeRoleWithOIDC)`);
     expect(d.stepName(user)).toBe(`assuming user role ${ROLE} with service role ${SERVICE}`);
@@ -121,6 +124,49 @@ describe('denialFor', () => {
       code: 500,
       reason: 'InternalError',
     });
+  });
+
+  it('anything else is classified like a cloud call\'s failure, keeping only its code', () => {
+    // What @alicloud/credentials' providers throw when their service refuses the connection or does not answer.
+    const refused = Object.assign(new Error('connect ECONNREFUSED 100.100.100.200:80 secret-in-text'), { code: 'ECONNREFUSED' });
+    expect(shape(d.denialFor(instance, refused))).toEqual({
+      message: `acr-pull-webhook failed getting a registry token for ACR instance cri-abc in cn-beijing as ${ROLE}: Unreachable. Container Registry (https://cr.cn-beijing.aliyuncs.com) could not be reached from the webhook: check its network and endpoint settings. ${RETRY}`,
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+    expect(shape(d.denialFor(identity(), Object.assign(new Error('ENOENT: /var/run/secrets/token'), { code: 'ENOENT' })))).toEqual({
+      message: "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials: ENOENT. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role",
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+    const timedOut = Object.assign(new Error('ConnectTimeout: Connect http://100.100.100.200/ failed.'), { name: 'RequestTimeoutError' });
+    expect(shape(d.denialFor(sourced('rrsa (acs:ram::1:role/w)'), timedOut))).toEqual({
+      message:
+        "acr-pull-webhook timed out loading the webhook's own Alibaba Cloud credentials from rrsa (acs:ram::1:role/w): STS (the exchange of the webhook's RRSA token for credentials, AssumeRoleWithOIDC) did not answer before the admission deadline. " +
+        `Check that the webhook reaches that endpoint (network policy, proxy, VPC endpoint settings). ${RETRY}`,
+      code: 503,
+      reason: 'Timeout',
+    });
+  });
+
+  it('the ECS RAM role\'s metadata service refused or silent: not there, so another source is needed', () => {
+    const want = (code: string) => ({
+      message:
+        `acr-pull-webhook failed loading the node's own Alibaba Cloud credentials from ecs-ram-role: ${code}. The ECS instance metadata service (100.100.100.200) that the node's ECS RAM role credentials come from could not be reached from the webhook: ` +
+        `check its network and endpoint settings. Outside Alibaba Cloud ECS there is none: the cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or RRSA instead. ${RETRY}`,
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+    expect(shape(d.denialFor(sourced('ecs-ram-role', 'the node'), err('Unreachable')))).toEqual(want('Unreachable'));
+    // The library's own one-second connect timeout, not the admission deadline.
+    expect(shape(d.denialFor(sourced('ecs-ram-role', 'the node'), err('Timeout')))).toEqual(want('Timeout'));
+    // Other sources (and other steps) unreachable: no such advice.
+    expect(d.denialFor(sourced('env (AccessKey)'), err('Unreachable')).message).toBe(
+      `acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from env (AccessKey): Unreachable. The webhook's credential provider (RRSA token exchange or ECS metadata) could not be reached from the webhook: check its network and endpoint settings. ${RETRY}`,
+    );
+    expect(d.denialFor(sourced('ecs-ram-role'), err('EcsRamRole.NotAttached', undefined, 404)).message).toBe(
+      "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from ecs-ram-role: EcsRamRole.NotAttached. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role",
+    );
   });
 
   it('refusals, per step kind', () => {

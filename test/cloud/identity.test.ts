@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ECSRAMRoleCredentialsProvider, OIDCRoleArnCredentialsProvider } from '@alicloud/credentials';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { identityFromEnv } from '../../src/cloud/identity.js';
+import { identityFromEnv, providerError } from '../../src/cloud/identity.js';
 import { demoState, makeOidcToken, startEmulator, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import { ensureSelfSignedCert } from '../../src/standalone/self-signed.js';
 
@@ -147,6 +147,96 @@ describe('identity sources, what each one sends', () => {
       '/latest/meta-data/ram/security-credentials/',
       '/latest/meta-data/ram/security-credentials/role-from-metadata',
     ]);
+  });
+});
+
+describe("a provider's failure: a code and request ID, never the library's or the service's text", () => {
+  let dir: string;
+  beforeEach(() => {
+    for (const name of IDENTITY_ENV) vi.stubEnv(name, '');
+    dir = mkdtempSync(join(tmpdir(), 'identity-'));
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** What credentials() rejected with: the fields a denial reads, and the error's own text. */
+  async function failure(p: Promise<unknown>) {
+    const e = await p.then(
+      () => undefined,
+      (x: unknown) => x as { name: string; code: string; requestId?: string; httpStatus?: number; retryable: boolean; message: string },
+    );
+    if (!e) throw new Error('expected a failure');
+    return { name: e.name, code: e.code, requestId: e.requestId, httpStatus: e.httpStatus, retryable: e.retryable, message: e.message };
+  }
+  const rrsa = () => {
+    writeFileSync(join(dir, 'token'), 'oidc-token-text');
+    return identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir, 'token') });
+  };
+
+  it('RRSA: STS\'s Code and RequestId from its reply; its Message stays out', async () => {
+    const reply = { RequestId: '8E0A5F6B-3C2D-4E1F-9A8B-7C6D5E4F3A2B', Code: 'AuthenticationFail.NoPermission', Message: 'token oidc-token-text is not trusted' };
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 403, body: JSON.stringify(reply) }));
+    expect(await failure(rrsa().credentials())).toEqual({
+      name: 'CloudError',
+      code: 'AuthenticationFail.NoPermission',
+      requestId: '8E0A5F6B-3C2D-4E1F-9A8B-7C6D5E4F3A2B',
+      httpStatus: undefined,
+      retryable: false,
+      message: 'credentials failed: AuthenticationFail.NoPermission (request 8E0A5F6B-3C2D-4E1F-9A8B-7C6D5E4F3A2B)',
+    });
+  });
+
+  it('RRSA: a throttled STS may be retried; a Code or RequestId that does not look like one is dropped', async () => {
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 400, body: JSON.stringify({ Code: 'Throttling.User', RequestId: 'R-1' }) }));
+    expect(await failure(rrsa().credentials())).toMatchObject({ code: 'Throttling.User', requestId: 'R-1', retryable: true });
+    vi.restoreAllMocks();
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 400, body: JSON.stringify({ Code: 'Bad code <b>', RequestId: 'id with spaces' }) }));
+    expect(await failure(rrsa().credentials())).toEqual({ name: 'CloudError', code: 'Unknown', requestId: undefined, httpStatus: undefined, retryable: false, message: 'credentials failed: Unknown' });
+  });
+
+  it('RRSA: a reply that is not STS\'s JSON, or a 200 without credentials, is BadResponse', async () => {
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 502, body: '<html>proxy error</html>' }));
+    expect(await failure(rrsa().credentials())).toEqual({ name: 'CloudError', code: 'BadResponse', requestId: undefined, httpStatus: undefined, retryable: true, message: 'credentials failed: BadResponse' });
+    vi.restoreAllMocks();
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 200, body: JSON.stringify({ RequestId: 'R-2' }) }));
+    expect(await failure(rrsa().credentials())).toMatchObject({ code: 'BadResponse', retryable: true });
+  });
+
+  it('RRSA: a token file that is not there keeps its system code', async () => {
+    const id = identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir, 'missing') });
+    expect(await failure(id.credentials())).toMatchObject({ name: 'CloudError', code: 'ENOENT', message: 'credentials failed: ENOENT' });
+  });
+
+  it('ECS RAM role: no role attached, the named role not there, another status, a reply without credentials', async () => {
+    const ecs = (answer: (req: SentRequest) => { status: number; body: string }) => {
+      vi.restoreAllMocks();
+      intercept(ECSRAMRoleCredentialsProvider, (req) => (req.method === 'PUT' ? { status: 200, body: 'metadata-token' } : answer(req)));
+    };
+    ecs(() => ({ status: 404, body: 'Not Found' }));
+    expect(await failure(identityFromEnv({}).credentials())).toEqual({
+      name: 'CloudError', code: 'EcsRamRole.NotAttached', requestId: undefined, httpStatus: 404, retryable: false, message: 'credentials failed: EcsRamRole.NotAttached',
+    });
+    ecs(() => ({ status: 404, body: 'Not Found' }));
+    expect(await failure(identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' }).credentials())).toMatchObject({ code: 'EcsRamRole.NotFound', httpStatus: 404 });
+    ecs(() => ({ status: 500, body: 'AccessKeySecret: s3cr3t' }));
+    const named = await failure(identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' }).credentials());
+    expect(named).toEqual({ name: 'CloudError', code: 'EcsMetadata.BadStatus', requestId: undefined, httpStatus: 500, retryable: true, message: 'credentials failed: EcsMetadata.BadStatus' });
+    ecs(() => ({ status: 403, body: 'forbidden' }));
+    expect(await failure(identityFromEnv({}).credentials())).toMatchObject({ code: 'EcsMetadata.BadStatus', httpStatus: 403, retryable: false });
+    ecs((req) => (req.path.endsWith('/') ? { status: 200, body: 'r' } : { status: 200, body: JSON.stringify({ Code: 'Failed', AccessKeyId: 'a', AccessKeySecret: 's3cr3t', SecurityToken: 't' }) }));
+    expect(await failure(identityFromEnv({}).credentials())).toMatchObject({ code: 'BadResponse', retryable: true, message: 'credentials failed: BadResponse' });
+  });
+
+  it('anything else: classified by toCloudError, its text dropped', () => {
+    expect(providerError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toMatchObject({ code: 'Unreachable', retryable: true });
+    expect(providerError(Object.assign(new Error('ConnectTimeout: Connect http://100.100.100.200/ failed.'), { name: 'RequestTimeoutError' }))).toMatchObject({ code: 'Timeout', retryable: true });
+    expect(providerError(new Error('unable to get credentials from enviroment variables')).message).toBe('credentials failed: Unknown');
+    // An Error with a code of its own is classified by the code, whatever its text says.
+    expect(providerError(Object.assign(new Error('get role name failed: GET x 404'), { code: 'EPIPE' }))).toMatchObject({ code: 'Unreachable' });
+    expect(providerError('a string')).toMatchObject({ code: 'Unknown', retryable: false });
   });
 });
 

@@ -2,6 +2,12 @@
 // registry, instance, name and role, so two never share an answer or a remembered failure), the denials of each
 // step, the token capped at its session, the renewal times, the cache names and sizes, and the progress record.
 // The module is loaded per test so that its load-time constants and helpers count.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ECSRAMRoleCredentialsProvider } from '@alicloud/credentials';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { demoState, makeOidcToken, roleArn, startEmulator, DEMO_ACCOUNT_ID, DEMO_OWNER_ACCOUNT_ID, type DemoWorld, type Emulator } from '../../emulator/index.js';
 import type { Binding, RegistryRef } from '../../src/acr/model.js';
@@ -215,12 +221,13 @@ describe('failures are remembered per role chain and call, not beyond', () => {
 });
 
 describe('denials of each step', () => {
-  it('own credentials that cannot be loaded', async () => {
+  it('own credentials that cannot be loaded: classified like a cloud call, naming the identity source', async () => {
     const identity: Identity = { ...staticIdentity('test', { accessKeyId: 'a', accessKeySecret: 'b' }), credentials: () => Promise.reject(Object.assign(new Error('no metadata'), { code: 'ECONNREFUSED' })) };
     const d = await denial(source({ self: 'the node' }, identity).dockerAuths({ chain: {}, registries: [hangzhou] }, 'team-a', budget()));
     expect(d).toEqual({
       name: 'DenialError',
-      message: "acr-pull-webhook failed loading the node's own Alibaba Cloud credentials: Unknown. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role",
+      message:
+        "acr-pull-webhook failed loading the node's own Alibaba Cloud credentials from static:test: Unreachable. The node's credential provider (RRSA token exchange or ECS metadata) could not be reached from the webhook: check its network and endpoint settings. Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again",
       code: 503,
       reason: 'ServiceUnavailable',
     });
@@ -260,6 +267,103 @@ describe('denials of each step', () => {
     });
     await p;
   });
+});
+
+/** A loopback port nobody listens on: connections to it are refused. */
+async function refusedPort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const a = s.address();
+  await new Promise((r) => s.close(r));
+  return typeof a === 'object' && a ? a.port : 0;
+}
+
+/** The library's own HTTP function (what its providers call), to send their requests elsewhere. */
+const libraryHttp = createRequire(import.meta.url)('@alicloud/credentials/dist/src/providers/http.js') as { doRequest: (req: unknown) => Promise<unknown> };
+
+// The credential helper's acr-configuration without assumeRoleARN: a binding with the webhook's own identity
+// (chain {}). With the cloud's endpoints on a port that refuses connections, the first call that fails is the
+// identity's own (RRSA's AssumeRoleWithOIDC, or the ECS metadata service), before any Container Registry call.
+describe('refused connections: the step that failed and Unreachable, never Unknown', () => {
+  let port: number;
+  let dir: string;
+  let identityFromEnv: typeof import('../../src/cloud/identity.js').identityFromEnv;
+  beforeEach(async () => {
+    port = await refusedPort();
+    dir = mkdtempSync(join(tmpdir(), 'refused-'));
+    ({ identityFromEnv } = await import('../../src/cloud/identity.js'));
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const refused = () => source({ endpoints: { sts: `https://127.0.0.1:${port}`, cr: () => `http://127.0.0.1:${port}` } });
+  const withPort = (m: string) => m.replaceAll(String(port), '<port>');
+  const helperBinding: Binding = { chain: {}, registries: [hangzhou] };
+
+  it('RRSA: STS refuses the token exchange', async () => {
+    writeFileSync(join(dir, 'token'), 'oidc-token-text');
+    const env = { ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir, 'token') };
+    const identity = identityFromEnv(env, `https://127.0.0.1:${port}`);
+    const src = new mod.AcrTokenSource({ ...refusedOptions(), identity });
+    const d = await denial(src.dockerAuths(helperBinding, 'team-a', budget()));
+    expect({ ...d, message: withPort(d.message) }).toEqual({
+      name: 'DenialError',
+      message:
+        "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from rrsa (acs:ram::1:role/webhook): Unreachable. STS (the exchange of the webhook's RRSA token for credentials, AssumeRoleWithOIDC) could not be reached from the webhook: check its network and endpoint settings. Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again",
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+  });
+
+  it('ECS RAM role: no metadata service (what the library meets outside Alibaba Cloud)', async () => {
+    // The library's real HTTP call, to the refused loopback port instead of 100.100.100.200.
+    const proto = ECSRAMRoleCredentialsProvider.prototype as unknown as { getCredentialsInternal: () => Promise<unknown> };
+    const original = proto.getCredentialsInternal;
+    const sent: string[] = [];
+    vi.spyOn(proto, 'getCredentialsInternal').mockImplementation(function (this: { doRequest: unknown }) {
+      this.doRequest = (req: { path: string; method: string }) => {
+        sent.push(`${req.method} ${req.path}`);
+        return libraryHttp.doRequest(Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, { url: `http://127.0.0.1:${port}${req.path}` }));
+      };
+      return original.call(this);
+    });
+    const src = new mod.AcrTokenSource({ ...refusedOptions(), identity: identityFromEnv({}) });
+    const d = await denial(src.dockerAuths(helperBinding, 'team-a', budget()));
+    expect(d).toEqual({
+      name: 'DenialError',
+      message:
+        "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from ecs-ram-role: Unreachable. The ECS instance metadata service (100.100.100.200) that the webhook's ECS RAM role credentials come from could not be reached from the webhook: check its network and endpoint settings. Outside Alibaba Cloud ECS there is none: the cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or RRSA instead. Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again",
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+    // The metadata token (its failure tolerated by the library), then the role name: refused, so no CR call (once
+    // for the domain listing, once for the token: both need the credentials).
+    expect(sent.sort()).toEqual(['GET /latest/meta-data/ram/security-credentials/', 'GET /latest/meta-data/ram/security-credentials/', 'PUT /latest/api/token', 'PUT /latest/api/token']);
+  });
+
+  it('credentials that load: the refused Container Registry call is named, Unreachable', async () => {
+    // The instance's domains given (one call, not three racing to fail first).
+    const d = await denial(refused().dockerAuths({ chain: {}, registries: [{ ...hangzhou, domains: ['registry.example.com'] }] }, 'team-a', budget()));
+    expect({ ...d, message: withPort(d.message) }).toEqual({
+      name: 'DenialError',
+      message:
+        'acr-pull-webhook failed getting a registry token for ACR instance cri-demo0000000001 in cn-hangzhou as the webhook\'s own identity: Unreachable. Container Registry (http://127.0.0.1:<port>) could not be reached from the webhook: check its network and endpoint settings. Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again',
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+  });
+
+  function refusedOptions(): Options {
+    caller = new rpc.CloudCaller({ backoffMs: 20, attemptTimeoutMs: 3000 });
+    return {
+      identity: staticIdentity('unused', { accessKeyId: 'a', accessKeySecret: 'b' }),
+      endpoints: { sts: `https://127.0.0.1:${port}`, cr: () => `http://127.0.0.1:${port}` },
+      caller,
+      sessionDurationSeconds: 3600,
+      refreshThresholdMs: 15 * 60_000,
+    };
+  }
 });
 
 describe('expiry', () => {
