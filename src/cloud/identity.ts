@@ -1,11 +1,7 @@
 // The webhook's own Alibaba Cloud identity (first hop of every chain), resolved with @alicloud/credentials in
 // the documented order: AccessKey from env, then RRSA (OIDC token file, re-read on every refresh), then the
 // ECS instance RAM role. Start-up logs `source`, never a secret.
-import {
-  ECSRAMRoleCredentialsProvider,
-  EnvironmentVariableCredentialsProvider,
-  OIDCRoleArnCredentialsProvider,
-} from '@alicloud/credentials';
+import { ECSRAMRoleCredentialsProvider, OIDCRoleArnCredentialsProvider } from '@alicloud/credentials';
 import { CloudError, toCloudError } from './errors.js';
 import type { Credentials } from './rpc.js';
 
@@ -71,9 +67,26 @@ function fromProvider(source: string, provider: Provider): Identity {
   };
 }
 
+/**
+ * The AccessKey of `env`, read at every call as @alicloud/credentials' EnvironmentVariableCredentialsProvider
+ * does, but from the environment the source was chosen by: the library's reads process.env, so an `env` that is
+ * not process.env (an embedding, a test) chose the env source and then failed on every call.
+ */
+function environmentProvider(env: NodeJS.ProcessEnv): Provider {
+  return {
+    getCredentials: async () => {
+      const accessKeyId = env.ALIBABA_CLOUD_ACCESS_KEY_ID;
+      const accessKeySecret = env.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
+      if (!accessKeyId || !accessKeySecret) throw new CloudError('credentials', 'EnvAccessKey.Missing', false);
+      const securityToken = env.ALIBABA_CLOUD_SECURITY_TOKEN;
+      return { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) };
+    },
+  };
+}
+
 export function identityFromEnv(env: NodeJS.ProcessEnv, stsEndpoint?: string): Identity {
   if (env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALIBABA_CLOUD_ACCESS_KEY_SECRET) {
-    return fromProvider(env.ALIBABA_CLOUD_SECURITY_TOKEN ? 'env (STS token)' : 'env (AccessKey)', EnvironmentVariableCredentialsProvider.builder().build());
+    return fromProvider(env.ALIBABA_CLOUD_SECURITY_TOKEN ? 'env (STS token)' : 'env (AccessKey)', environmentProvider(env));
   }
   if (env.ALIBABA_CLOUD_ROLE_ARN && env.ALIBABA_CLOUD_OIDC_PROVIDER_ARN && env.ALIBABA_CLOUD_OIDC_TOKEN_FILE) {
     let builder = OIDCRoleArnCredentialsProvider.builder()

@@ -98,6 +98,20 @@ describe('identity sources, what each one sends', () => {
     expect(await identityFromEnv(process.env).credentials()).toStrictEqual({ accessKeyId: 'STS.NUexample', accessKeySecret: 'env-secret' });
   });
 
+  it('env credentials come from the env given, not process.env; one emptied later is EnvAccessKey.Missing', async () => {
+    const env: NodeJS.ProcessEnv = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI-given', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'given-secret' };
+    const id = identityFromEnv(env);
+    expect(id.source).toBe('env (AccessKey)');
+    expect(await id.credentials()).toStrictEqual({ accessKeyId: 'LTAI-given', accessKeySecret: 'given-secret' });
+    env.ALIBABA_CLOUD_SECURITY_TOKEN = 'later-token';
+    expect(await id.credentials()).toStrictEqual({ accessKeyId: 'LTAI-given', accessKeySecret: 'given-secret', securityToken: 'later-token' });
+    for (const name of ['ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_ACCESS_KEY_ID']) {
+      delete env[name];
+      const e = await id.credentials().then(() => undefined, (x: unknown) => x as { name: string; code: string; message: string });
+      expect({ name: e?.name, code: e?.code, message: e?.message }).toEqual({ name: 'CloudError', code: 'EnvAccessKey.Missing', message: 'credentials failed: EnvAccessKey.Missing' });
+    }
+  });
+
   function rrsaEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'oidc-token-text');

@@ -327,7 +327,11 @@ describe('cluster mode against the fake API server', () => {
     const res = await httpsRequest(`https://127.0.0.1:${server.port}/mutate?timeout=10s`, { body: JSON.stringify(doc), ca, agent: once() });
     expect(res.status).toBe(200);
     const secret = 'acr-pull-06f69aacd17d08b1871b';
-    const err = "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from env (AccessKey): Unknown. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role";
+    // The identity loads (the AccessKey of the env given, not of process.env); the registry's endpoint refuses.
+    const err =
+      'acr-pull-webhook failed getting a registry token for ACR instance cri-aaaaaaaaaaaaaaaa in cn-hangzhou as the webhook\'s own identity: Unreachable. ' +
+      'Container Registry (http://127.0.0.1:9/cr/cn-hangzhou) could not be reached from the webhook: check its network and endpoint settings. ' +
+      'Controllers (Deployments, Jobs, ...) create the Pod again by themselves; a Pod created directly can be created again';
     // Admitted with the reference in place and told why; the failure is logged for the operator.
     expect(res.json.response.allowed).toBe(true);
     expect(res.json.response.warnings).toEqual([`pull Secret ${secret} (acr-configuration) is not ready yet; the webhook retries: see its Events`]);
