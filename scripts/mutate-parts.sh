@@ -28,21 +28,31 @@ if [ "${1:-}" = --list ]; then
   exit 0
 fi
 
-parts=("$@")
+# Arguments after `--` go to Stryker as they are (e.g. `-- --concurrency 4` for a part whose tests mostly wait on
+# timers, where two workers leave the cores idle).
+parts=()
+extra=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = -- ]; then shift; extra=("$@"); break; fi
+  parts+=("$1")
+  shift
+done
 [ ${#parts[@]} -eq 0 ] && parts=("${ORDER[@]}")
+unknown=0
 for part in "${parts[@]}"; do
   if [ -z "${PARTS[$part]:-}" ]; then
     echo "unknown part '$part'; parts: ${ORDER[*]}" >&2
-    exit 2
+    unknown=1
   fi
 done
+[ "$unknown" -eq 0 ] || exit 2
 
 npm run build --silent || exit 2
 failed=0
 for part in "${parts[@]}"; do
   start=$(date +%s)
   echo "== $part: ${PARTS[$part]},$exclusions"
-  npx stryker run --ignoreStatic --incrementalFile "reports/stryker-incremental-$part.json" --mutate "${PARTS[$part]},$exclusions" || failed=1
+  npx stryker run --ignoreStatic --incrementalFile "reports/stryker-incremental-$part.json" --mutate "${PARTS[$part]},$exclusions" "${extra[@]}" || failed=1
   echo "== $part: $(( $(date +%s) - start )) s"
 done
 

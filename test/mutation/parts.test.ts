@@ -34,4 +34,11 @@ describe('mutate-parts.sh', () => {
     expect(out.stderr).toBe("unknown part 'nosuch'; parts: acr admission config cloud credential-provider kube pull-secrets top\n");
     expect(out.stdout).toBe('');
   });
+
+  it('passes what follows -- to Stryker rather than reading it as parts', () => {
+    const out = run('nosuch', 'other', '--', '--concurrency', '4');
+    expect(out.status).toBe(2);
+    const parts = 'parts: acr admission config cloud credential-provider kube pull-secrets top';
+    expect(out.stderr).toBe(`unknown part 'nosuch'; ${parts}\nunknown part 'other'; ${parts}\n`);
+  });
 });
