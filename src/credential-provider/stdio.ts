@@ -1,7 +1,7 @@
 // The plugin's standard input and output, read and written with fs on fds 0, 1 and 2: process.stdin/stdout/stderr
 // would load Node's stream machinery, several milliseconds of every pull's start. main.ts, the entry, only wires
 // these to run(); they live here so that tests can call them in-process (on a pipe, a file or a stream).
-import { constants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import type { RunResult } from './run.js';
 
 type Readable = NodeJS.ReadableStream & { destroy(): void };
@@ -30,6 +30,12 @@ export function readStdin(path = '/proc/self/fd/0', stream?: Readable): Promise<
     const chunks: Buffer[] = [];
     let size = 0;
     const deadline = Date.now() + STDIN_TIMEOUT_MS;
+    // The fd opened above is this reader's own: closed once it is done, however it ends (a test or an embedding
+    // reads again in the same process).
+    const settle = (finish: () => void) => {
+      closeSync(fd);
+      finish();
+    };
     let wait = 1;
     const poll = () => {
       try {
@@ -45,13 +51,13 @@ export function readStdin(path = '/proc/self/fd/0', stream?: Readable): Promise<
             wait = Math.min(POLL_MAX_MS, wait * 2);
             return;
           }
-          if (n === 0) return resolve(Buffer.concat(chunks, size).toString('utf8'));
+          if (n === 0) return settle(() => resolve(Buffer.concat(chunks, size).toString('utf8')));
           size += n;
           if (size > LIMIT) throw new Error(`the request on stdin exceeds ${LIMIT} bytes`);
           chunks.push(buf.subarray(0, n));
         }
       } catch (e) {
-        reject(e as Error);
+        settle(() => reject(e as Error));
       }
     };
     poll();

@@ -2,7 +2,7 @@
 // named pipe through the non-blocking path (as /proc/self/fd/0 is), or from a stream (the fallback); its limit,
 // timeout and polling; writeAll on files and pipes; what the entry prints and which exit code it uses.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -81,6 +81,21 @@ describe('readStdin (the non-blocking path)', () => {
     await expect(readStdin(join(dir, 'd'))).rejects.toThrow(new Error('cannot read stdin: EISDIR'));
   });
 
+  it('closes the fd it opened, however the read ends', async () => {
+    const open = () => readdirSync('/proc/self/fd').sort();
+    const file = join(dir, 'req');
+    mkdirSync(join(dir, 'd'));
+    const before = open();
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(file, '{}');
+      expect(await readStdin(file)).toBe('{}');
+      writeFileSync(file, Buffer.alloc(MiB + 1, 0x20));
+      await expect(readStdin(file)).rejects.toThrow(new Error('the request on stdin exceeds 1048576 bytes'));
+      await expect(readStdin(join(dir, 'd'))).rejects.toThrow(new Error('cannot read stdin: EISDIR'));
+    }
+    expect(open()).toEqual(before);
+  });
+
   it('waits on a pipe for a request that arrives in pieces, until the writer closes it', async () => {
     const p = fifo();
     const reading = readStdin(p.path);
@@ -111,6 +126,7 @@ describe('readStdin (the non-blocking path)', () => {
   it('gives up on a pipe that is never closed after 10 s', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const p = fifo();
+    const fds = readdirSync('/proc/self/fd').sort();
     const r = watch(readStdin(p.path));
     writeSync(p.writer, '{"apiVersion":');
     await vi.advanceTimersByTimeAsync(9_999);
@@ -118,6 +134,7 @@ describe('readStdin (the non-blocking path)', () => {
     // The first look at or after the deadline (reads every 32 ms: at 10,015).
     await vi.advanceTimersByTimeAsync(16);
     expect(r.state()).toBe('rejected no complete request on stdin within 10 s');
+    expect(readdirSync('/proc/self/fd').sort()).toEqual(fds);
   });
 
   it('gives up at the first look that falls exactly on the 10 s deadline', async () => {
