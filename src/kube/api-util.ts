@@ -68,11 +68,22 @@ export function apiFailure(err: unknown, call: ApiCall, server: string | undefin
     check = `the API server${where} answered HTTP ${status}; retrying`;
   } else if (TLS_CODES.test(errorCode(err) ?? '')) {
     check = `the API server's certificate${where} was not accepted: check the CA (the ServiceAccount's ca.crt, or certificate-authority in KUBECONFIG)`;
-  } else {
+  } else if (errorCode(err) !== undefined || aborted(err)) {
     check = `cannot reach the API server${where}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`;
+  } else if (errorName(err) === 'Error' || errorName(err) === undefined) {
+    // Neither a status nor a network error: raised by the client itself, before any request.
+    check = `the Kubernetes client refused the call before sending it: check the client configuration (KUBECONFIG, or the ServiceAccount files in a Pod) named in the error`;
+  } else {
+    // A TypeError or SyntaxError without a network code: the answer came, and the client could not read it.
+    check = `the API server${where} answered, but the Kubernetes client could not read the answer (an object it cannot parse, or a version it does not know): not a network problem; retrying`;
   }
   return { ...base, check };
 }
+
+const errorName = (err: unknown): string | undefined => (err && typeof err === 'object' && typeof (err as { name?: unknown }).name === 'string' ? (err as { name: string }).name : undefined);
+
+/** A request the client gave up on (its timeout) or that was cancelled: no answer came. */
+const aborted = (err: unknown): boolean => errorName(err) === 'AbortError' || (!!err && typeof err === 'object' && (err as { type?: unknown }).type === 'aborted');
 
 /** The errno-style code of a network error (`ECONNREFUSED`, `ENOTFOUND`, `DEPTH_ZERO_SELF_SIGNED_CERT`). */
 function errorCode(err: unknown): string | undefined {
@@ -110,7 +121,7 @@ export function describeApiError(err: unknown): string {
     const syscall = typeof e.erroredSysCall === 'string' ? e.erroredSysCall : typeof e.syscall === 'string' ? e.syscall : undefined;
     return `${name} ${code}${syscall ? ` (${syscall})` : ''}`;
   }
-  if (name === 'AbortError' || e.type === 'aborted') return `${name} (timed out or aborted)`;
+  if (aborted(err)) return `${name} (timed out or aborted)`;
   // No status and no network code: a plain Error is raised locally (client configuration) and carries no object
   // content; other kinds (a SyntaxError quotes the body it failed to parse) are named only.
   return name === 'Error' && typeof e.message === 'string' && e.message ? `${name}: ${e.message.slice(0, 300)}` : name;

@@ -42,4 +42,31 @@ describe('API failure descriptions', () => {
     expect(tls.check).toContain('CA');
     expect(apiFailure({ code: 503 }, LIST, server).check).toBe(`the API server at ${server} answered HTTP 503; retrying`);
   });
+
+  it('tell a timeout (no answer) from an answer the client could not read, and from a client refusing to send', () => {
+    const server = 'https://10.0.0.1:6443';
+    const unreachable = `cannot reach the API server at ${server}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`;
+    expect(apiFailure(Object.assign(new Error('aborted'), { name: 'AbortError' }), LIST, server).check).toBe(unreachable);
+    expect(apiFailure(Object.assign(new Error('aborted'), { name: 'FetchError', type: 'aborted' }), LIST, server)).toEqual({
+      call: 'list secrets (GET /api/v1/secrets)',
+      error: 'FetchError (timed out or aborted)',
+      server,
+      check: unreachable,
+    });
+    // undici's fetch: a TypeError whose cause has the errno code.
+    expect(apiFailure(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } }), LIST, server).check).toBe(unreachable);
+    const unreadable = `the API server at ${server} answered, but the Kubernetes client could not read the answer (an object it cannot parse, or a version it does not know): not a network problem; retrying`;
+    expect(apiFailure(new TypeError("Cannot read properties of undefined (reading 'name')"), LIST, server)).toEqual({
+      call: 'list secrets (GET /api/v1/secrets)',
+      error: 'TypeError',
+      server,
+      check: unreadable,
+    });
+    expect(apiFailure(new SyntaxError('Unexpected token'), LIST, undefined).check).toBe(
+      'the API server answered, but the Kubernetes client could not read the answer (an object it cannot parse, or a version it does not know): not a network problem; retrying',
+    );
+    const refusedToSend = 'the Kubernetes client refused the call before sending it: check the client configuration (KUBECONFIG, or the ServiceAccount files in a Pod) named in the error';
+    expect(apiFailure(new Error('No active cluster!'), LIST, server)).toEqual({ call: 'list secrets (GET /api/v1/secrets)', error: 'Error: No active cluster!', server, check: refusedToSend });
+    expect(apiFailure('thrown text', LIST, server).check).toBe(refusedToSend);
+  });
 });

@@ -129,7 +129,7 @@ describe('NamespaceLabelCache', () => {
           call: 'list namespaces (GET /api/v1/namespaces)',
           error: 'TypeError',
           server: api.url,
-          check: `cannot reach the API server at ${api.url}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`,
+          check: `the API server at ${api.url} answered, but the Kubernetes client could not read the answer (an object it cannot parse, or a version it does not know): not a network problem; retrying`,
         },
         msg: 'listing namespaces failed',
       },
