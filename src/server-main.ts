@@ -198,8 +198,18 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: StartOptions = {
   // Listening before the caches have synced: /readyz says 503 (with a log line per failed attempt) instead of a
   // process that exits, and the open listener keeps the retries going.
   runtime.start();
-  const metricsServer = await listening('metrics', 'METRICS_BIND_ADDRESS/METRICS_PORT', metricsHost, metricsPort, () => startMetricsServer(metrics, metricsPort, metricsHost));
-  await listening('reviews', 'BIND_ADDRESS/PORT', host, httpsPort, () => app.listen({ host, port: httpsPort }));
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  try {
+    metricsServer = await listening('metrics', 'METRICS_BIND_ADDRESS/METRICS_PORT', metricsHost, metricsPort, () => startMetricsServer(metrics, metricsPort, metricsHost));
+    await listening('reviews', 'BIND_ADDRESS/PORT', host, httpsPort, () => app.listen({ host, port: httpsPort }));
+  } catch (e) {
+    // Nothing will be served: stop what start-up began (watches, timers, the metrics listener, the emulator), so a
+    // caller that goes on after the error (an embedding, a test) is not left with half a webhook running.
+    stopWatch();
+    const opened = metricsServer;
+    await Promise.allSettled([runtime.stop(), opened && new Promise((r) => opened.close(r)), app.close(), cloud.emulator?.close()]);
+    throw e;
+  }
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : httpsPort;
   const metricsAddress = metricsServer.address();

@@ -173,7 +173,7 @@ describe('a port that cannot be had', () => {
   beforeEach(async () => {
     taken = netServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
-    // Start-up stops at the failed listen and leaves the rest to the exiting process: collect what listened.
+    // Start-up stops at the failed listen and closes what it opened: collect what listened, to check it closed.
     listening = [];
     const listen = NetServer.prototype.listen;
     vi.spyOn(NetServer.prototype, 'listen').mockImplementation(function (this: NetServer, ...args: unknown[]) {
@@ -192,6 +192,7 @@ describe('a port that cannot be had', () => {
     await expect(
       startServer({ ...BASE_ENV, METRICS_PORT: String(takenPort()), TLS_CERT_FILE: tlsFiles.certFile, TLS_KEY_FILE: tlsFiles.keyFile, ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:9/sts' }, { logStream }),
     ).rejects.toThrow(new Error(`cannot listen for metrics on 127.0.0.1:${takenPort()} (METRICS_BIND_ADDRESS/METRICS_PORT): EADDRINUSE: the port is taken`));
+    expect(listening.filter((s) => s.listening)).toEqual([]);
   });
 
   it('PORT taken: names the review listener and its settings', async () => {
@@ -199,6 +200,19 @@ describe('a port that cannot be had', () => {
     await expect(
       startServer({ ...BASE_ENV, PORT: String(takenPort()), TLS_CERT_FILE: tlsFiles.certFile, TLS_KEY_FILE: tlsFiles.keyFile, ALIBABA_CLOUD_STS_ENDPOINT: 'http://127.0.0.1:9/sts' }, { logStream }),
     ).rejects.toThrow(new Error(`cannot listen for reviews on 127.0.0.1:${takenPort()} (BIND_ADDRESS/PORT): EADDRINUSE: the port is taken`));
+    // The metrics listener had opened: closed again.
+    expect(listening.length).toBeGreaterThan(0);
+    expect(listening.filter((s) => s.listening)).toEqual([]);
+  });
+
+  it('PORT taken in standalone mode: the metrics listener and the bundled emulator are closed again', async () => {
+    await expect(startServer({ ...BASE_ENV, PORT: String(takenPort()) }, { selfSignedDir: join(dir, 'tls'), logStream })).rejects.toThrow(
+      new Error(`cannot listen for reviews on 127.0.0.1:${takenPort()} (BIND_ADDRESS/PORT): EADDRINUSE: the port is taken`),
+    );
+    // The emulator and the metrics listener, both opened before the failed listen.
+    expect(listening.length).toBeGreaterThanOrEqual(2);
+    expect(listening.filter((s) => s.listening)).toEqual([]);
+    expect(banner).toEqual([]);
   });
 });
 
