@@ -78,6 +78,12 @@ export class DiskCache implements PersistentStore {
       mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+      // Something already there: a directory from an earlier run, or not one (a stray file, a link), then no cache.
+      try {
+        if (!lstatSync(dir).isDirectory()) return undefined;
+      } catch {
+        return undefined;
+      }
     }
     return dir;
   }

@@ -55,6 +55,18 @@ describe('disk cache under file-system failures', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('has no compile cache directory when its name exists but cannot be inspected', () => {
+    const dir = fresh();
+    const warnings: string[] = [];
+    const c = new DiskCache(dir, (m) => warnings.push(m));
+    expect(c.compileCacheDir()).toBe(join(dir, 'compile-cache'));
+    faults.lstatSync = failFor(join(dir, 'compile-cache'), 'EACCES');
+    expect(c.compileCacheDir()).toBeUndefined();
+    faults.lstatSync = undefined;
+    expect(c.compileCacheDir()).toBe(join(dir, 'compile-cache'));
+    expect(warnings).toEqual([]);
+  });
+
   it('still writes the entry when it cannot list the directory to prune it', () => {
     const dir = fresh();
     faults.readdirSync = failFor(dir, 'EACCES');

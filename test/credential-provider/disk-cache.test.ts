@@ -261,6 +261,21 @@ describe('disk cache', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('has no compile cache directory when a file or a link already holds its name', () => {
+    const dir = fresh();
+    const warnings: string[] = [];
+    const c = new DiskCache(dir, (m) => warnings.push(m));
+    expect(c.compileCacheDir()).toBe(join(dir, 'compile-cache'));
+    rmSync(join(dir, 'compile-cache'), { recursive: true });
+    writeFileSync(join(dir, 'compile-cache'), 'not a directory');
+    expect(c.compileCacheDir()).toBeUndefined();
+    rmSync(join(dir, 'compile-cache'));
+    mkdirSync(join(dir, 'elsewhere'), { mode: 0o700 });
+    symlinkSync(join(dir, 'elsewhere'), join(dir, 'compile-cache'));
+    expect(c.compileCacheDir()).toBeUndefined();
+    expect(warnings).toEqual([]);
+  });
+
   it('has no compile cache directory when its own is refused', () => {
     const dir = fresh();
     mkdirSync(dir, { recursive: true, mode: 0o755 });
