@@ -258,4 +258,20 @@ describe('CredentialHelperConfig, what it says and when it reads', () => {
     expect(() => config.reload()).not.toThrow();
     expect(config.current()).toBeUndefined();
   });
+
+  it('without a change listener, a good version is read without error', () => {
+    const cm: ConfigMapData = { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '1', data: { 'service-account': 'a' } };
+    const levels: string[] = [];
+    const log = (level: string) => () => void levels.push(level);
+    const config = new CredentialHelperConfig({
+      source: { current: () => cm, onChange: () => {} },
+      location: 'kube-system/acr-configuration',
+      defaultRegion: () => 'cn-hangzhou',
+      isExcluded: () => false,
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+      onInvalid: () => levels.push('invalid'),
+    });
+    config.reload();
+    expect(levels).toEqual(['info']);
+  });
 });
