@@ -62,9 +62,13 @@ describe('ConfigMapWatch', () => {
     await waitFor(() => api.openConfigMapWatches() === 1, 5000, 'the ConfigMap watch');
     const before = changes;
     api.sendConfigMapEvent('MODIFIED', { metadata: { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '5', uid: 'u1' }, data: { v: 'five' } });
+    await waitFor(() => changes === before + 1, 5000, 'the stale update');
+    expect(watch.current()?.data).toEqual({ v: 'ten' });
     api.sendConfigMapEvent('DELETED', { metadata: { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '6', uid: 'u1' }, data: { v: 'six' } });
+    await waitFor(() => changes === before + 2, 5000, 'the stale deletion');
+    expect(watch.current()?.data).toEqual({ v: 'ten' });
     api.sendConfigMapEvent('MODIFIED', { metadata: { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '11', uid: 'u1' }, data: { v: 'eleven' } });
-    await waitFor(() => changes === before + 3, 5000, 'three watch events');
+    await waitFor(() => changes === before + 3, 5000, 'the newer update');
     expect(watch.current()).toStrictEqual({ namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '11', uid: 'u1', data: { v: 'eleven' } });
     api.sendConfigMapEvent('DELETED', { metadata: { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '12', uid: 'u1' }, data: {} });
     await waitFor(() => changes === before + 4, 5000, 'the deletion');

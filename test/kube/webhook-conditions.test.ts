@@ -181,6 +181,7 @@ describe('WebhookConditionsSync', () => {
     const { s, sync, at } = setup();
     s.mwc = { metadata: { resourceVersion: '7' }, webhooks: [{ name: 'annotated.acr-pull-webhook.k8s.aliyun.com' }] };
     await sync.tick();
+    expect(s.lines).toHaveLength(1); // said at the first check
     at(500);
     await sync.tick();
     expect(s.reads).toBe(1);
