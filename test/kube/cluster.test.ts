@@ -207,3 +207,18 @@ describe('clusterParts', () => {
     expect([...(await parts.usage.referenced())].sort()).toEqual(['apps/from-pod', 'apps/from-sa']);
   });
 });
+
+describe('the default webhook entry', () => {
+  let mod: typeof import('../../src/kube/cluster.js');
+  beforeEach(async () => {
+    // Loaded here, not at the top: the constant is then evaluated under each test (Stryker credits it).
+    vi.resetModules();
+    mod = await import('../../src/kube/cluster.js');
+  });
+
+  it('is the name the manifests give the fail-open entry for unannotated objects', async () => {
+    const { readFileSync } = await import('node:fs');
+    expect(mod.DEFAULT_WEBHOOK).toBe('default.acr-pull-webhook.k8s.aliyun.com');
+    expect(readFileSync(new URL('../../manifests/base/webhooks.yaml', import.meta.url), 'utf8')).toContain('name: default.acr-pull-webhook.k8s.aliyun.com\n');
+  });
+});

@@ -174,3 +174,104 @@ describe('the runtime with the helper\'s ConfigMap', () => {
     await runtime.stop();
   });
 });
+
+const API_NOTICE = 'acr-api-version "2099-01-01" (the webhook calls Enterprise Edition 2018-12-01 and Personal Edition 2016-06-07)';
+const MAIL_NOTICE = 'notify-email (no mail is sent: failures are Warning Events on the ServiceAccount or Secret, and the metric acr_webhook_credential_helper_failures_total)';
+
+describe('CredentialHelperConfig, what it says and when it reads', () => {
+  it('logs each version read, the unhonoured fields joined, and the removal', () => {
+    const t = setup();
+    t.put({ 'service-account': 'default', 'watch-namespace': 'team-a', 'notify-email': 'ops@example.com', 'acr-api-version': '2099-01-01' });
+    t.put(undefined);
+    expect(t.lines).toEqual([
+      {
+        level: 'info',
+        msg: 'credential helper ConfigMap read: acting as aliyun-acr-credential-helper',
+        obj: { configMap: 'kube-system/acr-configuration', expiringThresholdMs: 900000, namespaces: ['team-a'], registries: 1, secretsPerNamespace: 1, serviceAccounts: ['default'] },
+      },
+      {
+        level: 'warn',
+        msg: `credential helper ConfigMap: accepted but not acted on: ${API_NOTICE}; ${MAIL_NOTICE}`,
+        obj: { configMap: 'kube-system/acr-configuration', fields: [API_NOTICE, MAIL_NOTICE] },
+      },
+      { level: 'info', msg: 'credential helper ConfigMap removed: ServiceAccounts are no longer given pull Secrets', obj: { configMap: 'kube-system/acr-configuration' } },
+    ]);
+  });
+
+  it('a bad first version: nothing in force, said so; its removal is not announced as a helper going away', () => {
+    const t = setup();
+    t.put({ 'expiring-threshold': 'soon' });
+    expect(t.config.current()).toBeUndefined();
+    const bad = 'kube-system/acr-configuration: expiring-threshold: expected a duration such as 15m or 1h, got "soon"';
+    expect(t.events).toEqual([`kube-system/acr-configuration Warning InvalidConfiguration: acr-pull-webhook cannot use this ConfigMap: ${bad}`]);
+    t.put(undefined);
+    expect(t.lines).toEqual([
+      { level: 'error', msg: 'credential helper ConfigMap rejected; ServiceAccounts are not given pull Secrets until it is fixed', obj: { configMap: 'kube-system/acr-configuration', error: bad } },
+    ]);
+    expect(t.stats()).toEqual({ invalid: 1, changes: 1 });
+  });
+
+  it('reads a version once: by uid and resourceVersion, or by its data when it has no resourceVersion', () => {
+    let cm: ConfigMapData | undefined;
+    let changes = 0;
+    const config = new CredentialHelperConfig({
+      source: { current: () => cm, onChange: () => {} },
+      location: 'kube-system/acr-configuration',
+      defaultRegion: () => 'cn-hangzhou',
+      isExcluded: () => false,
+      onChange: () => changes++,
+    });
+    cm = { namespace: 'kube-system', name: 'acr-configuration', uid: 'u1', resourceVersion: '5', data: { 'service-account': 'a' } };
+    config.reload();
+    config.reload();
+    expect(changes).toBe(1);
+    // Deleted and created again under the same resourceVersion: a new uid is a new version.
+    cm = { namespace: 'kube-system', name: 'acr-configuration', uid: 'u2', resourceVersion: '5', data: { 'service-account': 'b' } };
+    config.reload();
+    expect(changes).toBe(2);
+    expect(config.current()?.covers('default', 'b')).toBe(true);
+    // Without uid and resourceVersion, the data tells versions apart.
+    cm = { namespace: 'kube-system', name: 'acr-configuration', data: { 'service-account': 'c' } };
+    config.reload();
+    cm = { namespace: 'kube-system', name: 'acr-configuration', data: { 'service-account': 'd' } };
+    config.reload();
+    config.reload();
+    expect(changes).toBe(4);
+    expect(config.current()?.covers('default', 'd')).toBe(true);
+  });
+
+  it('works without any of the optional hooks (logger, Events, metric, change listener)', () => {
+    let cm: ConfigMapData | undefined;
+    const config = new CredentialHelperConfig({
+      source: { current: () => cm, onChange: () => {} },
+      location: 'kube-system/acr-configuration',
+      defaultRegion: () => 'cn-hangzhou',
+      isExcluded: () => false,
+    });
+    cm = { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '1', data: { 'service-account': 'a' } };
+    expect(() => config.reload()).not.toThrow();
+    expect(config.current()?.covers('default', 'a')).toBe(true);
+    cm = { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '2', data: { 'expiring-threshold': 'soon' } };
+    expect(() => config.reload()).not.toThrow();
+    expect(config.current()?.covers('default', 'a')).toBe(true);
+    cm = undefined;
+    expect(() => config.reload()).not.toThrow();
+    expect(config.current()).toBeUndefined();
+  });
+
+  it('without a change listener, a good version is read without error', () => {
+    const cm: ConfigMapData = { namespace: 'kube-system', name: 'acr-configuration', resourceVersion: '1', data: { 'service-account': 'a' } };
+    const levels: string[] = [];
+    const log = (level: string) => () => void levels.push(level);
+    const config = new CredentialHelperConfig({
+      source: { current: () => cm, onChange: () => {} },
+      location: 'kube-system/acr-configuration',
+      defaultRegion: () => 'cn-hangzhou',
+      isExcluded: () => false,
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+      onInvalid: () => levels.push('invalid'),
+    });
+    config.reload();
+    expect(levels).toEqual(['info']);
+  });
+});

@@ -91,6 +91,7 @@ export class FakeApiServer {
   private compactedRv = 0;
   private readonly watchers = new Set<Watcher>();
   private readonly namespaceWatches = new Set<ServerResponse>();
+  private readonly configMapWatches = new Set<ServerResponse>();
   /** How a watch from a compacted resourceVersion fails: HTTP 410, or 200 with an ERROR event. */
   goneMode: 'http' | 'event' = 'http';
   /** New watches get headers but never an event nor an end (a silently dead connection). */
@@ -183,6 +184,18 @@ export class FakeApiServer {
     gone!.metadata.resourceVersion = String(++this.rev);
     this.emitNamespace('DELETED', gone!);
     return true;
+  }
+
+  /**
+   * Writes one watch event, as given, to every open ConfigMap watch (no check of namespace, name or order: a test
+   * can send a stale version). `configMaps` is not changed.
+   */
+  sendConfigMapEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj): void {
+    for (const res of this.configMapWatches) res.write(JSON.stringify({ type, object }) + '\n');
+  }
+
+  openConfigMapWatches(): number {
+    return this.configMapWatches.size;
   }
 
   openNamespaceWatches(): number {
@@ -305,7 +318,12 @@ export class FakeApiServer {
     if (p.join('/') === 'api/v1/serviceaccounts' && method === 'GET') return plain(this.serviceAccounts, 'ServiceAccountList');
     if (p.length === 5 && p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'configmaps' && method === 'GET') {
       const name = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
-      return plain(this.configMaps.filter((c) => c.metadata?.namespace === p[3] && (!name || c.metadata?.name === name)), 'ConfigMapList');
+      plain(this.configMaps.filter((c) => c.metadata?.namespace === p[3] && (!name || c.metadata?.name === name)), 'ConfigMapList');
+      if (watch) {
+        this.configMapWatches.add(res);
+        res.on('close', () => this.configMapWatches.delete(res));
+      }
+      return;
     }
     if (p.length === 3 && p[0] === 'api' && p[2] === 'pods' && method === 'GET') return this.listPaged(res, this.pods, q, 'PodList');
     if (p.join('/') === 'apis/eci.alibabacloud.com/v1/imagecaches' && method === 'GET') {
