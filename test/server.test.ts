@@ -269,6 +269,16 @@ describe('over TLS', () => {
   });
   const pair = (name: string) => ensureSelfSignedCert(join(dir, name));
 
+  const cipherOf = (port: number, ca: Buffer) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, servername: 'localhost', ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256' }, () => {
+        const name = s.getCipher().name;
+        s.end();
+        resolve(name);
+      });
+      s.on('error', reject);
+    });
+
   async function tlsStart(opts: Partial<ServerOptions> = {}, minVersion?: 'TLSv1.3') {
     const a = pair('a');
     copyFileSync(a.certFile, join(dir, 'tls.crt'));
@@ -321,7 +331,7 @@ describe('over TLS', () => {
   it('reloads rotated files on its poll; keeps the pair when the key cannot be read; stops polling when closed', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const certs: string[] = [];
-    await tlsStart({ onCertificate: (d) => certs.push(d.toISOString()) });
+    const { port } = await tlsStart({ onCertificate: (d) => certs.push(d.toISOString()) });
     expect(certs.length).toBe(1);
     const b = pair('b');
     copyFileSync(b.certFile, join(dir, 'tls.crt'));
@@ -332,6 +342,8 @@ describe('over TLS', () => {
     vi.advanceTimersByTime(1);
     expect(certs.length).toBe(2);
     expect(byMsg('reloaded TLS certificate').length).toBe(1);
+    // The reloaded context still orders the ciphers itself.
+    expect(await cipherOf(port, readFileSync(b.certFile))).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
     // A key "file" that is a directory: read fails with EISDIR, the old pair stays, one warning.
     rmSync(join(dir, 'tls.key'));
     mkdirSync(join(dir, 'tls.key'));
