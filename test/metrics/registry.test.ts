@@ -77,7 +77,7 @@ describe('admission histogram', () => {
     expect(cloud.values).toEqual([]);
     m.cloudCalls.labels('GetAuthorizationToken', 'ok').observe(0.2);
     const bounds = (await m.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values
-      .filter((v) => v.metricName?.endsWith('_bucket'))
+      .filter((v) => (v as { metricName?: string }).metricName?.endsWith('_bucket'))
       .map((v) => v.labels.le);
     expect(bounds).toEqual([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, '+Inf']);
   });
