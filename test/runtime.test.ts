@@ -1,6 +1,8 @@
 // createRuntime in-process with stand-in cluster parts: the caches it waits for (by name), what start and stop do
 // to them, the generated send condition and when it is recomputed, the credential helper's failure paths (Event,
 // metric) and the namespace rule it is given.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { vi } from 'vitest';
 import type { ConfigMapData } from '../src/kube/config-map-watch.js';
@@ -17,7 +19,7 @@ let AlwaysLeader: typeof import('../src/pull-secrets/leadership.js')['AlwaysLead
 
 const ANNOTATED = { namespace: 'ns1', name: 'sa1', vendorAnnotations: { 'k8s.aliyun.com/acr-instance-id': 'cri-x' } };
 
-function harness(withMetrics = true) {
+function harness(withMetrics = true, sts = 'http://127.0.0.1:9') {
   const { logger, lines } = recordingLogger();
   const metrics = withMetrics ? new Metrics({ defaultMetrics: false }) : undefined;
   let cm: ConfigMapData | undefined;
@@ -39,7 +41,7 @@ function harness(withMetrics = true) {
     ...(metrics ? { metrics } : {}),
     config,
     identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
-    endpoints: { sts: 'http://127.0.0.1:9', cr: () => 'http://127.0.0.1:9' },
+    endpoints: { sts, cr: () => 'http://127.0.0.1:9' },
     ownNamespace: 'acr-pull-webhook',
     logger,
     onIndex: (i) => indexes.push(i),
@@ -221,5 +223,28 @@ describe('createRuntime', () => {
     expect(runtime.discovery.current).not.toBe(before);
     expect(() => runtime.reportHelperFailure({ namespace: 'ns1', serviceAccount: 'sa1', secret: 'acr-pull-x', error: 'boom' } as never)).not.toThrow();
     expect(runtime.serviceAccount).toBe(undefined);
+  });
+
+  it.each([
+    [200, { AccountId: '123', Arn: 'acs:ram::123:user/me', IdentityType: 'RAMUser', RequestId: 'r1' }, 'ok', ['info', { principal: 'acs:ram::123:user/me', trustAs: 'acs:ram::123:user/me' }, "the webhook's own Alibaba Cloud principal"]],
+    [404, { Code: 'InvalidAccessKeyId.NotFound', Message: 'no such key', RequestId: 'r2' }, 'InvalidAccessKeyId.NotFound', ['warn', {}, "GetCallerIdentity failed: denials will not name the webhook's principal until it succeeds"]],
+  ])('start looks up its own principal once (STS answers %i): logged, the call observed', async (status, answer, code, line) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    const h = harness(true, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+    h.runtime.start();
+    stops.push(() => h.runtime.stop());
+    const info = "the webhook's own Alibaba Cloud principal";
+    const warning = "GetCallerIdentity failed: denials will not name the webhook's principal until it succeeds";
+    const principalLines = () => h.lines.filter((l) => l[2] === info || l[2] === warning);
+    await vi.waitFor(() => expect(principalLines().length).toBe(1), { timeout: 5000, interval: 10 });
+    expect(principalLines()).toEqual([line]);
+    const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0);
+    expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code }, 1]]);
   });
 });
