@@ -1,0 +1,250 @@
+// createRuntime in-process with stand-in cluster parts: the caches it waits for (by name), what start and stop do
+// to them, the generated send condition and when it is recomputed, the credential helper's failure paths (Event,
+// metric) and the namespace rule it is given.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { vi } from 'vitest';
+import type { ConfigMapData } from '../src/kube/config-map-watch.js';
+import type { Desired } from '../src/kube/webhook-conditions.js';
+import { recordingLogger } from './support/recording-logger.js';
+
+type RuntimeMod = typeof import('../src/runtime.js');
+let createRuntime: RuntimeMod['createRuntime'];
+let parseConfig: typeof import('../src/config/config.js')['parseConfig'];
+let Metrics: typeof import('../src/metrics.js')['Metrics'];
+let MemorySecretStore: typeof import('../src/pull-secrets/memory-store.js')['MemorySecretStore'];
+let buildPullSecret: typeof import('../src/pull-secrets/docker-config.js')['buildPullSecret'];
+let AlwaysLeader: typeof import('../src/pull-secrets/leadership.js')['AlwaysLeader'];
+
+const ANNOTATED = { namespace: 'ns1', name: 'sa1', vendorAnnotations: { 'k8s.aliyun.com/acr-instance-id': 'cri-x' } };
+
+function harness(withMetrics = true, sts = 'http://127.0.0.1:9') {
+  const { logger, lines } = recordingLogger();
+  const metrics = withMetrics ? new Metrics({ defaultMetrics: false }) : undefined;
+  let cm: ConfigMapData | undefined;
+  let rv = 0;
+  const cmListeners: Array<() => void> = [];
+  const put = (data: Record<string, string>) => {
+    cm = { namespace: 'kube-system', name: 'acr-configuration', uid: 'u', resourceVersion: String(++rv), data };
+    for (const l of cmListeners) l();
+  };
+  const state = { nsSynced: false, saSynced: false, cmSynced: false };
+  const calls: string[] = [];
+  const accounts: Array<typeof ANNOTATED> = [];
+  const saListeners: Array<() => void> = [];
+  let desired: (() => Desired) | undefined;
+  const indexes: unknown[] = [];
+  const config = parseConfig({}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' });
+  const store = new MemorySecretStore();
+  const runtime = createRuntime({
+    ...(metrics ? { metrics } : {}),
+    config,
+    identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
+    endpoints: { sts, cr: () => 'http://127.0.0.1:9' },
+    ownNamespace: 'acr-pull-webhook',
+    logger,
+    onIndex: (i) => indexes.push(i),
+    isExcludedNamespace: (ns) => ns === 'kube-system',
+    cluster: {
+      store,
+      leader: new AlwaysLeader(),
+      usage: { referenced: async () => new Set<string>() },
+      namespaces: { name: 'namespaces', labels: () => ({}), start: async () => {}, stop: async () => {}, synced: () => state.nsSynced },
+      serviceAccounts: {
+        list: () => accounts,
+        get: () => undefined,
+        synced: () => state.saSynced,
+        addPullSecrets: async () => {},
+        recordEvent: async (sa, type, reason, message) => void calls.push(`sa event ${sa.namespace}/${sa.name} ${type} ${reason}: ${message}`),
+        start: async () => void calls.push('sa start'),
+        stop: async () => void calls.push('sa stop'),
+        onEvent: (l) => void saListeners.push(() => l({ type: 'ADDED' } as never)),
+      },
+      webhookConditions: { start: (d) => void (desired = d), stop: () => void calls.push('conditions stop') },
+      helperConfigMap: {
+        location: 'kube-system/acr-configuration',
+        current: () => cm,
+        onChange: (l) => void cmListeners.push(l),
+        synced: () => state.cmSynced,
+        start: async () => void calls.push('cm start'),
+        stop: async () => void calls.push('cm stop'),
+        recordEvent: async (c, type, reason, message) => void calls.push(`cm event ${c.namespace}/${c.name} ${type} ${reason}: ${message}`),
+      },
+    },
+  });
+  return { runtime, store, metrics, lines, put, state, calls, accounts, saEvent: () => saListeners.forEach((l) => l()), desired: () => desired!(), indexes, config, setCm: (data: Record<string, string>) => (cm = { namespace: 'kube-system', name: 'acr-configuration', uid: 'u', resourceVersion: String(++rv), data }) };
+}
+
+const counter = async (metrics: InstanceType<typeof Metrics>, name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.filter((v) => v.value > 0).map((v) => [v.labels, v.value]);
+
+describe('createRuntime', () => {
+  let stops: Array<() => Promise<void>>;
+  beforeEach(async () => {
+    vi.resetModules();
+    ({ createRuntime } = await import('../src/runtime.js'));
+    ({ parseConfig } = await import('../src/config/config.js'));
+    ({ Metrics } = await import('../src/metrics.js'));
+    ({ MemorySecretStore } = await import('../src/pull-secrets/memory-store.js'));
+    ({ AlwaysLeader } = await import('../src/pull-secrets/leadership.js'));
+    ({ buildPullSecret } = await import('../src/pull-secrets/docker-config.js'));
+    stops = [];
+  });
+  afterEach(async () => {
+    for (const s of stops) await s();
+  });
+
+  it('waits for every cache by name; start reads the helper ConfigMap once it is loaded; stop stops each', async () => {
+    const h = harness();
+    expect(h.runtime.caches.pending()).toEqual(['secrets', 'namespaces', 'serviceaccounts', 'credential helper ConfigMap']);
+    h.setCm({ 'service-account': 'default', 'watch-namespace': 'all', 'acr-registry-info': '- instanceId: cri-demo0000000001' });
+    h.runtime.start();
+    stops.push(() => h.runtime.stop());
+    expect(h.desired()).toBe('unknown');
+    Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+    await h.runtime.caches.whenSynced();
+    expect(h.calls.slice(0, 2)).toEqual(['sa start', 'cm start']);
+    expect(h.runtime.credentialHelper()?.covers('ns1', 'default')).toBe(true);
+    // The namespace rule it was given ends the helper's scope.
+    expect(h.runtime.credentialHelper()?.covers('kube-system', 'default')).toBe(false);
+    await vi.waitFor(() => expect(h.lines.filter((l) => l[2] === 'ready: every cache has synced')).toEqual([['info', { ms: expect.any(Number) }, 'ready: every cache has synced']]), { timeout: 2000 });
+    stops.pop();
+    await h.runtime.stop();
+    expect(h.calls).toEqual(['sa start', 'cm start', 'conditions stop', 'sa stop', 'cm stop']);
+  });
+
+  it('the send condition: recomputed when a ServiceAccount, the helper or the registry index changed, else the same', async () => {
+    const h = harness();
+    Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+    h.runtime.start();
+    stops.push(() => h.runtime.stop());
+    await h.runtime.caches.whenSynced();
+    const plain = h.desired();
+    expect(plain).not.toBe('unknown');
+    expect(h.desired()).toBe(plain);
+    const plainText = (plain as { expression: string }).expression;
+    // A ServiceAccount changes only with its event.
+    h.accounts.push(ANNOTATED);
+    expect(h.desired()).toBe(plain);
+    h.saEvent();
+    const withSa = h.desired() as { expression: string };
+    expect(withSa.expression).toContain("in {'ns1/sa1': true}");
+    expect(h.desired()).toBe(withSa);
+    // A helper (every valid one has at least one credential chain) adds its ServiceAccount test.
+    h.put({ 'service-account': 'default' });
+    const helper = h.desired() as { expression: string };
+    expect(helper.expression).toContain(" || (request.namespace in {'default': true} && (has(object.spec.serviceAccountName)");
+    expect(withSa.expression).not.toContain("request.namespace in {'default': true}");
+    expect(plainText).not.toContain("'ns1/sa1'");
+    // A new registry index (configuration reloaded): recomputed, and the caller told.
+    const told = h.indexes.length;
+    h.runtime.discovery.setConfig(h.config);
+    expect(h.indexes.length).toBe(told + 1);
+    expect(h.indexes[told]).toBe(h.runtime.discovery.current);
+    const again = h.desired();
+    expect(again).not.toBe(helper);
+    expect(again).toEqual(helper);
+  });
+
+  it('a bad helper ConfigMap: Warning Event on it and the config failure metric', async () => {
+    const h = harness();
+    h.put({ 'expiring-threshold': 'soon' });
+    expect(h.calls).toEqual([
+      'cm event kube-system/acr-configuration Warning InvalidConfiguration: acr-pull-webhook cannot use this ConfigMap: kube-system/acr-configuration: expiring-threshold: expected a duration such as 15m or 1h, got "soon"',
+    ]);
+    expect(await counter(h.metrics!, 'acr_webhook_credential_helper_failures_total')).toEqual([[{ stage: 'config' }, 1]]);
+  });
+
+  it('without metrics: a bad ConfigMap and a helper failure at admission still go through', async () => {
+    const h = harness(false);
+    h.put({ 'expiring-threshold': 'soon' });
+    h.runtime.reportHelperFailure({ namespace: 'ns1', serviceAccount: 'sa1', secret: 'acr-pull-x', error: 'boom' } as never);
+    expect(h.calls.length).toBe(2);
+  });
+
+  it('a helper Secret not ready at admission: metric, warning, Event on the ServiceAccount', async () => {
+    const h = harness();
+    h.runtime.reportHelperFailure({ namespace: 'ns1', serviceAccount: 'sa1', secret: 'acr-pull-x', error: 'boom' } as never);
+    expect(await counter(h.metrics!, 'acr_webhook_credential_helper_failures_total')).toEqual([[{ stage: 'secret' }, 1]]);
+    expect(h.calls).toEqual([
+      'sa event ns1/sa1 Warning PullSecretNotReady: acr-pull-webhook (acr-configuration) could not prepare the pull Secret acr-pull-x at admission: boom; the reference is in place and the webhook keeps trying',
+    ]);
+  });
+
+  it('without the namespace rule, the helper covers every namespace its scope names', async () => {
+    const { logger } = recordingLogger();
+    let cm: ConfigMapData | undefined = { namespace: 'kube-system', name: 'acr-configuration', uid: 'u', resourceVersion: '1', data: { 'service-account': 'default', 'watch-namespace': 'all', 'acr-registry-info': '- instanceId: cri-demo0000000001' } };
+    const runtime = createRuntime({
+      config: parseConfig({}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' }),
+      identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
+      endpoints: { sts: 'http://127.0.0.1:9', cr: () => 'http://127.0.0.1:9' },
+      ownNamespace: 'acr-pull-webhook',
+      logger,
+      cluster: {
+        store: new MemorySecretStore(),
+        leader: new AlwaysLeader(),
+        usage: { referenced: async () => new Set<string>() },
+        namespaces: { name: 'namespaces', labels: () => ({}), start: async () => {}, stop: async () => {}, synced: () => true },
+        serviceAccounts: { list: () => [], get: () => undefined, synced: () => true, addPullSecrets: async () => {}, recordEvent: async () => {}, start: async () => {}, stop: async () => {}, onEvent: () => {} },
+        helperConfigMap: { location: 'kube-system/acr-configuration', current: () => cm, onChange: () => {}, synced: () => true, start: async () => {}, stop: async () => {}, recordEvent: async () => {} },
+      },
+    });
+    runtime.caches.start();
+    await runtime.caches.whenSynced();
+    await vi.waitFor(() => expect(runtime.credentialHelper()).toBeDefined(), { timeout: 2000 });
+    expect(runtime.credentialHelper()!.covers('kube-system', 'default')).toBe(true);
+    cm = undefined;
+    await runtime.caches.stop();
+  });
+
+  it('the soonest token expiry, read at scrape time from the managed Secrets', async () => {
+    const h = harness();
+    expect(h.metrics!.soonestTokenExpiry()).toBe(undefined);
+    const T0 = Date.parse('2030-01-01T00:00:00Z');
+    const binding = { chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-x', region: 'cn-hangzhou' }] } as const;
+    for (const [name, at] of [['acr-pull-a', T0 + 7_200_000], ['acr-pull-b', T0 + 3_600_000], ['acr-pull-c', T0 + 5_400_000]] as const) {
+      await h.store.create(buildPullSecret({ namespace: 'apps', name, requester: 'apps', binding } as never, { auths: { 'a.cr.aliyuncs.com': { username: 'u', password: 'p' } }, expiresAt: at }, { now: T0 }));
+    }
+    expect(h.metrics!.soonestTokenExpiry()).toBe(T0 + 3_600_000);
+  });
+
+  it('standalone, without metrics or an index listener: reloads and helper failures go through', async () => {
+    const { logger } = recordingLogger();
+    const config = parseConfig({}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' });
+    const runtime = createRuntime({
+      config,
+      identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
+      endpoints: { sts: 'http://127.0.0.1:9', cr: () => 'http://127.0.0.1:9' },
+      ownNamespace: 'acr-pull-webhook',
+      logger,
+    });
+    const before = runtime.discovery.current;
+    runtime.discovery.setConfig(config);
+    expect(runtime.discovery.current).not.toBe(before);
+    expect(() => runtime.reportHelperFailure({ namespace: 'ns1', serviceAccount: 'sa1', secret: 'acr-pull-x', error: 'boom' } as never)).not.toThrow();
+    expect(runtime.serviceAccount).toBe(undefined);
+  });
+
+  it.each([
+    [200, { AccountId: '123', Arn: 'acs:ram::123:user/me', IdentityType: 'RAMUser', RequestId: 'r1' }, 'ok', ['info', { principal: 'acs:ram::123:user/me', trustAs: 'acs:ram::123:user/me' }, "the webhook's own Alibaba Cloud principal"]],
+    [404, { Code: 'InvalidAccessKeyId.NotFound', Message: 'no such key', RequestId: 'r2' }, 'InvalidAccessKeyId.NotFound', ['warn', {}, "GetCallerIdentity failed: denials will not name the webhook's principal until it succeeds"]],
+  ])('start looks up its own principal once (STS answers %i): logged, the call observed', async (status, answer, code, line) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    const h = harness(true, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+    h.runtime.start();
+    stops.push(() => h.runtime.stop());
+    const info = "the webhook's own Alibaba Cloud principal";
+    const warning = "GetCallerIdentity failed: denials will not name the webhook's principal until it succeeds";
+    const principalLines = () => h.lines.filter((l) => l[2] === info || l[2] === warning);
+    await vi.waitFor(() => expect(principalLines().length).toBe(1), { timeout: 5000, interval: 10 });
+    expect(principalLines()).toEqual([line]);
+    const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0);
+    expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code }, 1]]);
+  });
+});
