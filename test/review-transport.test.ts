@@ -31,7 +31,7 @@ function http1Pair(headers: Record<string, string>, url = '/mutate') {
       this.writableEnded = true;
       const last = replies[replies.length - 1]!;
       last.payload = JSON.parse(text);
-      this.emit('finish');
+      res.emit('finish');
     },
   });
   return { req, res, set, replies };
@@ -54,7 +54,7 @@ function h2Stream() {
       cb();
     },
     end() {
-      this.emit('finish');
+      s.emit('finish');
     },
     close(code: number) {
       closed.push(code);

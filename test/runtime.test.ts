@@ -244,7 +244,7 @@ describe('createRuntime', () => {
     const principalLines = () => h.lines.filter((l) => l[2] === info || l[2] === warning);
     await vi.waitFor(() => expect(principalLines().length).toBe(1), { timeout: 5000, interval: 10 });
     expect(principalLines()).toEqual([line]);
-    const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0);
+    const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.value > 0);
     expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code }, 1]]);
   });
 });

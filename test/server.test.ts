@@ -251,7 +251,7 @@ describe('the listener', () => {
         this.setHeader('x-marked', 'yes');
       }
     }
-    const port = await start({ connections: { ServerResponse: Marked, closing: false, attach: (s, secure) => attached.push([s, secure]) } as never });
+    const port = await start({ connections: { ServerResponse: Marked, closing: false, attach: (s: unknown, secure: boolean) => attached.push([s, secure]) } as never });
     expect((app!.server as unknown as { requestTimeout: number }).requestTimeout).toBe(35_000);
     expect(attached).toEqual([[app!.server, false]]);
     const res = await post(port, '/validate', fixtureText('transport-missing-request.json'));
