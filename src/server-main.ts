@@ -199,6 +199,19 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: StartOptions = {
   // process that exits, and the open listener keeps the retries going.
   runtime.start();
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  // Everything but the review listener: on close, after draining, and on a failed listen below.
+  const stopRest = (): Promise<unknown> => {
+    const opened = metricsServer;
+    return Promise.allSettled([
+      runtime.stop(),
+      opened &&
+        new Promise((r) => {
+          opened.close(r);
+          opened.closeIdleConnections();
+        }),
+      cloud.emulator?.close(),
+    ]);
+  };
   try {
     metricsServer = await listening('metrics', 'METRICS_BIND_ADDRESS/METRICS_PORT', metricsHost, metricsPort, () => startMetricsServer(metrics, metricsPort, metricsHost));
     await listening('reviews', 'BIND_ADDRESS/PORT', host, httpsPort, () => app.listen({ host, port: httpsPort }));
@@ -206,8 +219,7 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: StartOptions = {
     // Nothing will be served: stop what start-up began (watches, timers, the metrics listener, the emulator), so a
     // caller that goes on after the error (an embedding, a test) is not left with half a webhook running.
     stopWatch();
-    const opened = metricsServer;
-    await Promise.allSettled([runtime.stop(), opened && new Promise((r) => opened.close(r)), app.close(), cloud.emulator?.close()]);
+    await Promise.allSettled([stopRest(), app.close()]);
     throw e;
   }
   const address = app.server.address();
@@ -241,15 +253,6 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: StartOptions = {
     );
   }
 
-  const stopRest = (): Promise<unknown> =>
-    Promise.allSettled([
-      runtime.stop(),
-      new Promise((r) => {
-        metricsServer.close(r);
-        metricsServer.closeIdleConnections();
-      }),
-      cloud.emulator?.close(),
-    ]);
   return {
     mode,
     app,

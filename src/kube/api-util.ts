@@ -57,6 +57,7 @@ export function apiFailure(err: unknown, call: ApiCall, server: string | undefin
   const name = `${call.verb} ${call.resource} (${call.method} ${call.path})`;
   const where = server ? ` at ${server}` : '';
   const base = { call: name, ...(status !== undefined ? { status } : {}), error: describeApiError(err), ...(server ? { server } : {}) };
+  const code = errorCode(err);
   let check: string;
   if (status === 401) {
     check = `the API server${where} rejected the webhook's credentials: check the ServiceAccount token (in a Pod) or the KUBECONFIG user`;
@@ -66,9 +67,9 @@ export function apiFailure(err: unknown, call: ApiCall, server: string | undefin
     check = `the API server${where} has no such resource: check the API server address and version, and that the namespace exists`;
   } else if (status !== undefined) {
     check = `the API server${where} answered HTTP ${status}; retrying`;
-  } else if (TLS_CODES.test(errorCode(err) ?? '')) {
+  } else if (TLS_CODES.test(code ?? '')) {
     check = `the API server's certificate${where} was not accepted: check the CA (the ServiceAccount's ca.crt, or certificate-authority in KUBECONFIG)`;
-  } else if (errorCode(err) !== undefined || aborted(err)) {
+  } else if (code !== undefined || aborted(err)) {
     check = `cannot reach the API server${where}: check the API server address (KUBERNETES_SERVICE_HOST/PORT in a Pod, the server in KUBECONFIG), DNS and network policies`;
   } else if (errorName(err) === 'Error' || errorName(err) === undefined) {
     // Neither a status nor a network error: raised by the client itself, before any request.
@@ -100,7 +101,7 @@ function errorCode(err: unknown): string | undefined {
 export function describeApiError(err: unknown): string {
   if (!err || typeof err !== 'object') return String(err);
   const e = err as { name?: unknown; message?: unknown; erroredSysCall?: unknown; syscall?: unknown; body?: unknown; type?: unknown };
-  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const name = errorName(err) ?? 'Error';
   const status = httpStatus(err);
   if (status !== undefined) {
     let reason: string | undefined;
