@@ -1,20 +1,9 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventRecorder } from '../../src/kube/events.js';
-import type { Logger } from '../../src/pull-secrets/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { T0 } from './support/fixtures.js';
 
-type Logged = [level: string, obj: object, msg: string | undefined];
-
-function recordingLogger(): { logger: Logger; logged: Logged[] } {
-  const logged: Logged[] = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void => {
-      logged.push([level, obj, msg]);
-    };
-  return { logged, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
-}
 
 /** A CoreV1Api that only records createNamespacedEvent calls, or fails them with `fail`. */
 function fakeCoreApi(fail?: unknown): { api: CoreV1Api; bodies: any[]; namespaces: string[] } {
@@ -82,7 +71,7 @@ describe('EventRecorder', () => {
   it('a failed post is logged at debug with what it was about, and does not reject', async () => {
     const fail = Object.assign(new Error('forbidden'), { code: 403 });
     const { api } = fakeCoreApi(fail);
-    const { logger, logged } = recordingLogger();
+    const { logger, lines: logged } = recordingLogger();
     await expect(
       new EventRecorder(api, { instance: 'pod-1', logger }).record({ kind: 'Secret', namespace: 'apps', name: 's1' }, 'Warning', 'RefreshFailed', 'x'),
     ).resolves.toBeUndefined();

@@ -10,20 +10,9 @@ import {
   type LeaseRecord,
   type StoredLease,
 } from '../../src/kube/leader.js';
-import type { Logger } from '../../src/pull-secrets/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { FakeClock, T0 } from './support/fixtures.js';
 
-type Logged = [level: string, obj: object, msg: string | undefined];
-
-function recordingLogger(): { logger: Logger; logged: Logged[] } {
-  const logged: Logged[] = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void => {
-      logged.push([level, obj, msg]);
-    };
-  return { logged, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
-}
 
 const networkError = (): Error => Object.assign(new Error('socket hang up'), { name: 'FetchError', code: 'ECONNRESET' });
 
@@ -53,7 +42,7 @@ class ScriptedLeases implements LeaseApi {
 }
 
 function elector(api: LeaseApi, clock: FakeClock, extra: Partial<LeaseLeaderElectorOptions> = {}) {
-  const { logger, logged } = recordingLogger();
+  const { logger, lines: logged } = recordingLogger();
   const e = new LeaseLeaderElector({ api, namespace: 'ns', identity: 'pod-1', now: clock.now, logger, ...extra });
   return { e, logged };
 }
