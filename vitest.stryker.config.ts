@@ -13,6 +13,10 @@ export default mergeConfig(
       sequence: { sequencer: FastFirstSequencer },
       // A test file failing in the sandbox would otherwise end the dry run silently (see the guard's header).
       reporters: ['default', new StrykerDryRunGuard()],
+      // The dry run shares two cores with other runs and helpers: a test that takes 2 s alone can pass 20 s there,
+      // and one timeout in the dry run ends the whole run. Mutant runs use Stryker's own timeout (timeoutMS).
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
       exclude: [
         'test/manifests/**',
         'test/chart/**',
