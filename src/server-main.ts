@@ -1,5 +1,5 @@
 // The server's start-up, importable (tests): reads the settings, picks standalone or cluster mode, wires the parts
-// and serves. The entry point that runs it (`node dist/src/main.js`, the image's command) is main.ts.
+// and serves. The entry point that runs it (`node dist/src/main.js`, the image's command) is main.ts, through server-entry.ts.
 import { existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
