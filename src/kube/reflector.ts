@@ -152,7 +152,9 @@ export class Reflector<T> {
     if (!this.running) {
       this.running = true;
       this.stopCtl = new AbortController();
-      this.loopDone = this.loop();
+      // Each loop watches its own signal: a start() while an earlier stop() still waits on a list must not
+      // bring the old loop back to life beside the new one.
+      this.loopDone = this.loop(this.stopCtl.signal);
     }
     return this.whenSynced();
   }
@@ -162,7 +164,8 @@ export class Reflector<T> {
     this.stopCtl.abort();
     this.abortWatch?.();
     await this.loopDone;
-    for (const w of this.syncWaiters.splice(0)) w();
+    // Waiters of a start() made since then belong to the new loop.
+    if (!this.running) for (const w of this.syncWaiters.splice(0)) w();
   }
 
   whenSynced(): Promise<void> {
@@ -195,17 +198,17 @@ export class Reflector<T> {
     }
   }
 
-  private async loop(): Promise<void> {
+  private async loop(stopped: AbortSignal): Promise<void> {
     const { kind } = this.source;
     let failures = 0;
-    while (this.running) {
+    while (!stopped.aborted) {
       let reason: RestartReason | undefined;
       try {
-        if (!this.resourceVersion) await this.relist();
-        if (!this.running) break;
+        if (!this.resourceVersion) await this.relist(stopped);
+        if (stopped.aborted) break;
         const started = Date.now();
         const out = await this.watchOnce();
-        if (!this.running || out.kind === 'stopped') break;
+        if (stopped.aborted || out.kind === 'stopped') break;
         reason = out.kind;
         if (out.kind === 'gone') {
           this.resourceVersion = '';
@@ -221,7 +224,7 @@ export class Reflector<T> {
           this.cfg.logger.warn({ namespace: this.scope, ...apiFailure(out.err, this.call('watch'), this.cfg.server), failures }, `${kind} watch failed`);
         }
       } catch (err) {
-        if (!this.running) break;
+        if (stopped.aborted) break;
         if (httpStatus(err) === 410) {
           // An expired continue token or resourceVersion: start over from a fresh list.
           this.resourceVersion = '';
@@ -237,7 +240,7 @@ export class Reflector<T> {
         this.stats.restarts++;
         this.cfg.onRestart?.(reason);
       }
-      if (failures > 0 && this.running) await sleep(backoffDelay(failures, this.cfg.backoff), this.stopCtl.signal);
+      if (failures > 0 && !stopped.aborted) await sleep(backoffDelay(failures, this.cfg.backoff), stopped);
     }
   }
 
@@ -245,7 +248,7 @@ export class Reflector<T> {
     return { verb, resource: `${this.source.kind}s`, method: 'GET', path: this.source.path };
   }
 
-  private async relist(): Promise<void> {
+  private async relist(stopped: AbortSignal): Promise<void> {
     const { pageSize, requestTimeoutMs } = this.cfg;
     const { labelSelector, fieldSelector } = this.source;
     const items = new Map<string, T>();
@@ -263,8 +266,8 @@ export class Reflector<T> {
       }
       cont = page.metadata?._continue || undefined;
       rv = page.metadata?.resourceVersion ?? '';
-    } while (cont && this.running);
-    if (!this.running) return;
+    } while (cont && !stopped.aborted);
+    if (stopped.aborted) return;
     this.cache = items;
     this.resourceVersion = rv;
     if (!this.hasSynced) {

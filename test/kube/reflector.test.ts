@@ -289,6 +289,47 @@ describe('Reflector: list', () => {
     expect(h.restarts).toEqual([]);
   });
 
+  it('a start while an earlier stop waits on a list runs one loop: the old list is dropped, one watch follows the new list', async () => {
+    const h = make();
+    let finishOld!: (p: ListPage) => void;
+    h.listQueue.push({ wait: new Promise<ListPage>((res) => (finishOld = res)) });
+    h.listQueue.push({ items: [obj('new', '7')], metadata: { resourceVersion: '70' } });
+    void h.r.start();
+    await flush();
+    const stopped = h.r.stop();
+    void h.r.start();
+    await flush();
+    finishOld({ items: [obj('old', '5')], metadata: { resourceVersion: '50' } });
+    await flush();
+    // Asserted before awaiting the stop: with two loops that stop would never end.
+    expect(h.r.synced()).toBe(true);
+    expect(keys(h.r)).toEqual(['new@7']);
+    expect(h.lists).toHaveLength(2);
+    expect(h.calls.map((c) => c.query.resourceVersion)).toEqual(['70']);
+    await stopped;
+  });
+
+  it('a start made while an earlier stop is pending waits for its own list, not for that stop', async () => {
+    const h = make();
+    let finishOld!: (p: ListPage) => void;
+    let finishNew!: (p: ListPage) => void;
+    h.listQueue.push({ wait: new Promise<ListPage>((res) => (finishOld = res)) });
+    h.listQueue.push({ wait: new Promise<ListPage>((res) => (finishNew = res)) });
+    void h.r.start();
+    await flush();
+    const stopped = h.r.stop();
+    let synced = false;
+    void h.r.start().then(() => (synced = true));
+    finishOld({ items: [], metadata: { resourceVersion: '50' } });
+    await flush();
+    expect(synced).toBe(false);
+    finishNew({ items: [obj('b', '8')], metadata: { resourceVersion: '80' } });
+    await flush();
+    expect(synced).toBe(true);
+    expect(keys(h.r)).toEqual(['b@8']);
+    await stopped;
+  });
+
   it('a listener that throws is logged and the others still run', async () => {
     const h = make();
     const seen: string[] = [];
