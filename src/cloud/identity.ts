@@ -15,10 +15,6 @@ interface Provider {
   getCredentials(): Promise<{ accessKeyId: string; accessKeySecret: string; securityToken?: string }>;
 }
 
-const STS_CODE = /^[A-Za-z][A-Za-z0-9.]{0,99}$/;
-const REQUEST_ID = /^[0-9A-Za-z-]{1,64}$/;
-const RETRYABLE_STS = /^(Throttling|ServiceUnavailable|InternalError)/;
-
 /**
  * What a provider threw, as a CloudError: a socket failure is Unreachable or Timeout (toCloudError), and the
  * library's own failures (thrown as plain Errors, their code only in the text) get a code of what went wrong.
@@ -27,9 +23,11 @@ const RETRYABLE_STS = /^(Throttling|ServiceUnavailable|InternalError)/;
  */
 export function providerError(e: unknown): CloudError {
   const api = 'credentials';
-  const message = e instanceof Error && typeof (e as { code?: unknown }).code !== 'string' ? e.message : '';
-  // RRSA, a non-200 answer: `get sts token failed with OIDC: <STS's reply>`.
-  const oidc = /^get sts token failed with OIDC: ([\s\S]*)$/.exec(message);
+  // An Error with a code of its own (a socket's, a file's) is classified by the code, whatever its text says.
+  if (!(e instanceof Error) || typeof (e as { code?: unknown }).code === 'string') return toCloudError(api, e);
+  const message = e.message;
+  // RRSA, a non-200 answer: `get sts token failed with OIDC: <STS's reply>` (the greedy group takes all of it).
+  const oidc = /^get sts token failed with OIDC: ([\s\S]*)/.exec(message);
   if (oidc) {
     let reply: { Code?: unknown; RequestId?: unknown } | undefined;
     try {
@@ -37,9 +35,11 @@ export function providerError(e: unknown): CloudError {
     } catch {
       return new CloudError(api, 'BadResponse', true);
     }
-    const code = typeof reply?.Code === 'string' && STS_CODE.test(reply.Code) ? reply.Code : 'Unknown';
-    const requestId = typeof reply?.RequestId === 'string' && REQUEST_ID.test(reply.RequestId) ? reply.RequestId : undefined;
-    return new CloudError(api, code, RETRYABLE_STS.test(code), requestId);
+    // Here, not at module level, so that each call builds them (Stryker's mutants of a module-level constant are
+    // only seen by the tests that load the module).
+    const code = typeof reply?.Code === 'string' && /^[A-Za-z][A-Za-z0-9.]{0,99}$/.test(reply.Code) ? reply.Code : 'Unknown';
+    const requestId = typeof reply?.RequestId === 'string' && /^[0-9A-Za-z-]{1,64}$/.test(reply.RequestId) ? reply.RequestId : undefined;
+    return new CloudError(api, code, /^(Throttling|ServiceUnavailable|InternalError)/.test(code), requestId);
   }
   // The ECS RAM role: the metadata service names no role (none is attached to the instance), not the one asked
   // for, or answers with another status.

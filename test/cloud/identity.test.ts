@@ -65,10 +65,14 @@ const IDENTITY_ENV = [
   'ALIBABA_CLOUD_IMDSV1_DISABLED',
 ];
 
-describe('identity sources, what each one sends', () => {
-  let dir: string;
+/**
+ * For each test of the calling describe block: the identity env blanked (the library falls back to process.env
+ * for what it is not given: none of it may leak in from the machine) and a fresh directory, removed after with
+ * the env stubs and the interceptions. The returned function gives the current test's directory.
+ */
+function blankEnvAndTmpdir(): () => string {
+  let dir = '';
   beforeEach(() => {
-    // The library falls back to process.env for what it is not given: none of it may leak in from the machine.
     for (const name of IDENTITY_ENV) vi.stubEnv(name, '');
     dir = mkdtempSync(join(tmpdir(), 'identity-'));
   });
@@ -77,6 +81,11 @@ describe('identity sources, what each one sends', () => {
     vi.restoreAllMocks();
     rmSync(dir, { recursive: true, force: true });
   });
+  return () => dir;
+}
+
+describe('identity sources, what each one sends', () => {
+  const dir = blankEnvAndTmpdir();
 
   it('an AccessKey needs both the ID and the secret; an RRSA role needs the role, the provider and the token file', () => {
     expect(identityFromEnv({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI' }).source).toBe('ecs-ram-role');
@@ -107,13 +116,13 @@ describe('identity sources, what each one sends', () => {
     expect(await id.credentials()).toStrictEqual({ accessKeyId: 'LTAI-given', accessKeySecret: 'given-secret', securityToken: 'later-token' });
     for (const name of ['ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_ACCESS_KEY_ID']) {
       delete env[name];
-      const e = await id.credentials().then(() => undefined, (x: unknown) => x as { name: string; code: string; message: string });
-      expect({ name: e?.name, code: e?.code, message: e?.message }).toEqual({ name: 'CloudError', code: 'EnvAccessKey.Missing', message: 'credentials failed: EnvAccessKey.Missing' });
+      const e = await id.credentials().then(() => undefined, (x: unknown) => x as { name: string; code: string; retryable: boolean; message: string });
+      expect({ name: e?.name, code: e?.code, retryable: e?.retryable, message: e?.message }).toEqual({ name: 'CloudError', code: 'EnvAccessKey.Missing', retryable: false, message: 'credentials failed: EnvAccessKey.Missing' });
     }
   });
 
   function rrsaEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const tokenFile = join(dir, 'token');
+    const tokenFile = join(dir(), 'token');
     writeFileSync(tokenFile, 'oidc-token-text');
     return { ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: tokenFile, ...extra };
   }
@@ -165,16 +174,7 @@ describe('identity sources, what each one sends', () => {
 });
 
 describe("a provider's failure: a code and request ID, never the library's or the service's text", () => {
-  let dir: string;
-  beforeEach(() => {
-    for (const name of IDENTITY_ENV) vi.stubEnv(name, '');
-    dir = mkdtempSync(join(tmpdir(), 'identity-'));
-  });
-  afterEach(() => {
-    vi.unstubAllEnvs();
-    vi.restoreAllMocks();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = blankEnvAndTmpdir();
 
   /** What credentials() rejected with: the fields a denial reads, and the error's own text. */
   async function failure(p: Promise<unknown>) {
@@ -186,8 +186,8 @@ describe("a provider's failure: a code and request ID, never the library's or th
     return { name: e.name, code: e.code, requestId: e.requestId, httpStatus: e.httpStatus, retryable: e.retryable, message: e.message };
   }
   const rrsa = () => {
-    writeFileSync(join(dir, 'token'), 'oidc-token-text');
-    return identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir, 'token') });
+    writeFileSync(join(dir(), 'token'), 'oidc-token-text');
+    return identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir(), 'token') });
   };
 
   it('RRSA: STS\'s Code and RequestId from its reply; its Message stays out', async () => {
@@ -219,8 +219,33 @@ describe("a provider's failure: a code and request ID, never the library's or th
     expect(await failure(rrsa().credentials())).toMatchObject({ code: 'BadResponse', retryable: true });
   });
 
+  it('RRSA: a reply of JSON null, or with a Code or RequestId that is no string, gives neither', async () => {
+    intercept(OIDCRoleArnCredentialsProvider, () => ({ status: 400, body: 'null' }));
+    expect(await failure(rrsa().credentials())).toEqual({ name: 'CloudError', code: 'Unknown', requestId: undefined, httpStatus: undefined, retryable: false, message: 'credentials failed: Unknown' });
+    // A boolean and a number that would pass for a code and a request ID once turned into text.
+    const e = providerError(new Error(`get sts token failed with OIDC: ${JSON.stringify({ Code: true, RequestId: 12345 })}`));
+    expect({ code: e.code, requestId: e.requestId, retryable: e.retryable }).toEqual({ code: 'Unknown', requestId: undefined, retryable: false });
+  });
+
+  it("RRSA: STS's reply is read whole, across spaces and lines; Code and RequestId must look like one from end to end", () => {
+    // What the library throws for a non-200 answer (oidc_role_arn.js): the prefix, then the body as it came.
+    const sts = (reply: unknown, indent?: number) => providerError(new Error(`get sts token failed with OIDC: ${JSON.stringify(reply, null, indent)}`));
+    const pretty = sts({ RequestId: 'B5C1-7E', Message: 'not trusted', Code: 'InvalidParameter.OIDCToken' }, 2);
+    expect({ code: pretty.code, requestId: pretty.requestId, retryable: pretty.retryable }).toEqual({ code: 'InvalidParameter.OIDCToken', requestId: 'B5C1-7E', retryable: false });
+    // Words ending in a code-like word, a code followed by more: not a code.
+    expect(sts({ Code: 'Not a code' }).code).toBe('Unknown');
+    expect(sts({ Code: 'Throttling <b>' }).code).toBe('Unknown');
+    expect(sts({ Code: `A${'b'.repeat(99)}` }).code).toBe(`A${'b'.repeat(99)}`);
+    expect(sts({ Code: `A${'b'.repeat(100)}` }).code).toBe('Unknown');
+    expect(sts({ Code: 'X', RequestId: `${'A'.repeat(64)}` }).requestId).toBe('A'.repeat(64));
+    expect(sts({ Code: 'X', RequestId: `${'A'.repeat(65)}` }).requestId).toBeUndefined();
+    expect(sts({ Code: 'X', RequestId: '' }).requestId).toBeUndefined();
+    // Retryable: the codes that start with Throttling, ServiceUnavailable or InternalError, not those that contain one.
+    expect(['Throttling.User', 'ServiceUnavailable', 'InternalError', 'NoPermission.Throttling', 'Forbidden.ServiceUnavailable'].map((Code) => sts({ Code }).retryable)).toEqual([true, true, true, false, false]);
+  });
+
   it('RRSA: a token file that is not there keeps its system code', async () => {
-    const id = identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir, 'missing') });
+    const id = identityFromEnv({ ALIBABA_CLOUD_ROLE_ARN: 'acs:ram::1:role/webhook', ALIBABA_CLOUD_OIDC_PROVIDER_ARN: 'acs:ram::1:oidc-provider/ack', ALIBABA_CLOUD_OIDC_TOKEN_FILE: join(dir(), 'missing') });
     expect(await failure(id.credentials())).toMatchObject({ name: 'CloudError', code: 'ENOENT', message: 'credentials failed: ENOENT' });
   });
 
@@ -234,7 +259,9 @@ describe("a provider's failure: a code and request ID, never the library's or th
       name: 'CloudError', code: 'EcsRamRole.NotAttached', requestId: undefined, httpStatus: 404, retryable: false, message: 'credentials failed: EcsRamRole.NotAttached',
     });
     ecs(() => ({ status: 404, body: 'Not Found' }));
-    expect(await failure(identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' }).credentials())).toMatchObject({ code: 'EcsRamRole.NotFound', httpStatus: 404 });
+    expect(await failure(identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' }).credentials())).toEqual({
+      name: 'CloudError', code: 'EcsRamRole.NotFound', requestId: undefined, httpStatus: 404, retryable: false, message: 'credentials failed: EcsRamRole.NotFound',
+    });
     ecs(() => ({ status: 500, body: 'AccessKeySecret: s3cr3t' }));
     const named = await failure(identityFromEnv({ ALIBABA_CLOUD_ECS_METADATA: 'node-role' }).credentials());
     expect(named).toEqual({ name: 'CloudError', code: 'EcsMetadata.BadStatus', requestId: undefined, httpStatus: 500, retryable: true, message: 'credentials failed: EcsMetadata.BadStatus' });
@@ -242,6 +269,22 @@ describe("a provider's failure: a code and request ID, never the library's or th
     expect(await failure(identityFromEnv({}).credentials())).toMatchObject({ code: 'EcsMetadata.BadStatus', httpStatus: 403, retryable: false });
     ecs((req) => (req.path.endsWith('/') ? { status: 200, body: 'r' } : { status: 200, body: JSON.stringify({ Code: 'Failed', AccessKeyId: 'a', AccessKeySecret: 's3cr3t', SecurityToken: 't' }) }));
     expect(await failure(identityFromEnv({}).credentials())).toMatchObject({ code: 'BadResponse', retryable: true, message: 'credentials failed: BadResponse' });
+  });
+
+  it("the library's texts are recognised only at the start of the message: one quoted inside another error's is not", () => {
+    const wrapped = (text: string) => {
+      const e = providerError(new Error(`refresh failed: ${text}`));
+      return { code: e.code, httpStatus: e.httpStatus, retryable: e.retryable };
+    };
+    const unknown = { code: 'Unknown', httpStatus: undefined, retryable: false };
+    expect(wrapped('get sts token failed with OIDC: {"Code":"Throttling.User"}')).toEqual(unknown);
+    expect(wrapped('get role name failed: GET http://100.100.100.200/latest/meta-data/ram/security-credentials/ 404')).toEqual(unknown);
+    expect(wrapped('get sts token failed, httpStatus: 500, message = x')).toEqual(unknown);
+    expect(wrapped('get sts token failed')).toEqual(unknown);
+    expect(wrapped('refresh Ecs sts token err, Code is not Success')).toEqual(unknown);
+    // No role attached is a 404 as the last word of the role-name failure; a 404 earlier in it is not that status.
+    const notLast = providerError(new Error('get role name failed: GET http://100.100.100.200/latest/meta-data/ram/security-credentials/ 404 503'));
+    expect({ code: notLast.code, httpStatus: notLast.httpStatus, retryable: notLast.retryable }).toEqual({ code: 'EcsMetadata.BadStatus', httpStatus: 503, retryable: true });
   });
 
   it('anything else: classified by toCloudError, its text dropped', () => {
