@@ -305,9 +305,14 @@ describe('credential chain against the emulator', () => {
     // No role: the chain is the identity itself, which used to be loaded on every call.
     const binding: Binding = { chain: {}, registries: [{ kind: 'instance', instanceId: world.demo.hangzhouInstanceId, region: 'cn-hangzhou', domains: ['registry.example.com'] }] };
     await src.dockerAuths(binding, 'team-a', budget());
+    // The first fetch may take a retry on a loaded machine; the second must cost no call at all.
+    const first = count('GetAuthorizationToken');
+    const loadsFirst = loads;
+    expect(first).toBeGreaterThanOrEqual(1);
     await src.dockerAuths(binding, 'team-a', budget());
-    expect(count('GetAuthorizationToken')).toBe(1);
-    expect(loads).toBe(1);
+    expect(count('GetAuthorizationToken')).toBe(first);
+    expect(loads).toBe(loadsFirst);
+    expect(loadsFirst).toBeGreaterThanOrEqual(1);
   });
 
   it('workload identity: the service hop is AssumeRoleWithOIDC with the token, unsigned; sessions are per token subject', async () => {
