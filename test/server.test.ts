@@ -257,6 +257,28 @@ describe('the listener', () => {
     const res = await post(port, '/validate', fixtureText('transport-missing-request.json'));
     expect(res.headers['x-marked']).toBe('yes');
   });
+
+  it('a review body trickled in is cut off 35 s after its request came (the 30 s timeout maximum plus 5 s), not before', async () => {
+    // Date and the transport's sweep interval faked before the server exists; the socket itself is real.
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] });
+    const port = await start();
+    const arrived = new Promise<void>((r) => app!.server.once('request', () => r()));
+    const req = request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    let settled: string | undefined;
+    const outcome = new Promise<string>((resolve) => {
+      req.on('response', (res) => resolve((settled = `answered ${res.statusCode}`)));
+      req.on('error', (e: NodeJS.ErrnoException) => resolve((settled = `closed ${e.code}`)));
+    });
+    req.write('{"apiVersion":');
+    await arrived;
+    // Let the first chunk reach the transport (real time: only Date and intervals are fake).
+    await new Promise((r) => setTimeout(r, 20));
+    vi.advanceTimersByTime(34_999);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    expect(await outcome).toBe('closed ECONNRESET');
+  });
 });
 
 describe('over TLS', () => {

@@ -81,10 +81,14 @@ export function apiFailure(err: unknown, call: ApiCall, server: string | undefin
   return { ...base, check };
 }
 
-const errorName = (err: unknown): string | undefined => (err && typeof err === 'object' && typeof (err as { name?: unknown }).name === 'string' ? (err as { name: string }).name : undefined);
+function errorName(err: unknown): string | undefined {
+  return err && typeof err === 'object' && typeof (err as { name?: unknown }).name === 'string' ? (err as { name: string }).name : undefined;
+}
 
 /** A request the client gave up on (its timeout) or that was cancelled: no answer came. */
-const aborted = (err: unknown): boolean => errorName(err) === 'AbortError' || (!!err && typeof err === 'object' && (err as { type?: unknown }).type === 'aborted');
+function aborted(err: unknown): boolean {
+  return errorName(err) === 'AbortError' || (!!err && typeof err === 'object' && (err as { type?: unknown }).type === 'aborted');
+}
 
 /** The errno-style code of a network error (`ECONNREFUSED`, `ENOTFOUND`, `DEPTH_ZERO_SELF_SIGNED_CERT`). */
 function errorCode(err: unknown): string | undefined {

@@ -164,6 +164,20 @@ describe('denialFor', () => {
     expect(d.denialFor(sourced('env (AccessKey)'), err('Unreachable')).message).toBe(
       `acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from env (AccessKey): Unreachable. The webhook's credential provider (RRSA token exchange or ECS metadata) could not be reached from the webhook: check its network and endpoint settings. ${RETRY}`,
     );
+    // A static identity whose label merely ends in "ecs-ram-role" is not the metadata service: its credentials are
+    // at hand, so the generic provider text, and a timeout is the admission deadline's.
+    expect(shape(d.denialFor(sourced('static:fallback ecs-ram-role'), err('Unreachable')))).toEqual({
+      message: `acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from static:fallback ecs-ram-role: Unreachable. The webhook's credential provider (RRSA token exchange or ECS metadata) could not be reached from the webhook: check its network and endpoint settings. ${RETRY}`,
+      code: 503,
+      reason: 'ServiceUnavailable',
+    });
+    expect(shape(d.denialFor(sourced('static:fallback ecs-ram-role'), err('Timeout')))).toEqual({
+      message:
+        "acr-pull-webhook timed out loading the webhook's own Alibaba Cloud credentials from static:fallback ecs-ram-role: the webhook's credential provider (RRSA token exchange or ECS metadata) did not answer before the admission deadline. " +
+        `Check that the webhook reaches that endpoint (network policy, proxy, VPC endpoint settings). ${RETRY}`,
+      code: 503,
+      reason: 'Timeout',
+    });
     expect(d.denialFor(sourced('ecs-ram-role'), err('EcsRamRole.NotAttached', undefined, 404)).message).toBe(
       "acr-pull-webhook failed loading the webhook's own Alibaba Cloud credentials from ecs-ram-role: EcsRamRole.NotAttached. The cluster operator must configure ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, RRSA or an ECS RAM role",
     );

@@ -92,6 +92,7 @@ describe('apiFailure', () => {
   it('a thrown null or function is no network error, whatever it carries', () => {
     expect(apiFailure(null, LIST, SERVER)).toStrictEqual({ call: 'list pods (GET /api/v1/pods)', error: 'null', server: SERVER, check: REFUSED_TO_SEND });
     expect(apiFailure(Object.assign(() => undefined, { code: 'ECONNREFUSED' }), LIST, SERVER).check).toBe(REFUSED_TO_SEND);
+    expect(apiFailure(Object.assign(() => undefined, { type: 'aborted' }), LIST, SERVER).check).toBe(REFUSED_TO_SEND);
     expect(apiFailure({ code: 'ECONNREFUSED' }, LIST, SERVER).check).toBe(UNREACHABLE);
   });
 });
