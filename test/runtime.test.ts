@@ -3,11 +3,35 @@
 // metric) and the namespace rule it is given.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { vi } from 'vitest';
 import type { ConfigMapData } from '../src/kube/config-map-watch.js';
 import type { Desired } from '../src/kube/webhook-conditions.js';
 import { recordingLogger } from './support/recording-logger.js';
+import { startEmulator, type Emulator, type WorldSpec } from '../emulator/index.js';
+import type { Endpoints } from '../src/cloud/endpoints.js';
+import { staticIdentity } from '../src/cloud/identity.js';
+
+// The emulator's account: the webhook's own user may assume roles, read roles and list instances, but gets no
+// registry token with its own identity (so every renewal through the own identity fails at once, NoPermission).
+const A = '1609982529000001';
+const KEY = { accessKeyId: 'LTAI5tRuntimeKey00000001', accessKeySecret: 'runtime-secret-000000000000000' };
+const ECI_ROLE = `acs:ram::${A}:role/role-assume`;
+const PULLER = `acs:ram::${A}:role/puller`;
+const OWN_INSTANCE = 'cri-own0000000000001';
+const WORLD: WorldSpec = {
+  accounts: [
+    {
+      id: A,
+      users: [{ name: 'webhook', accessKeys: [{ id: KEY.accessKeyId, secret: KEY.accessKeySecret }], permissions: { assumeRole: '*', ramGetRole: '*', crReadInstance: '*' } }],
+      roles: [
+        { name: 'role-assume', trust: [{ service: 'eci.aliyuncs.com' }], permissions: { crGetAuthorizationToken: '*' } },
+        { name: 'puller', trust: [{ user: `acs:ram::${A}:user/webhook` }], permissions: { crGetAuthorizationToken: '*', crReadInstance: '*' } },
+      ],
+    },
+  ],
+  instances: [{ id: OWN_INSTANCE, name: 'own', region: 'cn-hangzhou', accountId: A }],
+};
 
 type RuntimeMod = typeof import('../src/runtime.js');
 let createRuntime: RuntimeMod['createRuntime'];
@@ -19,7 +43,7 @@ let AlwaysLeader: typeof import('../src/pull-secrets/leadership.js')['AlwaysLead
 
 const ANNOTATED = { namespace: 'ns1', name: 'sa1', vendorAnnotations: { 'k8s.aliyun.com/acr-instance-id': 'cri-x' } };
 
-function harness(withMetrics = true, sts = 'http://127.0.0.1:9') {
+function harness(withMetrics = true, sts = 'http://127.0.0.1:9', more: { endpoints?: Endpoints; doc?: unknown } = {}) {
   const { logger, lines } = recordingLogger();
   const metrics = withMetrics ? new Metrics({ defaultMetrics: false }) : undefined;
   let cm: ConfigMapData | undefined;
@@ -35,13 +59,13 @@ function harness(withMetrics = true, sts = 'http://127.0.0.1:9') {
   const saListeners: Array<() => void> = [];
   let desired: (() => Desired) | undefined;
   const indexes: unknown[] = [];
-  const config = parseConfig({}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' });
+  const config = parseConfig(more.doc ?? {}, { ownNamespace: 'acr-pull-webhook', regionFromEnv: 'cn-hangzhou' });
   const store = new MemorySecretStore();
   const runtime = createRuntime({
     ...(metrics ? { metrics } : {}),
     config,
-    identity: { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
-    endpoints: { sts, cr: () => 'http://127.0.0.1:9' },
+    identity: more.endpoints ? staticIdentity('test', KEY) : { source: 'test', credentials: async () => ({ accessKeyId: 'a', accessKeySecret: 'b' }) },
+    endpoints: more.endpoints ?? { sts, cr: () => 'http://127.0.0.1:9' },
     ownNamespace: 'acr-pull-webhook',
     logger,
     onIndex: (i) => indexes.push(i),
@@ -223,6 +247,9 @@ describe('createRuntime', () => {
     expect(runtime.discovery.current).not.toBe(before);
     expect(() => runtime.reportHelperFailure({ namespace: 'ns1', serviceAccount: 'sa1', secret: 'acr-pull-x', error: 'boom' } as never)).not.toThrow();
     expect(runtime.serviceAccount).toBe(undefined);
+    // Nothing of the cluster to stop (no ServiceAccount sync either): stop still resolves.
+    runtime.start();
+    await expect(runtime.stop()).resolves.toBe(undefined);
   });
 
   it.each([
@@ -246,5 +273,140 @@ describe('createRuntime', () => {
     expect(principalLines()).toEqual([line]);
     const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.value > 0);
     expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code }, 1]]);
+  });
+
+  describe('against the emulator', () => {
+    let emu: Emulator;
+    beforeAll(async () => {
+      emu = await startEmulator({ world: structuredClone(WORLD) });
+    });
+    afterAll(async () => {
+      await emu.close();
+    });
+    afterEach(() => emu.reset());
+    const endpoints = (): Endpoints => ({ sts: emu.stsEndpoint, ram: emu.ramEndpoint, cr: (r) => emu.crEndpoint(r) });
+    const gauge = async (metrics: InstanceType<typeof Metrics>, name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [v.labels, v.value]);
+    const due = (namespace: string, name: string, expiresAt: number, instanceId = OWN_INSTANCE) =>
+      buildPullSecret(
+        { namespace, name, requester: namespace, binding: { chain: {}, registries: [{ kind: 'instance', instanceId, region: 'cn-hangzhou' }] } } as never,
+        { auths: { 'own-registry.cn-hangzhou.cr.aliyuncs.com': { username: 'u', password: 'p' } }, expiresAt },
+        { now: Date.now() - 3_600_000 },
+      );
+
+    it('discovery reports what it found, when it last succeeded and each failed call to the metrics', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints(), doc: { discovery: { enabled: true, regions: ['cn-hangzhou'] } } });
+      const before = Date.now();
+      await h.runtime.discovery.refresh();
+      const after = Date.now();
+      expect(await gauge(h.metrics!, 'acr_webhook_discovered_instances')).toEqual([[{}, 1]]);
+      const [[, at]] = (await gauge(h.metrics!, 'acr_webhook_discovery_last_success_timestamp_seconds')) as [[unknown, number]];
+      expect(at).toBeGreaterThanOrEqual(Math.floor(before / 1000));
+      expect(at).toBeLessThanOrEqual(after / 1000);
+      expect(await counter(h.metrics!, 'acr_webhook_discovery_errors_total')).toEqual([]);
+      emu.inject({ kind: 'error', status: 403, code: 'NoPermission' }, { action: 'ListInstance' });
+      await h.runtime.discovery.refresh();
+      expect(await counter(h.metrics!, 'acr_webhook_discovery_errors_total')).toEqual([[{ step: 'list', code: 'NoPermission' }, 1]]);
+      // A failed refresh keeps what was known, and the time of the last success.
+      expect(await gauge(h.metrics!, 'acr_webhook_discovered_instances')).toEqual([[{}, 1]]);
+      expect(await gauge(h.metrics!, 'acr_webhook_discovery_last_success_timestamp_seconds')).toEqual([[{}, at]]);
+    });
+
+    it('a pull Secret written through the manager: the write and the token caches counted', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints() });
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.caches.start();
+      stops.push(() => h.runtime.caches.stop());
+      await h.runtime.caches.whenSynced();
+      const spec = { namespace: 'apps', name: 'acr-pull-apps', requester: 'apps', binding: { chain: { serviceArn: PULLER }, registries: [{ kind: 'instance', instanceId: OWN_INSTANCE, region: 'cn-hangzhou' }] } };
+      await h.runtime.manager.ensure(spec as never, { deadline: Date.now() + 5000 });
+      expect(h.store.get('apps', 'acr-pull-apps')).toBeDefined();
+      expect(await counter(h.metrics!, 'acr_webhook_secret_writes_total')).toEqual([[{ operation: 'create', outcome: 'ok' }, 1]]);
+      // First look-ups of a registry token and of the instance's domains: misses.
+      expect(await counter(h.metrics!, 'acr_webhook_cache_total')).toEqual(
+        expect.arrayContaining([
+          [{ cache: 'token', outcome: 'miss' }, 1],
+          [{ cache: 'instance', outcome: 'miss' }, 1],
+        ]),
+      );
+    });
+
+    it('a refused role: the denial carries the explainer\'s advice (principal from STS, trust policy from RAM)', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints() });
+      const e = (await h.runtime.tokens
+        .dockerAuths({ chain: { serviceArn: ECI_ROLE }, registries: [{ kind: 'instance', instanceId: OWN_INSTANCE, region: 'cn-hangzhou' }] }, 'team-a', { deadline: Date.now() + 5000 })
+        .catch((x: unknown) => x)) as Error;
+      expect(e.name).toBe('DenialError');
+      expect(e.message).toContain('The role trusts only the Alibaba Cloud service eci.aliyuncs.com');
+      expect(e.message).toContain(`The webhook is not ECI; it is the RAM user acs:ram::${A}:user/webhook`);
+      expect(emu.calls.count({ action: 'GetCallerIdentity' })).toBe(1);
+      expect(emu.calls.count({ action: 'GetRole' })).toBe(1);
+      // The explainer the runtime hands out is the one that answered: it keeps the principal.
+      await expect(h.runtime.explainer.principal({ deadline: Date.now() + 5000 })).resolves.toMatchObject({ arn: `acs:ram::${A}:user/webhook` });
+      expect(emu.calls.count({ action: 'GetCallerIdentity' })).toBe(1);
+    });
+
+    it('the refresher counts failed renewals only (not Secrets it cannot read), and stop waits for its pass', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints(), doc: { secrets: { refreshInterval: '40ms' } } });
+      // Due: written an hour ago, it expires within the refresh threshold (15m). The other one has lost its binding.
+      await h.store.create(due('apps', 'acr-pull-due', Date.now() + 5 * 60_000));
+      const broken = due('apps', 'acr-pull-broken', Date.now() + 5 * 60_000);
+      delete broken.metadata.annotations![Object.keys(broken.metadata.annotations!).find((k) => k.endsWith('/binding'))!];
+      await h.store.create(broken);
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.start();
+      stops.push(() => h.runtime.stop());
+      await vi.waitFor(() => expect(h.store.events.map((e) => `${e.name} ${e.reason}`).sort()).toEqual(['acr-pull-broken RefreshSkipped', 'acr-pull-due RefreshFailed']), { timeout: 4000, interval: 10 });
+      expect(await counter(h.metrics!, 'acr_webhook_refresh_failures_total')).toEqual([[{}, 1]]);
+      // A pass in flight when stop is called: stop returns once it is over (its failure counted).
+      // (Another instance, not in the emulator: the token source remembers the first refusal for a while.)
+      const looked = emu.calls.count({ action: 'ListInstanceEndpoint' });
+      emu.injectLatency(300, { action: 'ListInstanceEndpoint', times: 1 });
+      await h.store.create(due('apps', 'acr-pull-slow', Date.now() + 5 * 60_000, 'cri-own0000000000002'));
+      await vi.waitFor(() => expect(emu.calls.count({ action: 'ListInstanceEndpoint' })).toBe(looked + 1), { timeout: 4000, interval: 5 });
+      stops.pop();
+      await h.runtime.stop();
+      // Read before anything else can run: the pass had ended (its Event written) when stop returned.
+      expect(h.store.events.filter((e) => e.name === 'acr-pull-slow').map((e) => [e.reason, /: INSTANCE_NOT_EXIST \(request ID /.test(e.message)])).toEqual([['RefreshFailed', true]]);
+      expect(await counter(h.metrics!, 'acr_webhook_refresh_failures_total')).toEqual([[{}, 2]]);
+    });
+
+    // The ServiceAccount pass runs every 30s; a change reaches it within its debounce (200 ms) instead.
+    const HELPER = { 'service-account': 'sa1', 'watch-namespace': 'all', 'acr-registry-info': `- instanceId: ${OWN_INSTANCE}` };
+    const SA_EVENT = /^sa event ns1\/sa1 Warning PullSecretNotReady: acr-pull-webhook \(acr-configuration\) could not prepare the pull Secret acr-pull-\S+ \(attempt 1\): /;
+
+    it('a new helper ConfigMap sends the ServiceAccount pass at once; its failure is an Event and the secret-stage metric', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints() });
+      h.accounts.push(ANNOTATED);
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.start();
+      stops.push(() => h.runtime.stop());
+      await h.runtime.caches.whenSynced();
+      h.put(HELPER);
+      await vi.waitFor(() => expect(h.calls.filter((c) => c.startsWith('sa event'))).toEqual([expect.stringMatching(SA_EVENT)]), { timeout: 2000, interval: 10 });
+      expect(await counter(h.metrics!, 'acr_webhook_credential_helper_failures_total')).toEqual([[{ stage: 'secret' }, 1]]);
+    });
+
+    it('an edited ServiceAccount sends the ServiceAccount pass at once; stop ends the sync (no pass after it)', async () => {
+      const h = harness(true, undefined, { endpoints: endpoints() });
+      h.setCm(HELPER);
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.start();
+      stops.push(() => h.runtime.stop());
+      await h.runtime.caches.whenSynced();
+      await vi.waitFor(() => expect(h.runtime.credentialHelper()).toBeDefined(), { timeout: 2000 });
+      // Whatever the loaded ConfigMap sent has passed over no ServiceAccount.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.calls.filter((c) => c.startsWith('sa event'))).toEqual([]);
+      h.accounts.push(ANNOTATED);
+      h.saEvent();
+      await vi.waitFor(() => expect(h.calls.filter((c) => c.startsWith('sa event'))).toEqual([expect.stringMatching(SA_EVENT)]), { timeout: 2000, interval: 10 });
+      stops.pop();
+      await h.runtime.stop();
+      // Stopped: an edit no longer sends a pass.
+      h.accounts.push({ ...ANNOTATED, name: 'sa1', namespace: 'ns2' });
+      h.saEvent();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.calls.filter((c) => c.startsWith('sa event'))).toHaveLength(1);
+    });
   });
 });
