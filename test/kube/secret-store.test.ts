@@ -253,6 +253,60 @@ describe('KubeSecretStore against the fake API server', () => {
     expect(other).toMatchObject({ code: 500 });
   });
 
+  it('list gives the cached Secrets of every namespace watched; only managed ones are listed and cached', async () => {
+    server.putSecret(secret('a', 's1'));
+    server.putSecret(secret('b', 's2'));
+    server.putSecret(secret('c', 's3'));
+    server.putSecret({ ...secret('a', 'plain'), metadata: { name: 'plain', namespace: 'a', labels: { other: 'x' } } });
+    const s = store({ namespaces: ['a', 'b'] });
+    await s.start();
+    expect(s.list().map((x) => `${x.metadata.namespace}/${x.metadata.name}`)).toEqual(['a/s1', 'b/s2']);
+    expect(s.get('b', 's2')?.data).toEqual({ k: 'dg==' });
+    expect(s.get('a', 'plain')).toBeUndefined();
+    const lists = server.requests.filter((r) => r.method === 'GET' && !r.watch);
+    expect(lists.map((r) => [r.path, r.query.get('labelSelector')])).toEqual([
+      ['/api/v1/namespaces/a/secrets', `${MANAGED_BY_LABEL}=acr-pull-webhook`],
+      ['/api/v1/namespaces/b/secrets', `${MANAGED_BY_LABEL}=acr-pull-webhook`],
+    ]);
+  });
+
+  it('stop ends the watch of every namespace', async () => {
+    const s = store({ namespaces: ['a', 'b'] });
+    await s.start();
+    await waitFor(() => server.openWatches() === 2, 5000, 'watches');
+    await s.stop();
+    await waitFor(() => server.openWatches() === 0, 2000, 'watches closed');
+  });
+
+  it('create: a failure other than 409 goes up as it is', async () => {
+    const s = store();
+    server.failNext = { count: 1, code: 500 };
+    const err = await s.create(secret('apps', 's1')).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ code: 500 });
+  });
+
+  it('delete without a resourceVersion sends no preconditions', async () => {
+    const s = store();
+    server.putSecret(secret('apps', 's1'));
+    expect(await s.delete('apps', 's1')).toBe(true);
+    const del = server.requests.find((r) => r.method === 'DELETE')!;
+    expect(del.body).toBeUndefined();
+  });
+
+  it('gives up on a request after the request timeout given', async () => {
+    const s = store({ requestTimeoutMs: 50 });
+    server.hangNext = 1;
+    const outcome = await Promise.race([
+      s.read('apps', 's1').then(
+        () => 'resolved',
+        () => 'rejected',
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+    ]);
+    expect(outcome).toBe('rejected');
+  });
+
   it('recordEvent names the Secret version and uses the component and instance given', async () => {
     const s = store({ component: 'comp-x', instance: 'inst-y' });
     await s.recordEvent(secret('apps', 's1', { uid: 'u-1', resourceVersion: '42' }), 'Warning', 'RefreshFailed', 'it failed');
