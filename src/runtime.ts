@@ -163,7 +163,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   });
   const accounts = opts.cluster?.serviceAccounts;
   if (accounts) {
-    sync = new ServiceAccountSync({
+    const accountSync = new ServiceAccountSync({
       accounts,
       manager,
       leader,
@@ -172,8 +172,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       logger,
       onFailure: (stage) => metrics?.helperFailures.labels(stage).inc(),
     });
+    sync = accountSync;
     // An edited ServiceAccount (its entry removed) is repaired within the debounce, not the interval.
-    accounts.onEvent(() => sync?.poke());
+    accounts.onEvent(() => accountSync.poke());
   }
   // Every cache a decision reads: /readyz is 503, and reviews wait, until each has synced once
   // (src/readiness.ts). A new cache joins with one entry here.

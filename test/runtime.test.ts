@@ -43,7 +43,7 @@ let AlwaysLeader: typeof import('../src/pull-secrets/leadership.js')['AlwaysLead
 
 const ANNOTATED = { namespace: 'ns1', name: 'sa1', vendorAnnotations: { 'k8s.aliyun.com/acr-instance-id': 'cri-x' } };
 
-function harness(withMetrics = true, sts = 'http://127.0.0.1:9', more: { endpoints?: Endpoints; doc?: unknown } = {}) {
+function harness(withMetrics = true, sts = 'http://127.0.0.1:9', more: { endpoints?: Endpoints; doc?: unknown; referenced?: string[] } = {}) {
   const { logger, lines } = recordingLogger();
   const metrics = withMetrics ? new Metrics({ defaultMetrics: false }) : undefined;
   let cm: ConfigMapData | undefined;
@@ -73,7 +73,7 @@ function harness(withMetrics = true, sts = 'http://127.0.0.1:9', more: { endpoin
     cluster: {
       store,
       leader: new AlwaysLeader(),
-      usage: { referenced: async () => new Set<string>() },
+      usage: { referenced: async () => new Set<string>(more.referenced ?? []) },
       namespaces: { name: 'namespaces', labels: () => ({}), start: async () => {}, stop: async () => {}, synced: () => state.nsSynced },
       serviceAccounts: {
         list: () => accounts,
@@ -115,6 +115,7 @@ describe('createRuntime', () => {
     stops = [];
   });
   afterEach(async () => {
+    vi.useRealTimers();
     for (const s of stops) await s();
   });
 
@@ -275,6 +276,65 @@ describe('createRuntime', () => {
     expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code }, 1]]);
   });
 
+  // Timers and Date under the test's control; everything else (sockets, setImmediate) real.
+  const FAKE = { toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] } as const;
+
+  it('the collector keeps a Secret the cluster says is in use, and deletes an unused one once idle', async () => {
+    vi.useFakeTimers({ toFake: [...FAKE.toFake] });
+    const h = harness(true, undefined, { doc: { secrets: { idleTimeout: '1m' } }, referenced: ['apps/acr-pull-used'] });
+    const binding = { chain: {}, registries: [{ kind: 'instance', instanceId: 'cri-x', region: 'cn-hangzhou' }] } as const;
+    for (const name of ['acr-pull-used', 'acr-pull-idle']) {
+      // Valid for a day: nothing for the refresher to do.
+      await h.store.create(buildPullSecret({ namespace: 'apps', name, requester: 'apps', binding } as never, { auths: { 'a.cr.aliyuncs.com': { username: 'u', password: 'p' } }, expiresAt: Date.now() + 86_400_000 }, { now: Date.now() }));
+    }
+    Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+    h.runtime.start();
+    stops.push(() => h.runtime.stop());
+    // Passes 10 s after start, then every 30 s: the one at 70 s finds the unused Secret idle for over a minute.
+    for (let i = 0; i < 9; i++) await vi.advanceTimersByTimeAsync(10_000);
+    expect(h.store.get('apps', 'acr-pull-idle')).toBe(undefined);
+    expect(h.store.get('apps', 'acr-pull-used')).toBeDefined();
+    expect(h.lines.filter((l) => l[2] === 'deleted idle pull Secret').map((l) => l[1])).toEqual([{ namespace: 'apps', name: 'acr-pull-idle', idleMs: 60_000 }]);
+  });
+
+  it('the principal look-up at start gives up at its 10 s deadline when STS never answers', async () => {
+    let requests = 0;
+    let wake: (() => void) | undefined;
+    const server = createServer(() => {
+      requests++;
+      wake?.();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // Resolves once STS has received its n-th request (the client's read timer is armed by then).
+    const received = (n: number) =>
+      new Promise<void>((r) => {
+        const check = () => (requests >= n ? r() : void (wake = check));
+        check();
+      });
+    vi.useFakeTimers({ toFake: [...FAKE.toFake] });
+    const h = harness(true, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    stops.push(async () => {
+      await h.runtime.stop();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const warning = "GetCallerIdentity failed: denials will not name the webhook's principal until it succeeds";
+    const principalLines = () => h.lines.filter((l) => l[2] === warning || l[2] === "the webhook's own Alibaba Cloud principal");
+    h.runtime.start();
+    await received(1);
+    // The first attempt has 5 s (the per-attempt limit), then a pause of at most 150 ms.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(principalLines()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(200);
+    // The second gets what is left of the 10 s, and nothing is left after it.
+    await received(2);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(principalLines()).toEqual([['warn', {}, warning]]);
+    expect(requests).toBe(2);
+    const calls = (await h.metrics!.registry.getSingleMetric('acr_webhook_cloud_call_duration_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.value > 0);
+    expect(calls.map((v) => [v.labels, v.value])).toEqual([[{ api: 'GetCallerIdentity', code: 'Timeout' }, 2]]);
+  });
+
   describe('against the emulator', () => {
     let emu: Emulator;
     beforeAll(async () => {
@@ -359,15 +419,58 @@ describe('createRuntime', () => {
       expect(await counter(h.metrics!, 'acr_webhook_refresh_failures_total')).toEqual([[{}, 1]]);
       // A pass in flight when stop is called: stop returns once it is over (its failure counted).
       // (Another instance, not in the emulator: the token source remembers the first refusal for a while.)
-      const looked = emu.calls.count({ action: 'ListInstanceEndpoint' });
-      emu.injectLatency(300, { action: 'ListInstanceEndpoint', times: 1 });
+      // The pass is held at that Secret's Event until stop has had every chance to return without it.
+      const record = h.store.recordEvent.bind(h.store);
+      let reached!: () => void;
+      const atEvent = new Promise<void>((r) => (reached = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      h.store.recordEvent = async (secret, type, reason, message) => {
+        if (secret.metadata.name === 'acr-pull-slow') {
+          reached();
+          await gate;
+        }
+        return record(secret, type, reason, message);
+      };
       await h.store.create(due('apps', 'acr-pull-slow', Date.now() + 5 * 60_000, 'cri-own0000000000002'));
-      await vi.waitFor(() => expect(emu.calls.count({ action: 'ListInstanceEndpoint' })).toBe(looked + 1), { timeout: 4000, interval: 5 });
+      await atEvent;
       stops.pop();
-      await h.runtime.stop();
-      // Read before anything else can run: the pass had ended (its Event written) when stop returned.
+      const order: string[] = [];
+      const stopped = h.runtime.stop().then(() => void order.push('stopped'));
+      // Without the pass to wait for, stop is over within the first turn of the event loop.
+      for (let i = 0; i < 20 && order.length === 0; i++) await new Promise((r) => setImmediate(r));
+      order.push('released');
+      release();
+      await stopped;
+      expect(order).toEqual(['released', 'stopped']);
       expect(h.store.events.filter((e) => e.name === 'acr-pull-slow').map((e) => [e.reason, /: INSTANCE_NOT_EXIST \(request ID /.test(e.message)])).toEqual([['RefreshFailed', true]]);
       expect(await counter(h.metrics!, 'acr_webhook_refresh_failures_total')).toEqual([[{}, 2]]);
+    });
+
+    it('without metrics: a pull Secret written through the manager', async () => {
+      const h = harness(false, undefined, { endpoints: endpoints() });
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.caches.start();
+      stops.push(() => h.runtime.caches.stop());
+      await h.runtime.caches.whenSynced();
+      const spec = { namespace: 'apps', name: 'acr-pull-apps', requester: 'apps', binding: { chain: { serviceArn: PULLER }, registries: [{ kind: 'instance', instanceId: OWN_INSTANCE, region: 'cn-hangzhou' }] } };
+      await h.runtime.manager.ensure(spec as never, { deadline: Date.now() + 5000 });
+      expect(h.store.get('apps', 'acr-pull-apps')).toBeDefined();
+      expect(h.lines.filter((l) => l[2] === 'pull Secret written').map((l) => l[1])).toEqual([expect.objectContaining({ namespace: 'apps', name: 'acr-pull-apps', op: 'create', attempt: 0 })]);
+    });
+
+    it('without metrics: a failed renewal is warned about and recorded, and the pass ends cleanly', async () => {
+      const h = harness(false, undefined, { endpoints: endpoints(), doc: { secrets: { refreshInterval: '40ms' } } });
+      await h.store.create(due('apps', 'acr-pull-due', Date.now() + 5 * 60_000));
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.start();
+      stops.push(() => h.runtime.stop());
+      await vi.waitFor(() => expect(h.store.events.map((e) => `${e.name} ${e.reason}`)).toEqual(['acr-pull-due RefreshFailed']), { timeout: 4000, interval: 10 });
+      stops.pop();
+      // stop waits for the pass: whatever it ended with has been logged by then.
+      await h.runtime.stop();
+      expect(h.lines.filter((l) => l[0] === 'warn' && l[2] === 'pull Secret renewal failed').map((l) => l[1])).toEqual([expect.objectContaining({ namespace: 'apps', name: 'acr-pull-due', failures: 1 })]);
+      expect(h.lines.filter((l) => l[0] === 'error')).toEqual([]);
     });
 
     // The ServiceAccount pass runs every 30s; a change reaches it within its debounce (200 ms) instead.
@@ -384,6 +487,18 @@ describe('createRuntime', () => {
       h.put(HELPER);
       await vi.waitFor(() => expect(h.calls.filter((c) => c.startsWith('sa event'))).toEqual([expect.stringMatching(SA_EVENT)]), { timeout: 2000, interval: 10 });
       expect(await counter(h.metrics!, 'acr_webhook_credential_helper_failures_total')).toEqual([[{ stage: 'secret' }, 1]]);
+    });
+
+    it('without metrics: a ServiceAccount the helper cannot serve is still warned about, with its Event', async () => {
+      const h = harness(false, undefined, { endpoints: endpoints() });
+      h.accounts.push(ANNOTATED);
+      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
+      h.runtime.start();
+      stops.push(() => h.runtime.stop());
+      await h.runtime.caches.whenSynced();
+      h.put(HELPER);
+      await vi.waitFor(() => expect(h.calls.filter((c) => c.startsWith('sa event'))).toEqual([expect.stringMatching(SA_EVENT)]), { timeout: 2000, interval: 10 });
+      expect(h.lines.filter((l) => l[2] === 'credential helper: ServiceAccount not served').map((l) => l[1])).toEqual([expect.objectContaining({ namespace: 'ns1', name: 'sa1', stage: 'secret', failures: 1 })]);
     });
 
     it('an edited ServiceAccount sends the ServiceAccount pass at once; stop ends the sync (no pass after it)', async () => {
