@@ -18,7 +18,14 @@ interface Stored {
 
 /** Bounds the clean-up of expired entries (it runs once per process that wrote something). */
 const PRUNE_MAX_FILES = 2000;
-const ENTRY = /^[a-z]+-[0-9a-f]{40}\.json$/;
+
+/**
+ * An entry's file name, as path() makes it: `<cache>-<40 hex>.json`. (A function, not a module constant, so that a
+ * mutation test can change the pattern per test run.)
+ */
+function isEntryName(name: string): boolean {
+  return /^[a-z]+-[0-9a-f]{40}\.json$/.test(name);
+}
 
 export class DiskCache implements PersistentStore {
   private usable: boolean | undefined;
@@ -141,7 +148,7 @@ export class DiskCache implements PersistentStore {
       try {
         if (name.endsWith('.tmp')) {
           if (now - lstatSync(file).mtimeMs > 60_000) unlinkSync(file);
-        } else if (ENTRY.test(name)) {
+        } else if (isEntryName(name)) {
           const s = JSON.parse(readFileSync(file, 'utf8')) as Partial<Stored>;
           if (typeof s.usableUntil !== 'number' || s.usableUntil <= now) unlinkSync(file);
         }

@@ -113,10 +113,16 @@ export interface Output {
   exit(code: number): void;
 }
 
-const PROCESS_OUTPUT: Output = { write: writeAll, exit: (code) => process.exit(code) };
+/**
+ * The real process's output: fds 1 and 2, and process.exit. (Made per call, not a module constant, so that a
+ * mutation test can change it per test run.)
+ */
+function processOutput(): Output {
+  return { write: writeAll, exit: (code) => process.exit(code) };
+}
 
 /** The answer on fd 1 (with a newline), each stderr line on fd 2 with the plugin's name, then exit with its code. */
-export function finish(result: RunResult, out: Output = PROCESS_OUTPUT): void {
+export function finish(result: RunResult, out: Output = processOutput()): void {
   if (result.stdout) out.write(1, `${result.stdout}\n`);
   if (result.stderr.length > 0) out.write(2, result.stderr.map((line) => `acr-credential-provider: ${line}\n`).join(''));
   // Exit now rather than wait for idle sockets or the stdin timer.
@@ -124,7 +130,7 @@ export function finish(result: RunResult, out: Output = PROCESS_OUTPUT): void {
 }
 
 /** run() itself failed: its name only (a message might hold a secret), exit 1. */
-export function crash(e: unknown, out: Output = PROCESS_OUTPUT): void {
+export function crash(e: unknown, out: Output = processOutput()): void {
   out.write(2, `acr-credential-provider: internal error: ${(e as Error)?.name ?? 'Error'}\n`);
   out.exit(1);
 }

@@ -55,6 +55,19 @@ describe('disk cache under file-system failures', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('has no compile cache directory when creating it fails other than by existing, even with a directory there', () => {
+    const dir = fresh();
+    const warnings: string[] = [];
+    const c = new DiskCache(dir, (m) => warnings.push(m));
+    expect(c.compileCacheDir()).toBe(join(dir, 'compile-cache'));
+    // Only "already exists" lets it look at what is there; any other failure means no compile cache.
+    faults.mkdirSync = failFor(join(dir, 'compile-cache'), 'EACCES');
+    expect(c.compileCacheDir()).toBeUndefined();
+    faults.mkdirSync = failFor(join(dir, 'compile-cache'), 'EEXIST');
+    expect(c.compileCacheDir()).toBe(join(dir, 'compile-cache'));
+    expect(warnings).toEqual([]);
+  });
+
   it('has no compile cache directory when its name exists but cannot be inspected', () => {
     const dir = fresh();
     const warnings: string[] = [];

@@ -1,6 +1,6 @@
 // The plugin's stdin and stdout (src/credential-provider/stdio.ts) where the real file system cannot show it: the
-// path it opens by default, a read error without an errno code, and how many times writeAll retries a pipe that
-// stays full. node:fs passes through to the real one unless a test sets a hook. stdio.test.ts has the rest.
+// path it opens by default, a read error without an errno code, how many times writeAll retries a pipe that stays
+// full, and what finish and crash write and exit with when given no output. node:fs passes through to the real one unless a test sets a hook. stdio.test.ts has the rest.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +11,13 @@ type Fs = typeof import('node:fs');
 const hook = vi.hoisted(() => ({
   openSync: undefined as ((actual: Fs['openSync'], path: string, flags: number) => number) | undefined,
   readSync: undefined as (() => number) | undefined,
-  writeSync: undefined as (() => number) | undefined,
+  writeSync: undefined as ((...args: unknown[]) => number) | undefined,
 }));
 vi.mock('node:fs', async (importOriginal) => {
   const actual = await importOriginal<Fs>();
   const openSync = ((path: string, flags: number) => (hook.openSync ? hook.openSync(actual.openSync, path, flags) : actual.openSync(path, flags))) as Fs['openSync'];
   const readSync = ((...args: Parameters<Fs['readSync']>) => (hook.readSync ? hook.readSync() : actual.readSync(...args))) as Fs['readSync'];
-  const writeSync = ((...args: Parameters<Fs['writeSync']>) => (hook.writeSync ? hook.writeSync() : (actual.writeSync as (...a: unknown[]) => number)(...args))) as Fs['writeSync'];
+  const writeSync = ((...args: Parameters<Fs['writeSync']>) => (hook.writeSync ? hook.writeSync(...args) : (actual.writeSync as (...a: unknown[]) => number)(...args))) as Fs['writeSync'];
   const fs = { ...actual, openSync, readSync, writeSync };
   return { ...fs, default: fs };
 });
@@ -89,5 +89,27 @@ describe('writeAll', () => {
     stdio.writeAll(1, 'x'.repeat(14));
     expect(wait).toHaveBeenCalledTimes(3);
     expect(written).toEqual([1, 1]);
+  });
+});
+
+describe('finish and crash without an output of their own', () => {
+  it('write to fds 1 and 2 and exit the process', () => {
+    const written: Array<[unknown, string]> = [];
+    hook.writeSync = (fd, buf, offset) => {
+      const rest = (buf as Buffer).subarray(offset as number);
+      written.push([fd, rest.toString('utf8')]);
+      return rest.length;
+    };
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    stdio.finish({ code: 0, stdout: '{"kind":"CredentialProviderResponse"}', stderr: ['cached'] });
+    expect(written).toEqual([
+      [1, '{"kind":"CredentialProviderResponse"}\n'],
+      [2, 'acr-credential-provider: cached\n'],
+    ]);
+    expect(exit.mock.calls).toEqual([[0]]);
+    written.length = 0;
+    stdio.crash(new TypeError('secret in here'));
+    expect(written).toEqual([[2, 'acr-credential-provider: internal error: TypeError\n']]);
+    expect(exit.mock.calls).toEqual([[0], [1]]);
   });
 });
