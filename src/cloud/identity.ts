@@ -42,10 +42,11 @@ export function providerError(e: unknown): CloudError {
     return new CloudError(api, code, /^(Throttling|ServiceUnavailable|InternalError)/.test(code), requestId);
   }
   // The ECS RAM role: the metadata service names no role (none is attached to the instance), not the one asked
-  // for, or answers with another status.
+  // for, or answers with another status (also for the session token, which fails loudly only with
+  // ALIBABA_CLOUD_IMDSV1_DISABLED=true; otherwise the library falls back to IMDSv1).
   if (/^get role name failed: .* 404$/.test(message)) return new CloudError(api, 'EcsRamRole.NotAttached', false, undefined, 404);
   if (message.startsWith('get sts token failed, httpStatus: 404,')) return new CloudError(api, 'EcsRamRole.NotFound', false, undefined, 404);
-  const status = /^get (?:role name failed: .* |sts token failed, httpStatus: )(\d{3})\b/.exec(message);
+  const status = /^get (?:role name failed: .* |sts token failed, httpStatus: |metadata token failed with )(\d{3})\b/.exec(message);
   if (status) return new CloudError(api, 'EcsMetadata.BadStatus', Number(status[1]) >= 500, undefined, Number(status[1]));
   // A 200 answer without usable credentials (RRSA or ECS): what a proxy's page or a truncated reply gives.
   if (/^(get sts token failed|refresh Ecs sts token err)/.test(message)) return new CloudError(api, 'BadResponse', true);

@@ -271,6 +271,22 @@ describe("a provider's failure: a code and request ID, never the library's or th
     expect(await failure(identityFromEnv({}).credentials())).toMatchObject({ code: 'BadResponse', retryable: true, message: 'credentials failed: BadResponse' });
   });
 
+  it('ECS RAM role with IMDSv1 disabled: a refused session token is a metadata status, not Unknown', async () => {
+    vi.stubEnv('ALIBABA_CLOUD_IMDSV1_DISABLED', 'true');
+    try {
+      for (const [status, retryable] of [[403, false], [503, true]] as const) {
+        vi.restoreAllMocks();
+        intercept(ECSRAMRoleCredentialsProvider, (req) => (req.method === 'PUT' ? { status, body: 'no token' } : { status: 200, body: 'r' }));
+        expect(await failure(identityFromEnv({}).credentials())).toEqual({
+          name: 'CloudError', code: 'EcsMetadata.BadStatus', requestId: undefined, httpStatus: status, retryable, message: 'credentials failed: EcsMetadata.BadStatus',
+        });
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect(providerError(new Error('refresh failed: get metadata token failed with 403')).code).toBe('Unknown');
+  });
+
   it("the library's texts are recognised only at the start of the message: one quoted inside another error's is not", () => {
     const wrapped = (text: string) => {
       const e = providerError(new Error(`refresh failed: ${text}`));
