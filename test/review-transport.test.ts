@@ -188,6 +188,107 @@ describe('review transport (in-process)', () => {
       expect(later.replies).toEqual([{ status: 500, payload: { error: 'Error', message: 'internal error' } }]);
       expect(errors).toEqual([boom, boom]);
     });
+    it('the answer\'s headers: a flat list with the JSON type and the byte length of the body', () => {
+      const t = make();
+      const { req, res } = http1Pair(JSON_HEADERS);
+      const heads: [number, string[]][] = [];
+      res.writeHead = (status: number, list: string[]) => {
+        heads.push([status, list]);
+        res.writeHead = http1Pair({}).res.writeHead;
+      };
+      const written: string[] = [];
+      res.end = (text: string) => {
+        written.push(text);
+      };
+      t.http1(req as never, res as never, echo);
+      req.emit('data', Buffer.from('{"é":1}'));
+      req.emit('end');
+      expect(written).toEqual(['{"echo":{"é":1}}']);
+      expect(heads).toEqual([[200, ['content-type', 'application/json; charset=utf-8', 'content-length', '17']]]);
+    });
+
+    it('the query is what follows the first ?, also at the very start; a path without ? has no query', () => {
+      const t = make();
+      const leading = http1Pair(JSON_HEADERS, '?timeout=4s');
+      t.http1(leading.req as never, leading.res as never, echo);
+      leading.req.emit('data', Buffer.from('{}'));
+      leading.req.emit('end');
+      const none = http1Pair(JSON_HEADERS, '/mutate&timeout=3s');
+      t.http1(none.req as never, none.res as never, echo);
+      none.req.emit('data', Buffer.from('{}'));
+      none.req.emit('end');
+      expect(calls).toEqual([
+        { body: {}, timeout: '4s' },
+        { body: {}, timeout: undefined },
+      ]);
+    });
+
+    it('a body that goes over the limit is answered once: later end or error events change nothing', () => {
+      const t = make();
+      const { req, res, set, replies } = http1Pair(JSON_HEADERS);
+      t.http1(req as never, res as never, echo);
+      req.emit('data', Buffer.from('{"abcdefghijk":1}')); // 17 bytes, no declared length
+      req.emit('end');
+      req.emit('error', new Error('late'));
+      expect(replies).toEqual([{ status: 413, payload: { error: 'FST_ERR_CTP_BODY_TOO_LARGE', message: 'Request body is too large' } }]);
+      expect(set).toEqual([['connection', 'close']]);
+      expect(req.socket.destroyed).toBe(true);
+      const ok = http1Pair(JSON_HEADERS);
+      t.http1(ok.req as never, ok.res as never, echo);
+      ok.req.emit('data', Buffer.from('{}'));
+      ok.req.emit('end');
+      ok.req.emit('error', new Error('late'));
+      expect(ok.replies).toEqual([{ status: 200, payload: { echo: {} } }]);
+      expect(ok.set).toEqual([]);
+      expect(ok.req.socket.destroyed).toBe(false);
+    });
+
+    it('an answer ready after the response ended, or after it was destroyed, is not written', async () => {
+      const t = make();
+      for (const state of [{ writableEnded: true }, { destroyed: true }]) {
+        const { req, res, replies } = http1Pair(JSON_HEADERS);
+        let resolve!: (r: { status: number; payload: unknown }) => void;
+        t.http1(req as never, res as never, () => new Promise((r) => (resolve = r)));
+        req.emit('data', Buffer.from('{}'));
+        req.emit('end');
+        Object.assign(res, state);
+        resolve({ status: 200, payload: {} });
+        await flush();
+        expect(replies).toEqual([]);
+      }
+    });
+
+    it('JSON parsing: a leading byte-order mark is not JSON (400); escapes and the words "__proto__"/"constructor" as values parse as JSON does', () => {
+      const t = make({ bodyLimit: 64 });
+      const bom = http1Pair(JSON_HEADERS);
+      t.http1(bom.req as never, bom.res as never, echo);
+      bom.req.emit('data', Buffer.from('\uFEFF{"a":1}'));
+      bom.req.emit('end');
+      expect(bom.replies).toEqual([{ status: 400, payload: { error: 'FST_ERR_CTP_INVALID_JSON_BODY', message: "Body is not valid JSON but content-type is set to 'application/json'" } }]);
+      const escaped = http1Pair(JSON_HEADERS);
+      t.http1(escaped.req as never, escaped.res as never, echo);
+      escaped.req.emit('data', Buffer.from('{"a":"\\u00e9","b":"__proto__","c":"\\"constructor\\""}'));
+      escaped.req.emit('end');
+      expect(escaped.replies).toEqual([{ status: 200, payload: { echo: { a: 'é', b: '__proto__', c: '"constructor"' } } }]);
+      const spelled = http1Pair(JSON_HEADERS);
+      t.http1(spelled.req as never, spelled.res as never, echo);
+      spelled.req.emit('data', Buffer.from('{"\\u005f_proto__":1}'));
+      spelled.req.emit('end');
+      expect(spelled.replies[0]!.status).toBe(400);
+    });
+  });
+
+  describe('route', () => {
+    it('POST with a URL only; the path is what precedes the first ?, even when that is empty', () => {
+      const root: ReviewRoute = () => ({ status: 200, payload: null });
+      const t = make({ routes: { '/mutate': echo, '': root } });
+      expect(t.route('POST', undefined)).toBeUndefined();
+      expect(t.route('GET', '/mutate')).toBeUndefined();
+      expect(t.route('POST', '/mutate?timeout=1s')).toBe(echo);
+      expect(t.route('POST', '/mutate')).toBe(echo);
+      expect(t.route('POST', '?timeout=1s')).toBe(root);
+      expect(t.route('POST', '/other')).toBeUndefined();
+    });
   });
 
   describe('the body deadline', () => {

@@ -374,7 +374,11 @@ describe('over TLS', () => {
     expect(byMsg('TLS key does not match the certificate (or cannot be read); keeping the previous pair until the files change again').map((l) => [l.level, l.certFile, l.keyFile, l.problem])).toEqual([
       [40, join(dir, 'tls.crt'), join(dir, 'tls.key'), 'EISDIR'],
     ]);
+    // The key then gone altogether: nothing to stat, so nothing is tried (no second warning) until a pair is back.
     rmSync(join(dir, 'tls.key'), { recursive: true });
+    vi.advanceTimersByTime(100);
+    expect(certs.length).toBe(2);
+    expect(byMsg('TLS key does not match the certificate (or cannot be read); keeping the previous pair until the files change again').map((l) => l.problem)).toEqual(['EISDIR']);
     copyFileSync(pair('c').keyFile, join(dir, 'tls.key'));
     copyFileSync(join(dir, 'c', 'tls.crt'), join(dir, 'tls.crt'));
     utimesSync(join(dir, 'tls.crt'), 3_000_000, 3_000_000);
