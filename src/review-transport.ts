@@ -115,7 +115,9 @@ export function reviewTransport(opts: ReviewTransportOptions): ReviewTransport {
     if (body.length === 0) return failure({ status: 400, error: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: "Body cannot be empty when content-type is set to 'application/json'" });
     let parsed: unknown;
     try {
-      const text = body.toString('utf8');
+      // A leading byte-order mark is dropped, as fastify's parser (secure-json-parse) does on both paths below.
+      const raw = body.toString('utf8');
+      const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
       // As fastify: `__proto__` and `constructor.prototype` keys are refused, not silently kept. Without either
       // word and without any \u escape (which could spell them), neither can be there: no need for the two
       // regular-expression scans secure-json-parse makes of every body.
