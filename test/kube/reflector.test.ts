@@ -289,6 +289,23 @@ describe('Reflector: list', () => {
     expect(h.restarts).toEqual([]);
   });
 
+  it('stop releases whoever waits for the first list, synced or not', async () => {
+    const h = make();
+    let finish!: (p: ListPage) => void;
+    h.listQueue.push({ wait: new Promise<ListPage>((res) => (finish = res)) });
+    let released = 0;
+    void h.r.start().then(() => released++);
+    void h.r.whenSynced().then(() => released++);
+    await flush();
+    expect(released).toBe(0);
+    const stopped = h.r.stop();
+    finish({ items: [], metadata: { resourceVersion: '1' } });
+    await stopped;
+    await flush();
+    expect(released).toBe(2);
+    expect(h.r.synced()).toBe(false);
+  });
+
   it('a start while an earlier stop waits on a list runs one loop: the old list is dropped, one watch follows the new list', async () => {
     const h = make();
     let finishOld!: (p: ListPage) => void;
