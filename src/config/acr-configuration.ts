@@ -23,20 +23,24 @@ export interface AcrConfiguration {
   notHonoured: string[];
 }
 
-const KNOWN = ['service-account', 'watch-namespace', 'expiring-threshold', 'acr-registry-info', 'acr-api-version', 'notify-email'];
-const ENTRY_KEYS: Record<string, string> = { instanceId: 'instanceId', domains: 'domains', regionId: 'region', assumeRoleARN: 'serviceArn' };
+// Functions, not module constants: each call builds its own, so a test of the behaviour also covers the value
+// (a constant built when the module loads is outside every test's coverage, and its mutants go untested).
+const known = (): string[] => ['service-account', 'watch-namespace', 'expiring-threshold', 'acr-registry-info', 'acr-api-version', 'notify-email'];
+// A Map, so that a key such as `constructor` is an unknown field, not Object's prototype.
+const entryKeys = (): Map<string, string> => new Map([['instanceId', 'instanceId'], ['domains', 'domains'], ['regionId', 'region'], ['assumeRoleARN', 'serviceArn']]);
 /** The Enterprise Edition API version the webhook calls (Personal Edition's tokens use 2016-06-07). */
-const API_VERSION = '2018-12-01';
-const NAME = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
+const apiVersion = (): string => '2018-12-01';
+const kubernetesName = (): RegExp => /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export function parseAcrConfiguration(data: Readonly<Record<string, string>>, defaultRegion: string | undefined, source = `${ACR_CONFIGURATION.namespace}/${ACR_CONFIGURATION.name}`): AcrConfiguration {
   const fail: Fail = (field, detail) => {
     throw new ConfigError(field, detail, source);
   };
   const notHonoured: string[] = [];
+  const fields = known();
   for (const key of Object.keys(data)) {
-    if (KNOWN.includes(key)) continue;
-    const near = KNOWN.find((k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, '-'));
+    if (fields.includes(key)) continue;
+    const near = fields.find((k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, '-'));
     if (near) fail(key, `unknown field: did you mean "${near}"?`);
     notHonoured.push(`${key} (not a field acr-pull-webhook knows; ignored)`);
   }
@@ -48,7 +52,7 @@ export function parseAcrConfiguration(data: Readonly<Record<string, string>>, de
     const items = raw.split(',').map((s) => s.trim());
     items.forEach((item, i) => {
       if (item === all) fail(field, `"${all}" means every one and cannot be combined with names`);
-      if (!NAME.test(item)) fail(field, `item ${i + 1} ${JSON.stringify(item)} is not a Kubernetes name`);
+      if (!kubernetesName().test(item)) fail(field, `item ${i + 1} ${JSON.stringify(item)} is not a Kubernetes name`);
     });
     return [...new Set(items)];
   };
@@ -64,8 +68,9 @@ export function parseAcrConfiguration(data: Readonly<Record<string, string>>, de
   }
 
   const version = data['acr-api-version']?.trim();
-  if (version && version !== API_VERSION) {
-    notHonoured.push(`acr-api-version ${JSON.stringify(version)} (the webhook calls Enterprise Edition ${API_VERSION} and Personal Edition 2016-06-07)`);
+  const calls = apiVersion();
+  if (version && version !== calls) {
+    notHonoured.push(`acr-api-version ${JSON.stringify(version)} (the webhook calls Enterprise Edition ${calls} and Personal Edition 2016-06-07)`);
   }
   if (data['notify-email'] !== undefined) {
     notHonoured.push('notify-email (no mail is sent: failures are Warning Events on the ServiceAccount or Secret, and the metric acr_webhook_credential_helper_failures_total)');
@@ -101,10 +106,11 @@ function parseRegistryInfo(text: string | undefined, defaultRegion: string | und
     const at = `${field}[${i}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(at, 'expected a mapping with instanceId and domains');
     const out: Record<string, unknown> = {};
+    const keyMap = entryKeys();
     for (const [key, value] of Object.entries(entry as Record<string, unknown>)) {
-      const target = ENTRY_KEYS[key];
+      const target = keyMap.get(key);
       if (!target) {
-        const near = Object.keys(ENTRY_KEYS).find((k) => k.toLowerCase() === key.toLowerCase());
+        const near = [...keyMap.keys()].find((k) => k.toLowerCase() === key.toLowerCase());
         if (near) fail(`${at}.${key}`, `unknown field: did you mean "${near}"?`);
         notHonoured.push(`${at}.${key} (not a field acr-pull-webhook knows; ignored)`);
         continue;

@@ -116,6 +116,15 @@ describe('acr-configuration defaults and mistakes', () => {
     expect(helper.covers('anything', 'any-sa')).toBe(true);
   });
 
+  it('an entry key named like an Object property (constructor, toString) is an unknown field, not a crash in the message', () => {
+    const cfg = parse({ 'acr-registry-info': '- instanceId: cri-a1\n  constructor: 1\n  toString: x\n' });
+    expect(cfg.notHonoured).toEqual([
+      'acr-registry-info[0].constructor (not a field acr-pull-webhook knows; ignored)',
+      'acr-registry-info[0].toString (not a field acr-pull-webhook knows; ignored)',
+    ]);
+    expect(cfg.registries).toHaveLength(1);
+  });
+
   it('unknown fields are accepted and named in the notice; another acr-api-version too', () => {
     const cfg = parse({ 'acr-api-version': '2016-06-07', 'webhook-configuration': 'enable: true', 'acr-registry-info': '- instanceId: cri-a1\n  expireDuration: 3600\n' });
     expect(cfg.notHonoured).toEqual([
