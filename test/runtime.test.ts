@@ -371,8 +371,9 @@ describe('createRuntime', () => {
       expect(await gauge(h.metrics!, 'acr_webhook_discovery_last_success_timestamp_seconds')).toEqual([[{}, at]]);
     });
 
-    it('a pull Secret written through the manager: the write and the token caches counted', async () => {
-      const h = harness(true, undefined, { endpoints: endpoints() });
+    // A runtime with synced caches that has written apps/acr-pull-apps through its manager (the role PULLER, own instance).
+    const writeThroughManager = async (withMetrics: boolean) => {
+      const h = harness(withMetrics, undefined, { endpoints: endpoints() });
       Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
       h.runtime.caches.start();
       stops.push(() => h.runtime.caches.stop());
@@ -380,6 +381,11 @@ describe('createRuntime', () => {
       const spec = { namespace: 'apps', name: 'acr-pull-apps', requester: 'apps', binding: { chain: { serviceArn: PULLER }, registries: [{ kind: 'instance', instanceId: OWN_INSTANCE, region: 'cn-hangzhou' }] } };
       await h.runtime.manager.ensure(spec as never, { deadline: Date.now() + 5000 });
       expect(h.store.get('apps', 'acr-pull-apps')).toBeDefined();
+      return h;
+    };
+
+    it('a pull Secret written through the manager: the write and the token caches counted', async () => {
+      const h = await writeThroughManager(true);
       expect(await counter(h.metrics!, 'acr_webhook_secret_writes_total')).toEqual([[{ operation: 'create', outcome: 'ok' }, 1]]);
       // First look-ups of a registry token and of the instance's domains: misses.
       expect(await counter(h.metrics!, 'acr_webhook_cache_total')).toEqual(
@@ -448,14 +454,7 @@ describe('createRuntime', () => {
     });
 
     it('without metrics: a pull Secret written through the manager', async () => {
-      const h = harness(false, undefined, { endpoints: endpoints() });
-      Object.assign(h.state, { nsSynced: true, saSynced: true, cmSynced: true });
-      h.runtime.caches.start();
-      stops.push(() => h.runtime.caches.stop());
-      await h.runtime.caches.whenSynced();
-      const spec = { namespace: 'apps', name: 'acr-pull-apps', requester: 'apps', binding: { chain: { serviceArn: PULLER }, registries: [{ kind: 'instance', instanceId: OWN_INSTANCE, region: 'cn-hangzhou' }] } };
-      await h.runtime.manager.ensure(spec as never, { deadline: Date.now() + 5000 });
-      expect(h.store.get('apps', 'acr-pull-apps')).toBeDefined();
+      const h = await writeThroughManager(false);
       expect(h.lines.filter((l) => l[2] === 'pull Secret written').map((l) => l[1])).toEqual([expect.objectContaining({ namespace: 'apps', name: 'acr-pull-apps', op: 'create', attempt: 0 })]);
     });
 
