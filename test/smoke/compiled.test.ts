@@ -27,6 +27,13 @@ describe('compiled standalone webhook', () => {
     expect(res.json.response).toEqual({ uid: JSON.parse(body).request.uid, allowed: true });
   });
 
+  it('answers a review whose body starts with a byte-order mark as it answers the same review without one', async () => {
+    const body = fixtureText('pod-no-annotations');
+    const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=10s`, { body: `\uFEFF${body}`, ca: w.ca });
+    expect(res.status).toBe(200);
+    expect(res.json.response).toEqual({ uid: JSON.parse(body).request.uid, allowed: true });
+  });
+
   it('serves the quick-start review end to end: emulator chain, in-memory Secret, patch', async () => {
     const body = fixtureText('standalone-demo-cross-account');
     const res = await httpsRequest(`https://localhost:${w.port}/mutate?timeout=10s`, { body, ca: w.ca });
