@@ -125,6 +125,17 @@ describe('validateWorkload', () => {
     expect((long as { warnings: string[] }).warnings[0]).toHaveLength(119);
   });
 
+  it('domain warnings read only the images there are: a template without containers is on no domain, docker.io included', () => {
+    // An operator may list a mirror under any host name; the check must not invent an image (a bare name is docker.io).
+    const mirrorRules = servingRules(parseConfig({ defaultRegion: 'cn-hangzhou', registries: [{ instanceId: 'cri-abc123def4567890', domains: ['docker.io'] }] }, { ownNamespace: 'x' }), 'x');
+    const annotated = { [IDS]: 'cri-abc123def4567890' };
+    expect(validateWorkload(req({ object: deployment({}, pod(annotated, [])) }), mirrorRules)).toEqual({
+      action: 'allow',
+      warnings: ['no container image is on a domain of ACR instance cri-abc123def4567890 (docker.io)'],
+    });
+    expect(validateWorkload(req({ object: deployment({}, pod(annotated, [{ image: 'nginx' }])) }), mirrorRules)).toEqual({ action: 'allow', warnings: [] });
+  });
+
   it('a Personal Edition registry of the credential helper (template of a ServiceAccount it covers) gives no domain warning', () => {
     // The helper's Personal Edition Secret lists the region's classic hosts; no image here is on them.
     const helper = credentialHelper({ namespaces: 'all', serviceAccounts: ['deployer'] }, helperBindings([{ edition: 'personal', region: 'cn-shanghai', chain: {} }]), 0, () => false);
