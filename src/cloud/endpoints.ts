@@ -12,7 +12,8 @@ export interface Endpoints {
 
 export const DEFAULT_RAM_ENDPOINT = 'https://ram.aliyuncs.com';
 
-const URL_RE = /^https?:\/\/[^\s/]+(\/\S*)?$/;
+// A function, not a module constant, so the tests that call endpointsFromEnv also cover the pattern.
+const fullUrl = (): RegExp => /^https?:\/\/[^\s/]+(\/\S*)?$/;
 const trim = (url: string) => url.replace(/\/$/, '');
 
 export function endpointsFromEnv(env: NodeJS.ProcessEnv, file: EndpointsConfig = {}): Endpoints {
@@ -28,7 +29,7 @@ export function endpointsFromEnv(env: NodeJS.ProcessEnv, file: EndpointsConfig =
   // Per-region URLs (Apsara Stack endpoints rarely follow a pattern) apply unless the environment overrides all.
   const perRegion = !env.ALIBABA_CLOUD_CR_ENDPOINT && typeof fileCr === 'object' ? fileCr : {};
   for (const [name, value] of [['ALIBABA_CLOUD_STS_ENDPOINT', sts], ['ALIBABA_CLOUD_RAM_ENDPOINT', ram], ['ALIBABA_CLOUD_CR_ENDPOINT', crTemplate]] as const) {
-    if (!URL_RE.test(value)) throw new Error(`${name} must be a full URL with scheme (https://...), got ${JSON.stringify(value)}`);
+    if (!fullUrl().test(value)) throw new Error(`${name} must be a full URL with scheme (https://...), got ${JSON.stringify(value)}`);
   }
   return {
     sts: trim(sts),
