@@ -12,8 +12,10 @@ export interface Endpoints {
 
 export const DEFAULT_RAM_ENDPOINT = 'https://ram.aliyuncs.com';
 
-// A function, not a module constant, so the tests that call endpointsFromEnv also cover the pattern.
-const fullUrl = (): RegExp => /^https?:\/\/[^\s/]+(\/\S*)?$/;
+// A function declaration, not a module constant, so the tests that call endpointsFromEnv also cover the pattern.
+function fullUrl(): RegExp {
+  return /^https?:\/\/[^\s/]+(\/\S*)?$/;
+}
 const trim = (url: string) => url.replace(/\/$/, '');
 
 export function endpointsFromEnv(env: NodeJS.ProcessEnv, file: EndpointsConfig = {}): Endpoints {

@@ -18,9 +18,14 @@ export interface ServiceAccountToken {
   expiresAt: number;
 }
 
-const SUBJECT = /^system:serviceaccount:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?)$/;
+// Function declarations, not module constants, so the tests that read a token also cover the patterns.
+function subject(): RegExp {
+  return /^system:serviceaccount:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?)$/;
+}
 /** Printable ASCII without spaces: the claims are echoed in messages and cache keys. */
-const PRINTABLE = /^[\x21-\x7e]{1,512}$/;
+function printable(): RegExp {
+  return /^[\x21-\x7e]{1,512}$/;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -36,16 +41,16 @@ export function readServiceAccountToken(token: string, now: number): ServiceAcco
   if (!isObject(claims)) throw new RequestError('serviceAccountToken has an unreadable payload');
   const { iss, sub, exp } = claims;
   const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
-  if (typeof iss !== 'string' || !PRINTABLE.test(iss)) throw new RequestError('serviceAccountToken has no usable issuer (iss)');
-  const m = typeof sub === 'string' ? SUBJECT.exec(sub) : null;
+  if (typeof iss !== 'string' || !printable().test(iss)) throw new RequestError('serviceAccountToken has no usable issuer (iss)');
+  const m = typeof sub === 'string' ? subject().exec(sub) : null;
   if (!m) throw new RequestError('serviceAccountToken is not a ServiceAccount token (sub is not system:serviceaccount:<namespace>:<name>)');
-  if (!Array.isArray(aud) || aud.length === 0 || !aud.every((a): a is string => typeof a === 'string' && PRINTABLE.test(a))) {
+  if (!Array.isArray(aud) || aud.length === 0 || !aud.every((a): a is string => typeof a === 'string' && printable().test(a))) {
     throw new RequestError('serviceAccountToken has no usable audience (aud)');
   }
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new RequestError('serviceAccountToken has no expiry (exp)');
   if (exp * 1000 <= now) throw new RequestError('serviceAccountToken has expired: check the node clock');
   const k8s = isObject(claims['kubernetes.io']) ? claims['kubernetes.io'] : {};
   const sa = isObject(k8s.serviceaccount) ? k8s.serviceaccount : {};
-  const uid = typeof sa.uid === 'string' && PRINTABLE.test(sa.uid) ? sa.uid : '';
+  const uid = typeof sa.uid === 'string' && printable().test(sa.uid) ? sa.uid : '';
   return { issuer: iss, subject: sub as string, namespace: m[1]!, name: m[3]!, uid, audiences: aud, expiresAt: exp * 1000 };
 }
